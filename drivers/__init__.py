@@ -1,0 +1,1 @@
+"""Instrument roles and their implementations on pymeasure classes."""

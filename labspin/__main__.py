@@ -1,0 +1,3 @@
+from labspin.cli import main
+
+main()

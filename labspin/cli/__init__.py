@@ -1,0 +1,72 @@
+"""The `labspin` command: a thin shell over the Python API.
+
+Each verb lives in its own module under `labspin.cli` and is imported only when used, so that
+`labspin --version` or `labspin info` never pays for importing torch or Qt.
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from labspin import __version__
+from labspin.errors import UserError
+
+# verb -> "module:attribute"; each module defines one click command.
+COMMANDS = {
+    "sim": "labspin.cli.sim:sim",
+    "run": "labspin.cli.run:run",
+    "dry-run": "labspin.cli.run:dry_run",
+    "info": "labspin.cli.run:info",
+    "analyze": "labspin.cli.analyze:analyze",
+    "levels": "labspin.cli.analyze:levels",
+    "evaluate": "labspin.cli.evaluate:evaluate",
+    "train": "labspin.cli.evaluate:train",
+    "gui": "labspin.cli.gui:gui",
+    "demo": "labspin.cli.demo:demo",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        target = COMMANDS.get(name)
+        if target is None:
+            return None
+        module, attr = target.split(":")
+        try:
+            return getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as exc:  # a verb whose module is not there yet
+            raise UserError(f"command {name!r} is not available: {exc}") from None
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="labspin")
+def cli() -> None:
+    """labspin: spintronic synapse devices — measure, analyse, and evaluate as network weights."""
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: every user error becomes one line on stderr and exit status 2."""
+    try:
+        rv = cli.main(args=argv, prog_name="labspin", standalone_mode=False)
+    except UserError as exc:
+        click.echo(f"labspin: error: {exc}", err=True)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        click.echo("labspin: aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:  # usage errors: one line, not click's three
+        click.echo(f"labspin: error: {exc.format_message()}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        click.echo("labspin: interrupted", err=True)
+        sys.exit(130)
+    sys.exit(rv if isinstance(rv, int) else 0)
+
+
+if __name__ == "__main__":
+    main()
