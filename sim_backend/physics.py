@@ -1,0 +1,715 @@
+"""Device physics of a simulated field-free SOT Hall bar: an ensemble of thermally activated units.
+
+A µm Hall bar switches by nucleation and domain-wall motion, so the device is modelled as
+N_eff = n_units / cluster_size independent switching units (avalanche clusters), each with a
+local magnetisation m_i = ±1, equal weight 1/N_eff, a log-normal critical current density
+J_c,i = J_c0·exp(σ_g ξ_i) and a local sign s_i of the effective in-plane field (a fraction
+`hx_jitter` of units is reversed). A rectangular pulse (J, t_p) switches a unit that is not yet in
+its target state with probability
+
+    P_i = -expm1(-(t_p/τ0)·exp(-Δ(T)·x^n)),   x = max(0, 1 - |J_eff| / (J_c,i·h(T)))
+
+towards  m = -c·sign(θ_SH)·sign(J)·s_i·sign(H_x)  (c = SWITCH_SIGN, chosen so that a positive
+pulse raises R_H for the default polarity). Joule heating ΔT = R_xx·R_th·I²·(1 - e^(-t_p/τ_th))
+lowers J_c by h(T) = 1 - ΔT/T_scale and Δ by h·T_amb/(T_amb+ΔT); each pulse carries one drive
+jitter draw J_eff = |J|·(1 + σ_J·η). Units are grouped into bins of equal sign and similar J_c
+and each pulse draws one binomial number of switching units per bin, so large N_eff costs no more
+than a few dozen bins (bins whose switching is near-impossible or certain skip the binomial, see
+`_draw_switches`; bins with P < 7e-13 per unit are left alone for that pulse).
+
+    R_H = R0 + R_AHE·Σ w_i m_i      (|R_H - R0| ≤ R_AHE always)
+
+Random streams: SeedSequence(seed).spawn(3) → fabrication (unit draws), switching (pulses),
+readout (`readout_rng`, used only by the simulated instruments), so adding reads never changes
+the switching history.
+"""
+from __future__ import annotations
+
+import json
+import math
+import numbers
+from dataclasses import asdict, dataclass, fields, replace
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from labspin.errors import UserError
+
+__all__ = [
+    "SWITCH_SIGN", "DeviceParams", "PRESETS", "preset", "suggested_staircase",
+    "HallBar", "HallBarBatch",
+]
+
+#: Global sign flag c of the target state m = -c·sign(θ_SH)·sign(J)·sign(H_x): with θ_SH > 0 and
+#: H_x > 0 (the default polarity) a positive pulse drives units to m = +1, i.e. R_H up.
+SWITCH_SIGN = -1
+
+_LOG_COLD = -28.0     # ln(rate) below which a bin is left alone this pulse (P < 7e-13 per unit)
+_LOG_SURE = 4.0       # ln(rate) above which every candidate switches (1 - P < 1e-23)
+
+
+@dataclass(frozen=True)
+class DeviceParams:
+    """One documented, copyable parameter set of a simulated Hall bar (SI units)."""
+
+    name: str = "custom"
+    # ensemble
+    n_units: int = 10000           # microscopic units (grains / nucleation sites)
+    cluster_size: int = 10         # units switching together (avalanche); N_eff = n_units / cluster_size
+    n_bins: int = 48               # bins per sign group in the binned-binomial update
+    sigma_g: float = 0.10          # log-normal spread of J_c,i
+    J_c0: float = 1.3e11           # A/m^2, median intrinsic critical current density (at τ0)
+    delta0: float = 100.0          # thermal stability Δ (in kT) at ambient temperature
+    tau0: float = 1e-9             # s, attempt time
+    n_exp: float = 1.0             # barrier exponent n in Δ·x^n (≈1 for SOT)
+    sigma_J: float = 0.005         # relative per-pulse jitter of the effective drive
+    sigma_d2d: float = 0.002       # device-to-device log-spread of J_c0 (fabrication stream)
+    hx_jitter: float = 0.0         # fraction of units whose local H_x,eff is reversed
+    hx_coercive: float = 0.02      # T, in-plane field that resets the polarity (if resettable)
+    polarity_resettable: bool = False
+    theta_sh_sign: int = 1         # sign of the spin Hall angle of the current-carrying layer
+    # electrical
+    R_AHE: float = 0.8             # ohm, anomalous Hall amplitude
+    R0: float = 0.0                # ohm, offset (misalignment, ordinary Hall)
+    R_xx: float = 800.0            # ohm, two-terminal channel resistance (compliance)
+    width: float = 10e-6           # m, channel width
+    thickness: float = 6e-9        # m, thickness of the current-carrying (heavy-metal) layer
+    # Joule heating
+    thermal_resistance: float = 300.0   # K/W
+    tau_th: float = 50e-9          # s, thermal time constant
+    T_ambient: float = 300.0       # K
+    T_scale: float = 400.0         # K, J_c(T) = J_c·(1 - ΔT/T_scale)
+    # staircase ladder design only (not physics): floor on each state's σ, as a fraction of the
+    # largest, used when spacing the states; 0 = pure equal margins, larger = more even in R_H
+    ladder_evenness: float = 0.35
+
+    def __post_init__(self) -> None:
+        def bad(name: str, why: str) -> UserError:
+            return UserError(f"DeviceParams.{name}: {why}")
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if f.type in ("float", "int") and (isinstance(v, bool) or not isinstance(v, numbers.Real)
+                                               or not math.isfinite(v)):
+                raise bad(f.name, f"must be a finite number, got {v!r}")
+        if not isinstance(self.name, str):
+            raise bad("name", "must be a string")
+        for name in ("n_units", "cluster_size", "n_bins"):
+            v = getattr(self, name)
+            if int(v) != v or v < 1:
+                raise bad(name, f"must be a positive integer, got {v!r}")
+            object.__setattr__(self, name, int(v))     # 1e4 from a TOML/HDF5 float -> 10000
+        if self.n_units < self.cluster_size:
+            raise bad("n_units", "must be >= cluster_size")
+        for name in ("J_c0", "delta0", "tau0", "n_exp", "R_xx", "width", "thickness",
+                     "tau_th", "T_ambient", "T_scale", "hx_coercive"):
+            if getattr(self, name) <= 0:
+                raise bad(name, f"must be > 0, got {getattr(self, name)!r}")
+        for name in ("sigma_g", "sigma_J", "sigma_d2d", "thermal_resistance", "R_AHE", "ladder_evenness"):
+            if getattr(self, name) < 0:
+                raise bad(name, f"must be >= 0, got {getattr(self, name)!r}")
+        if not 0 <= self.hx_jitter < 0.5:
+            raise bad("hx_jitter", f"must be in [0, 0.5), got {self.hx_jitter!r}")
+        if self.theta_sh_sign not in (1, -1):
+            raise bad("theta_sh_sign", "must be +1 or -1")
+        object.__setattr__(self, "theta_sh_sign", int(self.theta_sh_sign))
+        if not isinstance(self.polarity_resettable, bool):
+            raise bad("polarity_resettable", "must be true or false")
+
+    # -- derived ----------------------------------------------------------------------------
+    @property
+    def n_eff(self) -> int:
+        """Number of independent switching units (clusters)."""
+        return max(1, int(self.n_units) // int(self.cluster_size))
+
+    @property
+    def area(self) -> float:
+        """Cross-section of the current-carrying layer (m^2)."""
+        return self.width * self.thickness
+
+    def current_for_density(self, j: float) -> float:
+        """Current (A) that gives current density j (A/m^2)."""
+        return j * self.area
+
+    def joule_rise(self, current: float, width: float) -> float:
+        """Temperature rise (K) at the end of a pulse."""
+        return self.R_xx * self.thermal_resistance * current * current * -math.expm1(-width / self.tau_th)
+
+    # -- (de)serialisation ---------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "DeviceParams":
+        """Build from a dict (e.g. a run file's sample group); UserError on unknown keys or bad values."""
+        if not isinstance(d, dict):
+            raise UserError("DeviceParams: expected a table of parameters")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise UserError(f"DeviceParams.{unknown[0]}: unknown parameter")
+        return cls(**d)
+
+    def replace(self, **changes: Any) -> "DeviceParams":
+        return replace(self, **changes)
+
+    # -- staircase advice ----------------------------------------------------------------------
+    def staircase_ladder(self, n_states: int, width: float = 100e-6) -> list[float]:
+        """Positive pulse amplitudes (A) giving n_states staircase states (reset state included)."""
+        return suggested_staircase(self, n_states, width)["amplitudes"]
+
+    def reset_current(self, width: float = 100e-6) -> float:
+        """Negative pulse amplitude (A) that saturates the device (switches >99.99 % of units)."""
+        return _reset_current(self, width)
+
+
+# ----------------------------------------------------------------------------------------------
+# Mean-field model of the nominal (population) device, used to design staircase ladders.
+# ----------------------------------------------------------------------------------------------
+
+class _ladder_model:
+    """Expected staircase response of the nominal device (quantile grid of units, jitter quadrature)."""
+
+    def __init__(self, p: DeviceParams, width: float, grid: int = 1500) -> None:
+        from scipy.special import ndtri
+        self.p, self.width = p, width
+        q = (np.arange(grid) + 0.5) / grid
+        self.jc = p.J_c0 * np.exp(p.sigma_g * ndtri(q))
+        eta, w = np.polynomial.hermite_e.hermegauss(9)
+        self.eta, self.w = eta, w / w.sum()
+
+    def probs(self, current: float, jitter: bool = True) -> np.ndarray:
+        """Per-unit switching probability of one pulse (averaged over the drive jitter)."""
+        p = self.p
+        dT = p.joule_rise(current, self.width)
+        h = max(0.05, 1.0 - dT / p.T_scale)
+        delta = p.delta0 * h * p.T_ambient / (p.T_ambient + dT)
+        J = abs(current) / p.area
+        eta = self.eta[:, None] if jitter else np.zeros((1, 1))
+        w = self.w[:, None] if jitter else np.ones((1, 1))
+        x = np.maximum(0.0, 1.0 - J * (1 + p.sigma_J * eta) / (self.jc[None, :] * h))
+        rate = np.exp(math.log(self.width / p.tau0) - delta * x ** p.n_exp)
+        return (w * -np.expm1(-rate)).sum(axis=0)
+
+    def current_at(self, frac: float, prev: np.ndarray | None = None) -> float:
+        """Current whose pulse brings the switched fraction (after `prev`) to frac."""
+        prev = np.zeros_like(self.jc) if prev is None else prev
+        lo, hi = 0.05 * self.p.J_c0 * self.p.area, 5 * self.p.J_c0 * self.p.area
+        for _ in range(60):
+            mid = math.sqrt(lo * hi)
+            f = (prev + (1 - prev) * self.probs(mid)).mean()
+            lo, hi = (mid, hi) if f < frac else (lo, mid)
+        return math.sqrt(lo * hi)
+
+    def sigma(self, prev: np.ndarray, current: float) -> tuple[float, np.ndarray]:
+        """Cycle-to-cycle σ of the switched fraction after a pulse (jitter + binomial), and the new state."""
+        p = self.p
+        new = prev + (1 - prev) * self.probs(current)
+        d = 1e-3
+        f_hi = (prev + (1 - prev) * self.probs(current * (1 + d), jitter=False)).mean()
+        f_lo = (prev + (1 - prev) * self.probs(current * (1 - d), jitter=False)).mean()
+        var_j = (p.sigma_J * (f_hi - f_lo) / (2 * d)) ** 2
+        new0 = prev + (1 - prev) * self.probs(current, jitter=False)   # thermal part only
+        var_b = (new0 * (1 - new0)).mean() / p.n_eff / (1 - 2 * p.hx_jitter) ** 2
+        return math.sqrt(var_j + var_b), new
+
+
+def _reset_current(params: DeviceParams, width: float) -> float:
+    """5 % above the current that switches 99.995 % of the nominal device, negative, 3 digits."""
+    return -float(f"{_ladder_model(params, width).current_at(0.99995) * 1.05:.3g}")
+
+
+def suggested_staircase(params: DeviceParams, n_states: int, width: float = 100e-6,
+                        margin: float = 5.5) -> dict:
+    """Reset current and an increasing ladder of pulse amplitudes for a staircase protocol.
+
+    Adjacent expected states are spaced in proportion to their predicted cycle-to-cycle σ (plus
+    `ladder_evenness`·σ_max, which pulls the states towards even spacing in R_H), i.e. at a constant
+    separation/σ ratio K. K is `margin` when the device is quiet enough (the top rung then stays below
+    saturation, so no part of the window is wasted), otherwise the largest K whose ladder fits in
+    the window (noise-limited device: fewer distinguishable states). Returns
+    {"reset_current": A (negative), "amplitudes": [A, ...] (n_states - 1 values, increasing),
+    "pulse_width": s, "expected_fraction": [switched fraction after each rung], "margin": K}.
+    """
+    if isinstance(n_states, bool) or int(n_states) != n_states or n_states < 2:
+        raise UserError(f"n_states: must be an integer >= 2, got {n_states!r}")
+    if not (isinstance(width, (int, float)) and math.isfinite(width) and width > 0):
+        raise UserError(f"width: must be > 0 s, got {width!r}")
+    if not isinstance(params, DeviceParams):
+        raise UserError(f"params: must be DeviceParams, got {type(params).__name__}")
+    d = _design_staircase(params, int(n_states), float(width), float(margin))
+    return json.loads(json.dumps(d))          # a fresh copy: the cached design stays untouched
+
+
+@lru_cache(maxsize=64)
+def _design_staircase(params: DeviceParams, n_states: int, width: float, margin: float) -> dict:
+    """Analytic first guess (mean-field + predicted σ), then a seeded Monte-Carlo polish (~1 s)."""
+    m = _ladder_model(params, width)
+    f_top = 0.9995
+    # σ(f) for a single pulse from the reset state, on a grid of currents
+    i_grid = np.geomspace(m.current_at(1e-4), m.current_at(f_top), 80)
+    zero = np.zeros_like(m.jc)
+    sig, frac = [], []
+    for i in i_grid:
+        s, new = m.sigma(zero, i)
+        sig.append(s)
+        frac.append(new.mean())
+    sig, frac = np.array(sig), np.array(frac)
+    floor = params.ladder_evenness * sig.max()
+    sig_d = sig + floor
+
+    def sd(f: float) -> float:
+        return float(np.interp(f, frac, sig_d))
+
+    def shoot(K: float) -> list[float]:
+        fs, f, s = [], 0.0, 0.0                  # the reset state is saturated: no spread
+        for _ in range(n_states - 1):
+            lo, hi = f, 2.0
+            for _ in range(50):                  # solve g - f = K·(s + σ(g))/2 for g
+                g = 0.5 * (lo + hi)
+                lo, hi = (g, hi) if g - f < K * (s + sd(g)) / 2 else (lo, g)
+            f, s = 0.5 * (lo + hi), sd(0.5 * (lo + hi))
+            fs.append(f)
+        return fs
+
+    K = margin
+    if shoot(K)[-1] > f_top:                     # too noisy for `margin`: use the whole window
+        lo, hi = 1e-3, margin
+        for _ in range(60):
+            K = math.sqrt(lo * hi)
+            lo, hi = (K, hi) if shoot(K)[-1] < f_top else (lo, K)
+        K = lo
+    fs = shoot(K)
+    amps, prev = [], zero
+    for f in fs:                                # sequential: earlier rungs already switched some units
+        i = m.current_at(min(f, f_top), prev)
+        prev = prev + (1 - prev) * m.probs(i)
+        amps.append(float(f"{i:.4g}"))
+    reset = _reset_current(params, width)
+    amps, fs, K = _refine(params, amps, reset, width, margin, f_top)
+    return {"reset_current": reset, "amplitudes": [float(f"{a:.4g}") for a in amps],
+            "pulse_width": width, "expected_fraction": [round(float(f), 4) for f in fs],
+            "margin": round(float(K), 3)}
+
+
+def _refine(params: DeviceParams, amps: list[float], reset: float, width: float, margin: float,
+            f_top: float, iters: int = 6, cycles: int = 1024) -> tuple[np.ndarray, np.ndarray, float]:
+    """Monte-Carlo polish of a ladder: equalise separation/σ between adjacent staircase states.
+
+    Each iteration runs `cycles` staircase cycles (as many identically made devices, seeded, no
+    device-to-device spread), measures each state's mean and σ as a switched fraction, re-spaces
+    the targets at a constant ratio K (`margin`, or less if the window is too small) and maps them
+    back to currents through the measured (state, ln I) relation.
+    """
+    span = 2.0 * (1.0 - 2.0 * params.hx_jitter)           # Δ(Σ w m) from reset to saturation
+    ln_i = np.log(np.asarray(amps, float))
+    K = margin
+    for it in range(iters + 1):
+        b = HallBarBatch(params, cycles, seed=7919 + it, nominal=True)
+        b.pulse(reset, width)
+        m0 = b.magnetization.mean()
+        rows = []
+        for a in np.exp(ln_i):
+            b.pulse(a, width)
+            rows.append((b.magnetization - m0) / span)
+        f = np.array(rows)
+        mu, sd = f.mean(axis=1), f.std(axis=1, ddof=1)
+        if it == iters:
+            break
+        sd_d = np.maximum(np.r_[0.0, sd], params.ladder_evenness * sd.max())   # floor: keep tails apart
+        sd_d[0] = 0.0
+        gaps = (sd_d[1:] + sd_d[:-1]) / 2
+        K = margin if gaps.sum() * margin <= f_top else f_top / gaps.sum()
+        target = np.cumsum(K * gaps)
+        # states vs ln I are close to linear in probit space; interpolate/extrapolate there
+        from scipy.special import ndtri
+        z = ndtri(np.clip(mu, 1e-5, 1 - 1e-5))
+        order = np.argsort(z)
+        zt = ndtri(np.clip(target, 1e-5, 1 - 1e-5))
+        zs, ls = z[order], ln_i[order]
+        new = np.interp(zt, zs, ls)
+        lo_slope = (ls[1] - ls[0]) / max(zs[1] - zs[0], 1e-9)
+        hi_slope = (ls[-1] - ls[-2]) / max(zs[-1] - zs[-2], 1e-9)
+        new = np.where(zt < zs[0], ls[0] + (zt - zs[0]) * lo_slope, new)
+        new = np.where(zt > zs[-1], ls[-1] + (zt - zs[-1]) * hi_slope, new)
+        ln_i = np.maximum.accumulate(new)
+    return np.exp(ln_i), mu, K
+
+
+# ----------------------------------------------------------------------------------------------
+# Fabrication: draw units, group them into bins
+# ----------------------------------------------------------------------------------------------
+
+def _fabricate(p: DeviceParams, rng: np.random.Generator | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Draw one device's units and bin them: returns (jc per bin, sign per bin, units per bin).
+
+    J_c,i are stratified log-normal draws (one per quantile slot, so a device's threshold law has
+    no sampling holes in its tails) times a device-wide factor exp(sigma_d2d·ζ): device-to-device
+    spread comes from that factor, the reversed-unit draw and the within-slot positions. Draws are
+    clipped at ±3σ_g (a real film has no arbitrarily weak grain).
+
+    Each sign group is sorted by J_c and cut into `n_bins` contiguous quantile bins (one unit per
+    bin when the group is small); a bin's J_c is the geometric mean of its units. Empty bins get
+    count 0 so that every device has the same number of bins (2·n_bins when hx_jitter > 0).
+    """
+    from scipy.special import ndtri
+    n = p.n_eff
+    if rng is None:                                      # the nominal device (ladder design)
+        scale, xi = 0.0, ndtri((np.arange(n) + 0.5) / n)
+        reversed_ = (np.arange(n) * p.hx_jitter) % 1.0 + p.hx_jitter >= 1.0
+    else:
+        scale = p.sigma_d2d * rng.standard_normal()
+        xi = ndtri((np.arange(n) + rng.random(n)) / n)  # stratified: every device spans the full law
+        reversed_ = rng.random(n) < p.hx_jitter if p.hx_jitter > 0 else np.zeros(n, bool)
+    xi = np.clip(xi, -3.0, 3.0)                          # finite grains: no unit beyond ±3σ_g
+    lnjc = math.log(p.J_c0) + scale + p.sigma_g * xi
+    groups = [(1, lnjc[~reversed_])] + ([(-1, lnjc[reversed_])] if p.hx_jitter > 0 else [])
+    jc, sign, count = [], [], []
+    nb = p.n_bins
+    for s, g in groups:
+        g = np.sort(g)
+        if g.size > nb:      # half the edges equal in ln J_c (fine tails), half equal in count
+            t = np.linspace(0.0, 1.0, nb + 1)
+            by_value = np.searchsorted(g, g[0] + t * (g[-1] - g[0]), side="left")
+            mid = ((by_value + t * g.size) / 2).round().astype(int)[1:-1]
+            edges = np.unique(np.r_[0, mid, g.size])
+            edges = np.r_[edges, np.full(nb + 1 - edges.size, g.size)]
+        else:
+            edges = np.r_[np.arange(g.size + 1), np.full(nb - g.size, g.size)]
+        for a, b in zip(edges[:-1], edges[1:]):
+            count.append(b - a)
+            jc.append(math.exp(g[a:b].mean()) if b > a else math.inf)
+            sign.append(s)
+    return np.array(jc), np.array(sign, dtype=np.int64), np.array(count, dtype=np.int64)
+
+
+def _draw_switches(rng: np.random.Generator, c: np.ndarray, rate: np.ndarray) -> np.ndarray:
+    """Number of the c candidates per bin that switch, each with P = 1 - exp(-rate).
+
+    Exact binomial where it matters; bins with c·rate < 1e-3 draw one uniform (at most one switch,
+    with the exact probability of >= 1; error ~ (c·rate)^2/2), bins with rate > 54 all switch.
+    Binomial draws cost ~0.3 µs each, uniforms ~3 ns: most bins of a pulse are cold or sure.
+    """
+    k = np.zeros(c.size, dtype=np.int64)
+    cold = c * rate < 1e-3
+    if cold.any():
+        k[cold] = rng.random(int(cold.sum())) < -np.expm1(-c[cold] * rate[cold])
+    sure = rate > 54.0
+    k[sure] = c[sure]
+    hot = ~(cold | sure)
+    if hot.any():
+        k[hot] = rng.binomial(c[hot], -np.expm1(-rate[hot]))
+    return k
+
+
+def _rng_state(rng: np.random.Generator) -> dict:
+    return json.loads(json.dumps(rng.bit_generator.state))
+
+
+class HallBar:
+    """One simulated Hall bar: apply pulses, read the noise-free R_H; exact, JSON-able state."""
+
+    def __init__(self, params: DeviceParams, seed: int = 0) -> None:
+        if not isinstance(params, DeviceParams):
+            raise UserError(f"HallBar: params must be DeviceParams, got {type(params).__name__}")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise UserError(f"seed: must be a non-negative integer, got {seed!r}")
+        self.params, self.seed = params, int(seed)
+        fab, sw, ro = np.random.SeedSequence(self.seed).spawn(3)
+        self._jc, self._sign, self._count = _fabricate(params, np.random.default_rng(fab))
+        self._rng = np.random.default_rng(sw)
+        self.readout_rng = np.random.default_rng(ro)
+        self._inv_jc = 1.0 / self._jc
+        self._jc_min = float(self._jc[self._count > 0].min())
+        self._jc_max = float(self._jc[self._count > 0].max())
+        self._hx_sign = 1
+        self._one_sign = bool((self._sign == self._sign[0]).all())
+        self._up = np.zeros_like(self._count)          # units at m = +1 per bin
+        self._m_sum = -int(self._count.sum())          # Σ m_i over units (integer)
+        self._set_all(-1)                              # as-grown state: saturated at m = -1
+
+    # -- internal ------------------------------------------------------------------------------
+    def _set_all(self, m: int) -> None:
+        self._up[:] = self._count if m > 0 else 0
+        self._m_sum = int(m * self._count.sum())
+
+    def _direction(self, current: float) -> int:
+        """Target m of the units with s_i = +1 for a pulse of this sign."""
+        return -SWITCH_SIGN * self.params.theta_sh_sign * self._hx_sign * (1 if current > 0 else -1)
+
+    # -- public API ----------------------------------------------------------------------------
+    def current_density(self, current: float) -> float:
+        """Current density (A/m^2) in the current-carrying layer."""
+        return current / self.params.area
+
+    def pulse(self, current: float, width: float) -> None:
+        """Apply one rectangular current pulse (A, s)."""
+        p = self.params
+        if not (math.isfinite(current) and math.isfinite(width)) or width <= 0:
+            raise UserError(f"pulse: need finite current and width > 0, got {current!r} A, {width!r} s")
+        if current == 0:
+            return
+        eta = float(self._rng.standard_normal()) if p.sigma_J > 0 else 0.0
+        J = abs(current) / p.area * (1.0 + p.sigma_J * eta)
+        dT = p.joule_rise(current, width)
+        h = max(0.05, 1.0 - dT / p.T_scale)
+        delta = p.delta0 * h * p.T_ambient / (p.T_ambient + dT)
+        ln_t = math.log(width / p.tau0)
+        n = p.n_exp
+        # early exit: even the weakest bin cannot switch
+        x = max(0.0, 1.0 - J / (self._jc_min * h))
+        if ln_t - delta * x ** n < _LOG_COLD:
+            return
+        d = self._direction(current)
+        tgt_up = self._sign == d
+        x = max(0.0, 1.0 - J / (self._jc_max * h))
+        if ln_t - delta * x ** n > _LOG_SURE:            # every unit switches: saturate
+            self._up = np.where(tgt_up, self._count, 0)
+            self._m_sum = int((2 * self._up - self._count).sum())
+            return
+        if n == 1.0:                                      # ln(rate) = ln_t - Δ·max(0, 1 - J/J_c)^n
+            arg = np.multiply(self._inv_jc, delta * J / h)
+            arg += ln_t - delta
+            np.minimum(arg, ln_t, out=arg)
+        else:
+            arg = np.multiply(self._inv_jc, -J / h)
+            arg += 1.0
+            np.maximum(arg, 0.0, out=arg)
+            arg **= n
+            arg *= -delta
+            arg += ln_t
+        if self._one_sign:                                # all units share the sign of H_x
+            up = bool(tgt_up[0])
+            cand = self._count - self._up if up else self._up
+        else:
+            cand = np.where(tgt_up, self._count - self._up, self._up)
+        act = np.flatnonzero((arg > _LOG_COLD) & (cand > 0))
+        if act.size == 0:
+            return
+        k = _draw_switches(self._rng, cand[act], np.exp(arg[act]))
+        if self._one_sign:
+            k = k if up else -k
+        else:
+            k = np.where(tgt_up[act], k, -k)
+        self._up[act] += k
+        self._m_sum += 2 * int(k.sum())
+
+    def pulse_train(self, currents, width: float) -> np.ndarray:
+        """Apply a train of pulses of one width; returns the noise-free R_H after each (ohm).
+
+        Same physics as calling `pulse` for each current, but vectorised over the pulses of each
+        run of equal sign: every candidate unit draws one Exp(1) threshold and switches at the first
+        pulse whose cumulative hazard Σ (t_p/τ0)·exp(-Δ x^n) exceeds it (exact for independent
+        per-pulse probabilities). The random numbers are consumed differently from a `pulse` loop,
+        so the trace is statistically, not bit-for-bit, equal to one.
+        """
+        I = np.asarray(currents, dtype=float).ravel()
+        if not np.isfinite(I).all() or not (math.isfinite(width) and width > 0):
+            raise UserError("pulse_train: need finite currents and width > 0")
+        out = np.empty(I.size)
+        sgn = np.sign(I)
+        start = 0
+        while start < I.size:                     # runs of equal sign, at most 4096 pulses each
+            stop = start + 1
+            while stop < I.size and sgn[stop] == sgn[start] and stop - start < 4096:
+                stop += 1
+            out[start:stop] = self._run(I[start:stop], width)
+            start = stop
+        return out
+
+    def _run(self, I: np.ndarray, width: float) -> np.ndarray:
+        """Pulses of one sign (or zeros); returns R_H after each."""
+        p = self.params
+        L = I.size
+        if I[0] == 0:
+            return np.full(L, self.hall_resistance)
+        eta = self._rng.standard_normal(L) if p.sigma_J > 0 else np.zeros(L)
+        J = np.abs(I) / p.area * (1.0 + p.sigma_J * eta)
+        dT = p.R_xx * p.thermal_resistance * I * I * -math.expm1(-width / p.tau_th)
+        h = np.maximum(0.05, 1.0 - dT / p.T_scale)
+        delta = p.delta0 * h * p.T_ambient / (p.T_ambient + dT)
+        x = np.maximum(0.0, 1.0 - self._inv_jc[:, None] * (J / h)[None, :])     # (bins, pulses)
+        if p.n_exp != 1.0:
+            x **= p.n_exp
+        H = np.cumsum(np.exp(np.minimum(math.log(width / p.tau0) - delta[None, :] * x, 50.0)), axis=1)
+        np.minimum(H, 1e3, out=H)                  # P(Exp(1) > 1e3) = 0 in double precision
+        tgt_up = self._sign == self._direction(float(I[0]))
+        cand = np.where(tgt_up, self._count - self._up, self._up)
+        B = cand.size
+        units_bin = np.repeat(np.arange(B), cand)
+        E = self._rng.standard_exponential(units_bin.size)
+        G = (H + 2e3 * np.arange(B)[:, None]).ravel()
+        k = np.searchsorted(G, E + 2e3 * units_bin, side="left") - units_bin * L
+        hit = k < L
+        flips = np.bincount(units_bin[hit] * L + k[hit], minlength=B * L).reshape(B, L)
+        signed = np.where(tgt_up, 1, -1)
+        per_bin = flips.sum(axis=1)
+        self._up += signed * per_bin
+        trace = self._m_sum + 2 * np.cumsum((signed[:, None] * flips).sum(axis=0))
+        self._m_sum = int(trace[-1])
+        return p.R0 + p.R_AHE * trace / p.n_eff
+
+    def apply_inplane_field(self, hx: float) -> bool:
+        """Set the polarity of H_x,eff from the sign of an in-plane field hx (T).
+
+        True when the polarity was set (resettable device and |hx| > hx_coercive); False, with
+        nothing changed, for a non-resettable (tilted) device or a field below the coercive value.
+        Units keep their m; only the direction later pulses drive them changes.
+        """
+        if not math.isfinite(hx):
+            raise UserError(f"hx: must be finite, got {hx!r}")
+        if not self.params.polarity_resettable or abs(hx) <= self.params.hx_coercive:
+            return False
+        self._hx_sign = 1 if hx > 0 else -1
+        return True
+
+    @property
+    def polarity(self) -> int:
+        """Current sign of the effective in-plane field (+1 default)."""
+        return self._hx_sign
+
+    @property
+    def magnetization(self) -> float:
+        """Σ w_i m_i in [-1, 1]."""
+        return self._m_sum / self.params.n_eff
+
+    @property
+    def hall_resistance(self) -> float:
+        """Noise-free R_H (ohm)."""
+        return self.params.R0 + self.params.R_AHE * self.magnetization
+
+    @property
+    def longitudinal_resistance(self) -> float:
+        """R_xx (ohm), for compliance-voltage checks."""
+        return self.params.R_xx
+
+    def get_state(self) -> dict:
+        """JSON-able snapshot; `set_state` on a HallBar of the same params/seed resumes it exactly."""
+        return {"format": "labspin-hallbar-state/1", "seed": self.seed, "params": self.params.to_dict(),
+                "up": self._up.tolist(), "hx_sign": self._hx_sign,
+                "switching_rng": _rng_state(self._rng), "readout_rng": _rng_state(self.readout_rng)}
+
+    def set_state(self, state: dict) -> None:
+        try:
+            if state.get("format") != "labspin-hallbar-state/1":
+                raise ValueError("not a labspin-hallbar-state/1 snapshot")
+            if state["seed"] != self.seed or DeviceParams.from_dict(state["params"]) != self.params:
+                raise ValueError("snapshot is of a different device (params or seed differ)")
+            up = np.asarray(state["up"], dtype=np.int64)
+            if up.shape != self._up.shape or (up < 0).any() or (up > self._count).any():
+                raise ValueError("bin counts do not fit this device")
+            hx = int(state["hx_sign"])
+            if hx not in (1, -1):
+                raise ValueError("hx_sign must be +1 or -1")
+            self._rng.bit_generator.state = state["switching_rng"]
+            self.readout_rng.bit_generator.state = state["readout_rng"]
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise UserError(f"HallBar state: {e}") from None
+        self._up, self._hx_sign = up, hx
+        self._m_sum = int((2 * up - self._count).sum())
+
+
+class HallBarBatch:
+    """Many independently fabricated devices of one parameter set, pulsed together (vectorised)."""
+
+    def __init__(self, params: DeviceParams, n_devices: int, seed: int = 0, *, nominal: bool = False) -> None:
+        """`nominal=True`: every device is the same noise-free nominal device (quantile midpoints,
+        no device-to-device spread), so the batch stands for n_devices cycles of one device."""
+        if not isinstance(params, DeviceParams):
+            raise UserError(f"HallBarBatch: params must be DeviceParams, got {type(params).__name__}")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise UserError(f"seed: must be a non-negative integer, got {seed!r}")
+        if isinstance(n_devices, bool) or int(n_devices) != n_devices or n_devices < 1:
+            raise UserError(f"n_devices: must be a positive integer, got {n_devices!r}")
+        self.params, self.seed, self.n_devices = params, int(seed), int(n_devices)
+        fab, sw, ro = np.random.SeedSequence(self.seed).spawn(3)
+        frng = np.random.default_rng(fab)
+        made = [_fabricate(params, None)] * self.n_devices if nominal else \
+            [_fabricate(params, frng) for _ in range(self.n_devices)]
+        self._jc = np.stack([m[0] for m in made])
+        self._sign = np.stack([m[1] for m in made])
+        self._count = np.stack([m[2] for m in made])
+        self._inv_jc = 1.0 / self._jc
+        self._ntot = self._count.sum(axis=1)
+        self._rng = np.random.default_rng(sw)
+        self.readout_rng = np.random.default_rng(ro)
+        self._hx_sign = np.ones(self.n_devices, dtype=np.int64)
+        self._up = np.zeros_like(self._count)
+
+    def pulse(self, currents: np.ndarray | float, width: float) -> None:
+        """One pulse per device (a scalar current is applied to all)."""
+        p = self.params
+        I = np.broadcast_to(np.asarray(currents, dtype=float), (self.n_devices,))
+        if not np.isfinite(I).all() or not (width > 0 and math.isfinite(width)):
+            raise UserError("pulse: need finite currents and width > 0")
+        eta = self._rng.standard_normal(self.n_devices) if p.sigma_J > 0 else np.zeros(self.n_devices)
+        J = np.abs(I) / p.area * (1.0 + p.sigma_J * eta)
+        dT = p.R_xx * p.thermal_resistance * I * I * -math.expm1(-width / p.tau_th)
+        h = np.maximum(0.05, 1.0 - dT / p.T_scale)
+        delta = p.delta0 * h * p.T_ambient / (p.T_ambient + dT)
+        x = 1.0 - (J / h)[:, None] * self._inv_jc
+        np.maximum(x, 0.0, out=x)
+        if p.n_exp != 1.0:
+            x **= p.n_exp
+        x *= -delta[:, None]
+        x += math.log(width / p.tau0)
+        d = -SWITCH_SIGN * p.theta_sh_sign * self._hx_sign * np.sign(I).astype(np.int64)
+        tgt_up = self._sign == d[:, None]
+        cand = np.where(tgt_up, self._count - self._up, self._up)
+        live = (x > _LOG_COLD) & (cand > 0)
+        live &= (I != 0)[:, None]
+        idx = np.flatnonzero(live)
+        if idx.size == 0:
+            return
+        c = cand.reshape(-1)[idx]
+        rate = np.exp(x.reshape(-1)[idx])
+        k = _draw_switches(self._rng, c, rate)
+        up = self._up.reshape(-1)
+        up[idx] += np.where(tgt_up.reshape(-1)[idx], k, -k)
+
+    def apply_inplane_field(self, hx: float) -> bool:
+        """As HallBar.apply_inplane_field, for every device."""
+        if not math.isfinite(hx):
+            raise UserError(f"hx: must be finite, got {hx!r}")
+        if not self.params.polarity_resettable or abs(hx) <= self.params.hx_coercive:
+            return False
+        self._hx_sign[:] = 1 if hx > 0 else -1
+        return True
+
+    @property
+    def magnetization(self) -> np.ndarray:
+        """Σ w_i m_i of every device, in [-1, 1]."""
+        return (2 * self._up.sum(axis=1) - self._ntot) / self._ntot
+
+    @property
+    def hall_resistance(self) -> np.ndarray:
+        """Noise-free R_H of every device (ohm)."""
+        return self.params.R0 + self.params.R_AHE * self.magnetization
+
+
+# ----------------------------------------------------------------------------------------------
+# Presets (calibrated with the staircase protocol; see docs/physics.md)
+# ----------------------------------------------------------------------------------------------
+
+PRESETS: dict[str, DeviceParams] = {
+    "orange_peel": DeviceParams(
+        name="orange_peel", n_units=500, cluster_size=10, sigma_g=0.15, J_c0=1.2e11, delta0=110.0,
+        sigma_J=0.05, sigma_d2d=0.002, hx_jitter=0.20, polarity_resettable=True, R_AHE=2.0,
+        ladder_evenness=1.0),
+    "idmi": DeviceParams(
+        name="idmi", n_units=1500, cluster_size=10, sigma_g=0.12, J_c0=1.25e11, delta0=90.0,
+        sigma_J=0.022, sigma_d2d=0.002, hx_jitter=0.10, polarity_resettable=True, R_AHE=0.8,
+        ladder_evenness=0.6),
+    "tilted": DeviceParams(
+        name="tilted", n_units=10000, cluster_size=10, sigma_g=0.10, J_c0=1.3e11, delta0=100.0,
+        sigma_J=0.005, sigma_d2d=0.002, hx_jitter=0.0, polarity_resettable=False, R_AHE=0.8,
+        ladder_evenness=0.35),
+}
+
+
+def preset(name: str) -> DeviceParams:
+    """The named preset; UserError listing the known names otherwise."""
+    try:
+        return PRESETS[name]
+    except (KeyError, TypeError):
+        raise UserError(f"device preset {name!r}: unknown (known: {', '.join(sorted(PRESETS))})") from None
