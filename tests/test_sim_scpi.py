@@ -1,0 +1,203 @@
+"""SCPI parsing and instrument command sets of the simulated bench, through raw pyvisa sessions."""
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import pyvisa
+
+from labspin.sim_backend import SimBench
+from labspin.sim_backend.scpi import CommandTable, KeithleyParser, parse_srs, split_params
+
+K6221, K2182, SR830, SR860, K2400, K2450 = (
+    "GPIB0::12::INSTR", "GPIB0::7::INSTR", "GPIB0::8::INSTR", "GPIB0::9::INSTR",
+    "GPIB0::24::INSTR", "GPIB0::18::INSTR")
+
+
+@pytest.fixture
+def bench():
+    b = SimBench("tilted", seed=3)
+    yield b
+    b.close()
+
+
+@pytest.fixture
+def rm(bench):
+    return pyvisa.ResourceManager(bench.visa_library)
+
+
+def _table():
+    calls = []
+    t = CommandTable()
+    t.add("[:SOURce]:CURRent[:LEVel][:IMMediate][:AMPLitude]",
+          set=lambda i, p, s: calls.append(("curr", p)), query=lambda i, p, s: "curr?")
+    t.add(":STATus:OPERation:ENABle", set=lambda i, p, s: calls.append(("enab", p)),
+          query=lambda i, p, s: "enab?")
+    t.add("[:SENSe]:VOLTage[:DC]:CHANnel#:RANGe[:UPPer]", set=lambda i, p, s: calls.append(("rang", p, s)))
+    t.add("*CLS", set=lambda i, p, s: calls.append(("cls",)))
+    return KeithleyParser(t), calls
+
+
+@pytest.mark.parametrize("msg", [
+    ":SOUR:CURR 0.001", "SOUR:CURR 0.001", "source:current 0.001", ":SOURCE:CURRENT:LEVEL:IMM:AMPL 0.001",
+    "curr 0.001", "Curr:Lev 0.001", ":sour:curr:ampl 0.001"])
+def test_short_long_case_and_optional_nodes(msg):
+    parser, _ = _table()
+    (cmd,) = parser.parse(msg)
+    assert cmd.entry is not None and not cmd.query and cmd.params == ("0.001",)
+
+
+def test_wrong_forms_are_undefined():
+    parser, _ = _table()
+    for msg in (":SOURC:CURR 1", ":SOUR:CURRE 1", ":LEV 1", ":SOUR:CURR:BOGUS 1"):
+        assert parser.parse(msg)[0].entry is None, msg
+
+
+def test_compound_path_rules_and_common_commands():
+    parser, _ = _table()
+    cmds = parser.parse(":stat:oper:enab 1; enab?")
+    assert [c.entry.pattern for c in cmds] == [":STATus:OPERation:ENABle"] * 2
+    assert cmds[1].query
+    # a leading ':' after ';' resets to the root; '*' commands (also ':*CLS') keep the path
+    cmds = parser.parse(":STAT:OPER:ENAB 1;*CLS;ENAB 2;:*CLS;:SOUR:CURR 1;")
+    assert [c.entry.pattern for c in cmds] == [
+        ":STATus:OPERation:ENABle", "*CLS", ":STATus:OPERation:ENABle", "*CLS",
+        "[:SOURce]:CURRent[:LEVel][:IMMediate][:AMPLitude]"]
+    # without the colon the second header would continue below STAT:OPER and be undefined
+    assert parser.parse(":STAT:OPER:ENAB 1;SOUR:CURR 1")[1].entry is None
+
+
+def test_numeric_suffixes():
+    parser, _ = _table()
+    assert parser.parse("SENS:VOLT:CHAN2:RANG 15")[0].sfx == (2,)
+    assert parser.parse("sens1:volt:dc:chan1:rang:upp 0.1")[0].sfx == (1,)
+    assert parser.parse("VOLT:CHAN:RANG 1")[0].sfx == (1,)       # missing suffix means 1
+
+
+def test_quotes_protect_separators():
+    assert split_params("'VOLT', \"a;b,c\" , 3") == ["'VOLT'", '"a;b,c"', "3"]
+    parser, _ = _table()
+    cmds = parser.parse(':SOUR:CURR "x;y";:*CLS')
+    assert cmds[0].params == ('"x;y"',) and cmds[1].entry.pattern == "*CLS"
+
+
+def test_srs_forms():
+    assert parse_srs("SLVL1.000") == [("SLVL", False, ["1.000"], False)]
+    assert parse_srs("OUTP?1") == [("OUTP", True, ["1"], False)]
+    assert parse_srs("AUXV?1;") == [("AUXV", True, ["1"], False)]
+    assert parse_srs("SNAP? X, Y") == [("SNAP", True, ["X", "Y"], True)]
+    assert parse_srs("DDEF1,1,0")[0][2] == ["1", "1", "0"]
+
+
+# ---- through pyvisa ---------------------------------------------------------------------------
+
+def test_idn_each_instrument(rm):
+    for addr, model in ((K6221, "6221"), (K2182, "2182A"), (SR830, "SR830"), (SR860, "SR860"),
+                        (K2400, "2400"), (K2450, "2450")):
+        r = rm.open_resource(addr)
+        assert model in r.query("*IDN?")
+        r.close()
+
+
+def test_2182_read_termination_cr_has_no_warning(rm):
+    nvm = rm.open_resource(K2182, read_termination="\r")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert nvm.query(":SENS:FUNC?") == '"VOLT:DC"'
+        float(nvm.query(":READ?"))
+    plain = rm.open_resource(K6221)
+    assert plain.read_termination is None and plain.query("OUTP?").strip() == "0"
+
+
+def test_pymeasure_strings_accepted_by_6221(rm, bench):
+    k = rm.open_resource(K6221)
+    for msg in ("status:queue:clear;*RST;:stat:pres;:*CLS;", ":SOUR:CURR:RANG:AUTO 0;:SOUR:CURR:RANG 0.002",
+                ":ARM:SOUR IMM;:TRIG:SOUR IMM;", ":SOUR:DELT:DELay 0.1", "TRAC:POIN 100",
+                ":STAT:PRES;*CLS;*SRE 1;:STAT:MEAS:ENAB 512;", ":TRAC:FEED SENSE;:TRAC:FEED:CONT NEXT;",
+                ":SOUR:WAVE:FUNC SIN", ":SOUR:WAVE:DUR:TIME INF", ":SOUR:WAVE:PMAR:STAT 1", "OUTPut 1",
+                "OUTPUT OFF", ":OUTPut:ISHield GUAR", ":UNIT:VOLT:DC OHMS", ":SOUR:DELT:CAB ON"):
+        k.write(msg)
+    assert k.query("SYST:ERR?").strip() == '0,"No error"'
+    assert k.query(":SOUR:CURR:RANG?").strip() == "2.000000E-03"
+    assert k.query(":SOUR:WAVE:FUNC?").strip() == "SIN"
+    assert k.query(":OUTPut:ISHield?").strip() == "GUAR"
+    assert k.query(":UNIT:VOLT:DC?").strip() == "OHMS"
+    assert k.query(":SOUR:DELT:CAB?").strip() == "1"
+    assert k.query(":STAT:MEAS:ENAB 8; ENAB?").strip() == "8"
+
+
+def test_error_queue_order_and_clear(rm):
+    k = rm.open_resource(K6221)
+    k.write(":SOUR:BOGUS 1")
+    k.write(":SOUR:CURR 0.2")             # beyond ±105 mA
+    k.write(":SOUR:DELT:DEL INF")          # pymeasure lets it through; the instrument refuses
+    k.write(":TRIG:SOUR BUS")              # not a 6221 trigger source
+    assert k.query("SYST:ERR?").strip() == '-113,"Undefined header"'
+    assert k.query("SYST:ERR?").strip() == '-222,"Parameter data out of range"'
+    assert k.query("SYST:ERR?").strip().startswith("-222")
+    assert k.query("STAT:QUE?").strip().startswith("-224")
+    assert k.query("SYST:ERR?").strip() == '0,"No error"'
+    k.write(":SOUR:PDEL:WIDT 1")
+    assert int(k.query("*ESR?")) & 16          # EXE
+    k.write("*CLS")
+    assert k.query("SYST:ERR?").strip() == '0,"No error"'
+    assert float(k.query(":SOUR:PDEL:WIDT?")) == pytest.approx(110e-6)   # refused value not applied
+
+
+def test_2182_channel_range_limits(rm):
+    nvm = rm.open_resource(K2182, read_termination="\r")
+    nvm.write(":SENS:VOLT:CHAN2:RANG 15")
+    assert nvm.query("SYST:ERR?").startswith("-222")
+    nvm.write(":SENS:VOLT:CHAN1:RANG 0.05")
+    assert float(nvm.query(":SENS:VOLT:CHAN1:RANG?")) == pytest.approx(0.1)
+    assert nvm.query(":SENS:VOLT:CHAN1:RANG:AUTO?") == "0"
+    nvm.write(":SENS:CHAN 1;:SENS:FUNC 'VOLT';:SENS:VOLT:NPLC 1;")
+    assert nvm.query(":SENS:FUNC?") == '"VOLT:DC"' and float(nvm.query(":SENS:VOLT:NPLC?")) == 1.0
+    nvm.write('SENS:FUNC "VOLT:DC"')
+    assert nvm.query("SYST:ERR?") == '0,"No error"'
+
+
+def test_sourcemeter_reply_shapes(rm):
+    smu = rm.open_resource(K2400)
+    smu.write(":FORMAT:ELEMENTS VOLTAGE, CURRENT, RESISTANCE, TIME, STATUS")
+    smu.write(":SOURCE:FUNCTION CURR")
+    assert smu.query(":SOURCE:FUNCTION?").strip() == "CURR"
+    smu.write(":SOURCE:CURRENT 0.001")
+    smu.write("OUTPUT 1")
+    values = [float(x) for x in smu.query(":READ?").split(",")]
+    assert len(values) == 5 and values[1] == pytest.approx(1e-3) and values[2] == 9.91e37
+    assert len(smu.query(":MEASURE:VOLTAGE?").split(",")) == 5
+    smu.write(":SOURCE:CURRENT 2.0")
+    assert smu.query("SYST:ERR?").startswith("-222")
+    s2 = rm.open_resource(K2450)
+    s2.write(":SOUR:FUNC CURR")
+    s2.write(":SOUR:CURR:LEV 0.001")
+    s2.write("OUTPUT ON")
+    assert len(s2.query(":READ?").split(",")) == 1
+    assert s2.query("OUTPUT?").strip() == "1"
+    s2.write(":SOUR:CURR:VLIM -2")
+    assert s2.query("SYST:ERR?").startswith("-222")
+
+
+def test_lockin_syntax_and_esr(rm):
+    l1 = rm.open_resource(SR830)
+    l1.write("SENS17")
+    l1.write("OFLT8")
+    assert l1.query("SENS?").strip() == "17" and l1.query("OFLT?").strip() == "8"
+    assert len(l1.query("SNAP? 1,2,9").split(",")) == 3
+    l1.write("SLVL9")                    # beyond 5 V: EXE
+    l1.write("FOO 1")                    # unknown: CME
+    assert int(l1.query("*ESR?")) == 16 + 32
+    assert int(l1.query("*ESR?")) == 0
+    # several queries on one line: answered individually
+    l1.write("SENS?;OFLT?")
+    assert l1.read().strip() == "17" and l1.read().strip() == "8"
+    l2 = rm.open_resource(SR860)
+    l2.write("RTRG 3")                   # pymeasure's POSTTL bug: refused
+    assert int(l2.query("*ESR?")) & 16
+    l2.write("PSTF2, 1.000000e+01")      # no space after the mnemonic: refused
+    assert int(l2.query("*ESR?")) & 32
+    l2.write("SCAL 9")
+    assert l2.query("SCAL?;OFLT?").strip() == "9;10"
+    assert len(l2.query("SNAP? X, Y").split(",")) == 2
+    assert len(l2.query("SNAPD?").split(",")) == 4
