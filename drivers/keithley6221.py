@@ -1,0 +1,247 @@
+"""Keithley 6221 on pymeasure 0.16, with what pymeasure lacks for SOT switching work.
+
+Added: Pulse Delta (`SOUR:PDEL:*`, 6221 + 2182A), buffer/trace helpers, the 2182A serial
+pass-through. Changed: current, compliance, waveform and phase-marker setters *refuse*
+out-of-range values (pymeasure silently clips them, so a typo would reach a device as a
+different current); `shutdown()` aborts armed sweeps, ramps the DC level to zero and turns the
+output off without ever raising. Every string follows ../shared/reference/scpi.md §2 and §7.A.
+"""
+from __future__ import annotations
+
+import logging
+import numbers
+import time
+
+import numpy as np
+from pymeasure.instruments import Instrument
+from pymeasure.instruments.keithley import Keithley6221 as _PMKeithley6221
+from pymeasure.instruments.validators import (
+    joined_validators,
+    strict_discrete_set,
+    strict_range,
+)
+
+log = logging.getLogger(__name__)
+log.addHandler(logging.NullHandler())
+
+MAX_CURRENT = 0.105            # A, the 6221's output range (both polarities)
+
+
+def strict_number(value, values):
+    """strict_range that also refuses non-numbers with ValueError (not TypeError)."""
+    if isinstance(value, (str, bytes, bool)) or not isinstance(value, numbers.Real):
+        raise ValueError(f"Value of {value!r} is not a number in range [{min(values)},{max(values)}]")
+    return strict_range(value, values)
+
+
+def _count_or_inf(value):
+    """Counts are sent as integers ("1", not "1.0"); "INF" passes through."""
+    return value if isinstance(value, str) else int(value)
+
+
+class Keithley6221(_PMKeithley6221):
+    """pymeasure's Keithley6221 plus Pulse Delta and strict limits (see module docstring)."""
+
+    # ----- strict replacements for pymeasure's clipping setters -----------------------------
+    source_current = Instrument.control(
+        ":SOUR:CURR?", ":SOUR:CURR %g",
+        """Control the DC source current in A (strictly -0.105 … 0.105; refused, not clipped).""",
+        validator=strict_number, values=[-MAX_CURRENT, MAX_CURRENT],
+    )
+    source_compliance = Instrument.control(
+        ":SOUR:CURR:COMP?", ":SOUR:CURR:COMP %g",
+        """Control the compliance voltage in V (strictly 0.1 … 105).""",
+        validator=strict_number, values=[0.1, 105],
+    )
+    source_range = Instrument.control(
+        ":SOUR:CURR:RANG?", ":SOUR:CURR:RANG:AUTO 0;:SOUR:CURR:RANG %g",
+        """Control the source range in A (strictly -0.105 … 0.105); disables auto range.""",
+        validator=strict_number, values=[-MAX_CURRENT, MAX_CURRENT],
+    )
+    source_delay = Instrument.control(
+        ":SOUR:DEL?", ":SOUR:DEL %g",
+        """Control the sweep source delay in s (strictly 1e-3 … 999999.999).""",
+        validator=strict_number, values=[1e-3, 999999.999],
+    )
+    delta_delay = Instrument.control(
+        ":SOUR:DELT:DELay?", ":SOUR:DELT:DELay %g",
+        """Control the Delta delay in s (strictly 1e-3 … 9999.999; the manual's range —
+        pymeasure also lets 0 and INF through, which the instrument rejects).""",
+        validator=strict_number, values=[1e-3, 9999.999],
+    )
+    delta_buffer_points = Instrument.control(
+        "TRAC:POIN?", "TRAC:POIN %d",
+        """Control the buffer size for Delta runs (strictly 1 … 65536, the 6221 buffer).""",
+        validator=strict_number, values=[1, 65536], cast=int,
+    )
+    buffer_points = Instrument.control(
+        ":TRAC:POIN?", ":TRAC:POIN %d",
+        """Control the buffer size (strictly 1 … 65536; pymeasure clips to 2 … 1024).""",
+        validator=strict_number, values=[1, 65536], cast=int,
+    )
+    waveform_frequency = Instrument.control(
+        ":SOUR:WAVE:FREQ?", ":SOUR:WAVE:FREQ %g",
+        """Control the waveform frequency in Hz (strictly 1e-3 … 1e5).""",
+        validator=strict_number, values=[1e-3, 1e5],
+    )
+    waveform_amplitude = Instrument.control(
+        ":SOUR:WAVE:AMPL?", ":SOUR:WAVE:AMPL %g",
+        """Control the waveform peak amplitude in A (strictly 2e-12 … 0.105).""",
+        validator=strict_number, values=[2e-12, MAX_CURRENT],
+    )
+    waveform_offset = Instrument.control(
+        ":SOUR:WAVE:OFFS?", ":SOUR:WAVE:OFFS %g",
+        """Control the waveform DC offset in A (strictly -0.105 … 0.105).""",
+        validator=strict_number, values=[-MAX_CURRENT, MAX_CURRENT],
+    )
+    waveform_phasemarker_phase = Instrument.control(
+        ":SOUR:WAVE:PMAR?", ":SOUR:WAVE:PMAR %g",
+        """Control the phase-marker phase in degrees (strictly 0 … 360, the manual's range;
+        pymeasure clips to -180 … 180, so 270 would silently become 180).""",
+        validator=strict_number, values=[0, 360],
+    )
+    waveform_phasemarker_line = Instrument.control(
+        ":SOUR:WAVE:PMAR:OLIN?", ":SOUR:WAVE:PMAR:OLIN %d",
+        """Control the Trigger Link line (1 … 6) that carries the phase marker.""",
+        validator=strict_discrete_set, values=[1, 2, 3, 4, 5, 6], cast=int,
+    )
+
+    # ----- Pulse Delta (scpi.md §2.3) -------------------------------------------------------
+    pulse_delta_high = Instrument.control(
+        ":SOUR:PDEL:HIGH?", ":SOUR:PDEL:HIGH %g",
+        """Control the Pulse Delta high (pulse) level in A (strictly -0.105 … 0.105).""",
+        validator=strict_number, values=[-MAX_CURRENT, MAX_CURRENT],
+    )
+    pulse_delta_low = Instrument.control(
+        ":SOUR:PDEL:LOW?", ":SOUR:PDEL:LOW %g",
+        """Control the Pulse Delta low (between-pulse) level in A (strictly -0.105 … 0.105).""",
+        validator=strict_number, values=[-MAX_CURRENT, MAX_CURRENT],
+    )
+    pulse_delta_width = Instrument.control(
+        ":SOUR:PDEL:WIDT?", ":SOUR:PDEL:WIDT %g",
+        """Control the pulse width in s (strictly 50e-6 … 12e-3).""",
+        validator=strict_number, values=[50e-6, 12e-3],
+    )
+    pulse_delta_source_delay = Instrument.control(
+        ":SOUR:PDEL:SDEL?", ":SOUR:PDEL:SDEL %g",
+        """Control the delay from pulse start to the 2182A A/D in s (strictly 16e-6 … 11.966e-3).""",
+        validator=strict_number, values=[16e-6, 11.966e-3],
+    )
+    pulse_delta_count = Instrument.control(
+        ":SOUR:PDEL:COUN?", ":SOUR:PDEL:COUN %s",
+        """Control the number of Pulse Delta readings (strictly 1 … 65636, or "INF").""",
+        validator=joined_validators(strict_range, strict_discrete_set),
+        values=([1, 65636], ["INF"]),
+        set_process=_count_or_inf,
+    )
+    pulse_delta_ranging = Instrument.control(
+        ":SOUR:PDEL:RANG?", ":SOUR:PDEL:RANG %s",
+        """Control the output ranging for a fixed-output run: "best" or "fixed".""",
+        validator=strict_discrete_set,
+        values={"best": "BEST", "fixed": "FIX"}, map_values=True,
+        get_process=lambda v: "FIX" if str(v).upper().startswith("FIX") else v,   # FIX or FIXED
+    )
+    pulse_delta_interval = Instrument.control(
+        ":SOUR:PDEL:INT?", ":SOUR:PDEL:INT %d",
+        """Control the pulse repetition interval in power-line cycles (strictly 5 … 999999).""",
+        validator=strict_number, values=[5, 999999], cast=int,
+    )
+    pulse_delta_sweep = Instrument.control(
+        ":SOUR:PDEL:SWE?", ":SOUR:PDEL:SWE %d",
+        """Control whether the output sweeps (True) or is fixed (False).""",
+        validator=strict_discrete_set, values={True: 1, False: 0}, map_values=True,
+    )
+    pulse_delta_low_measurements = Instrument.control(
+        ":SOUR:PDEL:LME?", ":SOUR:PDEL:LME %d",
+        """Control low measurements per cycle: 2 (3-point reading) or 1 (2-point).""",
+        validator=strict_discrete_set, values=[1, 2], cast=int,
+    )
+    pulse_delta_connected = Instrument.measurement(
+        ":SOUR:PDEL:NVPR?",
+        """Get whether a 2182A answers on the 6221's RS-232 port (needed for Pulse Delta).""",
+        cast=bool,
+    )
+    pulse_delta_armed = Instrument.measurement(
+        ":SOUR:PDEL:ARM?",
+        """Get whether Pulse Delta is armed.""",
+        cast=bool,
+    )
+    delta_armed = Instrument.measurement(
+        ":SOUR:DELT:ARM?",
+        """Get whether Delta is armed.""",
+        cast=bool,
+    )
+
+    def pulse_delta_arm(self) -> None:
+        """Arm Pulse Delta (talks to the 2182A; un-arms Delta)."""
+        self.write(":SOUR:PDEL:ARM")
+
+    def pulse_delta_start(self) -> None:
+        """Start the armed Pulse Delta run."""
+        self.write(":INIT:IMM")
+
+    def pulse_delta_abort(self) -> None:
+        """Stop any armed sweep (Pulse Delta, Delta, DCON) and return the 2182A to local."""
+        self.write(":SOUR:SWE:ABOR")
+
+    def pulse_delta_trigger(self) -> None:
+        """Clear the buffer, arm Pulse Delta and start it, in one compound message (§7.A)."""
+        self.write(":TRAC:CLE;:SOUR:PDEL:ARM;:INIT:IMM")
+
+    def delta_trigger(self) -> None:
+        """Clear the buffer, arm Delta and start it, in one compound message (§7.B)."""
+        self.write(":TRAC:CLE;:SOUR:DELT:ARM;:INIT:IMM")
+
+    # ----- buffer / trace (scpi.md §2.6) ----------------------------------------------------
+    trace_points_actual = Instrument.measurement(
+        ":TRAC:POIN:ACT?",
+        """Get the number of readings stored in the buffer.""",
+        cast=int,
+    )
+    trace_data = Instrument.measurement(
+        ":TRAC:DATA?",
+        """Get the buffer as a flat list (reading, timestamp, reading, timestamp, …).""",
+    )
+    format_elements = Instrument.control(
+        ":FORM:ELEM?", ":FORM:ELEM %s",
+        """Control the buffer elements, e.g. "READ,TST" (the default).""",
+        get_process_list=lambda v: ",".join(str(x) for x in v),
+        cast=str,
+    )
+
+    def trace_clear(self) -> None:
+        """Empty the reading buffer."""
+        self.write(":TRAC:CLE")
+
+    def serial_send(self, command: str) -> None:
+        """Send one command to the attached 2182A through the 6221's RS-232 port."""
+        if '"' in command:
+            raise ValueError("a 2182A pass-through command cannot contain a double quote")
+        self.write(f':SYST:COMM:SER:SEND "{command}"')
+
+    # ----- shutdown -------------------------------------------------------------------------
+    def shutdown(self, ramp_steps: int = 10, ramp_pause: float = 0.002) -> None:
+        """Abort armed sweeps, ramp the DC level to zero in steps, output off; never raises.
+
+        Each stage is tried on its own so that a failure in one (a timeout, a disconnect)
+        still lets the next one run; failures are logged, not raised.
+        """
+        log.info("Shutting down %s.", self.name)
+        for what, action in (("abort sweeps", self.pulse_delta_abort),
+                             ("ramp to zero", lambda: self._ramp_to_zero(ramp_steps, ramp_pause)),
+                             ("output off", self.disable_source)):
+            try:
+                action()
+            except Exception as exc:  # noqa: BLE001 - shutdown must not raise
+                log.error("%s: shutdown could not %s: %s", self.name, what, exc)
+        self.isShutdown = True
+
+    def _ramp_to_zero(self, steps: int, pause: float) -> None:
+        level = float(self.source_current)
+        if not np.isfinite(level) or level == 0.0:
+            self.source_current = 0.0
+            return
+        for value in np.linspace(level, 0.0, max(int(steps), 1) + 1)[1:]:
+            self.source_current = float(value)
+            if pause > 0:
+                time.sleep(pause)

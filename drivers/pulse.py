@@ -1,0 +1,318 @@
+"""Pulse-source roles: one rectangular write pulse per call, limits checked before any write.
+
+`K6221PulseSource` uses the 6221's Pulse Delta mode with COUN 1, so the pulse width is timed
+by the instrument (50 µs … 12 ms); `SourceMeterPulseSource` is software-timed on a 2400/2450.
+Settings are sent only when they change (a per-instrument cache shared by every role on that
+instrument, forgotten on shutdown and on any error), so the hot path is a few messages.
+
+The small helpers at the top are shared with `labspin.drivers.hall`.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from typing import Any, Callable
+
+import numpy as np
+
+from .roles import LimitError, Limits, PulseSource
+
+log = logging.getLogger(__name__)
+log.addHandler(logging.NullHandler())
+
+Sleep = Callable[[float], None]
+
+_CACHE_ATTR = "_labspin_sent"
+
+
+# ----- helpers shared by the roles ------------------------------------------------------------
+def sent_settings(inst: Any) -> dict:
+    """The per-instrument record of property values last written by a role."""
+    cache = inst.__dict__.get(_CACHE_ATTR)
+    if cache is None:
+        cache = {}
+        inst.__dict__[_CACHE_ATTR] = cache
+    return cache
+
+
+def set_if_changed(inst: Any, name: str, value: Any, cache: dict | None = None) -> bool:
+    """Write pymeasure property `name` only if it differs from the value last written."""
+    if cache is None:
+        cache = sent_settings(inst)
+    if name in cache and cache[name] == value:
+        return False
+    cache.pop(name, None)          # unknown state if the write fails half-way
+    setattr(inst, name, value)
+    cache[name] = value
+    return True
+
+
+def forget_settings(inst: Any) -> None:
+    """Drop the cache: the next call re-sends every setting (after shutdown or an error)."""
+    inst.__dict__.pop(_CACHE_ATTR, None)
+
+
+def instrument_address(inst: Any) -> str | None:
+    """VISA resource name of a pymeasure instrument, if it has one."""
+    conn = getattr(getattr(inst, "adapter", None), "connection", None)
+    name = getattr(conn, "resource_name", None)
+    return name if isinstance(name, str) else None
+
+
+def clock_sleep(inst: Any) -> Sleep:
+    """Wall-clock sleep, or the VISA library's own `sleep` where it simulates time.
+
+    A simulated VISA library that keeps a virtual clock may expose `sleep(seconds)` (or, as
+    labspin's SimVisaLibrary does, `bench.clock.advance`); waiting through it advances that
+    clock instead of blocking.
+    """
+    from pyvisa.highlevel import VisaLibraryBase
+
+    conn = getattr(getattr(inst, "adapter", None), "connection", None)
+    lib = getattr(conn, "visalib", None)
+    if not isinstance(lib, VisaLibraryBase):
+        return time.sleep
+    fn = getattr(lib, "sleep", None)
+    if not callable(fn):     # labspin's SimVisaLibrary: its bench's virtual clock
+        fn = getattr(getattr(getattr(lib, "bench", None), "clock", None), "advance", None)
+    return fn if callable(fn) else time.sleep
+
+
+def query_idn(inst: Any) -> str | None:
+    """*IDN? asked directly: pymeasure's `id` refuses classes without the SCPI mixin (SR860)."""
+    try:
+        return str(inst.ask("*IDN?")).strip()
+    except Exception as exc:  # noqa: BLE001 - identification is informative only
+        log.warning("%s: *IDN? failed: %s", instrument_address(inst), exc)
+        return None
+
+
+def role_snapshot(role: Any, inst: Any, idn: str | None, extra: dict | None = None) -> dict:
+    """JSON-able description of a role: driver, address, *IDN?, settings, limits."""
+    settings = {k: (float(v) if isinstance(v, (np.floating, np.integer)) else v)
+                for k, v in sent_settings(inst).items()}
+    snap = {
+        "role": type(role).__name__,
+        "driver": f"{type(inst).__module__}.{type(inst).__qualname__}",
+        "address": instrument_address(inst),
+        "idn": idn,
+        "settings": settings,
+        "limits": role.limits.as_dict(),
+    }
+    if extra:
+        snap.update(extra)
+    return snap
+
+
+def require_2182(k6221: Any, prop: str, mode: str) -> None:
+    """UserError unless the 6221 reports a 2182A on its RS-232 port (asked once, at setup)."""
+    from labspin.errors import UserError
+
+    where = instrument_address(k6221) or "keithley6221"
+    try:
+        present = bool(getattr(k6221, prop))
+    except Exception as exc:  # noqa: BLE001 - reported as the reason
+        raise UserError(f"{where}: cannot ask the 6221 for its 2182A: {exc}") from None
+    if not present:
+        raise UserError(f"{where}: no 2182A answers on the 6221's RS-232 port; "
+                        f"{mode} needs one")
+
+
+def check_compliance(limits: Limits, low: float, high: float, model: str) -> None:
+    cv = limits.compliance_voltage
+    if not (math.isfinite(cv) and low <= cv <= high):
+        raise LimitError(f"compliance_voltage {cv:.4g} V outside the {model} range [{low:g}, {high:g}] V")
+
+
+def safely(what: str, action: Callable[[], Any], name: str | None = None) -> None:
+    """Run one shutdown stage; log instead of raising."""
+    try:
+        action()
+    except Exception as exc:  # noqa: BLE001 - shutdown must never raise
+        log.error("%s: shutdown could not %s: %s", name, what, exc)
+
+
+def wait_until(done: Callable[[], bool], sleep: Sleep, expected: float, timeout: float,
+               what: str) -> None:
+    """Poll `done()` first (a simulator finishes at once), then sleep in short steps."""
+    waited = 0.0
+    step = min(max(expected / 4, 1e-3), 0.05)
+    while not done():
+        if waited >= timeout:
+            raise TimeoutError(f"{what}: not complete after {waited:.3g} s")
+        sleep(step)
+        waited += step
+
+
+# ----- 6221 Pulse Delta -------------------------------------------------------------------------
+class K6221PulseSource(PulseSource):
+    """One hardware-timed pulse per call: 6221 Pulse Delta, fixed output, COUN 1.
+
+    Needs the 2182A on the 6221's RS-232 port (Pulse Delta will not arm without it). The
+    pulse rides on a 0 A low level; the 2182A reading that Pulse Delta takes is discarded.
+    """
+
+    INTERVAL_PLC = 5            # shortest repetition interval the 6221 allows
+
+    def __init__(self, k6221: Any, limits: Limits, *, sleep: Sleep | None = None,
+                 timeout: float = 10.0) -> None:
+        check_compliance(limits, 0.1, 105, "6221")
+        if limits.min_pulse_width < 50e-6 or limits.max_pulse_width > 12e-3:
+            raise LimitError("pulse width limits must lie within the 6221 Pulse Delta range [50e-6, 12e-3] s")
+        if limits.max_pulse_current > 0.105:
+            raise LimitError(f"max_pulse_current {limits.max_pulse_current:.4g} A exceeds the 6221's 0.105 A")
+        self.k = k6221
+        self.limits = limits
+        self._sleep = sleep or clock_sleep(k6221)
+        self._timeout = timeout
+        self._idn = query_idn(k6221)
+        require_2182(k6221, "pulse_delta_connected", "Pulse Delta")
+        self._static_for: dict | None = None
+
+    @staticmethod
+    def source_delay_for(width: float) -> float:
+        """2182A A/D delay inside the pulse: mid-pulse, within the 6221's 16 µs … 11.966 ms."""
+        return float(min(max(width / 2, 16e-6), 11.966e-3))
+
+    def _configure(self, amplitude: float, width: float) -> None:
+        k = self.k
+        cache = sent_settings(k)
+        if self._static_for is not cache:      # once per cache generation (after shutdown/error)
+            for name, value in (("source_compliance", self.limits.compliance_voltage),
+                                ("pulse_delta_low", 0.0), ("pulse_delta_count", 1),
+                                ("pulse_delta_ranging", "best"),
+                                ("pulse_delta_interval", self.INTERVAL_PLC),
+                                ("pulse_delta_sweep", False), ("pulse_delta_low_measurements", 2),
+                                ("format_elements", "READ,TST")):
+                set_if_changed(k, name, value, cache)
+            if "buffer_points" not in cache:   # >= 1 is all a pulse needs; a reader may want more
+                set_if_changed(k, "buffer_points", 1, cache)
+            self._static_for = cache
+        set_if_changed(k, "pulse_delta_high", amplitude, cache)
+        sdel = self.source_delay_for(width)
+        if cache.get("pulse_delta_width", 0.0) > width:
+            # shrinking: move the A/D point first so that it always lies inside the pulse
+            set_if_changed(k, "pulse_delta_source_delay", sdel, cache)
+            set_if_changed(k, "pulse_delta_width", width, cache)
+        else:
+            set_if_changed(k, "pulse_delta_width", width, cache)
+            set_if_changed(k, "pulse_delta_source_delay", sdel, cache)
+
+    def pulse(self, amplitude: float, width: float) -> None:
+        self.limits.check_pulse(amplitude, width)
+        k = self.k
+        try:
+            self._configure(float(amplitude), float(width))
+            k.pulse_delta_trigger()         # :TRAC:CLE;:SOUR:PDEL:ARM;:INIT:IMM
+            # 3 pulses (low, high, low) per reading, INT PLC each at >= 50 Hz
+            expected = 3 * self.INTERVAL_PLC / 50.0
+            wait_until(lambda: k.trace_points_actual >= 1, self._sleep, expected,
+                       self._timeout, f"{instrument_address(k)}: Pulse Delta")
+        except Exception as exc:
+            forget_settings(k)
+            reraise_with_errors(k, exc)
+
+    @property
+    def output_enabled(self) -> bool:
+        try:
+            return bool(self.k.source_enabled)
+        except Exception:  # noqa: BLE001 - status display only
+            return False
+
+    def snapshot(self) -> dict:
+        return role_snapshot(self, self.k, self._idn, {"timing": "hardware (Pulse Delta, COUN 1)"})
+
+    def shutdown(self) -> None:
+        forget_settings(self.k)
+        safely("shut down the 6221", self.k.shutdown, instrument_address(self.k))
+
+
+# ----- 2400 / 2450 ------------------------------------------------------------------------------
+def is_2450(smu: Any) -> bool:
+    from pymeasure.instruments.keithley import Keithley2450
+    return isinstance(smu, Keithley2450)
+
+
+class SourceMeterPulseSource(PulseSource):
+    """Software-timed pulse on a Keithley 2400/2450: level, output on, wait, output off.
+
+    The width is only as exact as the host's timing (milliseconds); prefer the 6221.
+    """
+
+    MAX_CURRENT = 1.05
+
+    def __init__(self, smu: Any, limits: Limits, *, sleep: Sleep | None = None) -> None:
+        check_compliance(limits, 0.0, 210.0, "2400/2450")
+        if limits.max_pulse_current > self.MAX_CURRENT:
+            raise LimitError(f"max_pulse_current {limits.max_pulse_current:.4g} A exceeds the SourceMeter's 1.05 A")
+        self.smu = smu
+        self.limits = limits
+        self._sleep = sleep or clock_sleep(smu)
+        self._idn = query_idn(smu)
+
+    def pulse(self, amplitude: float, width: float) -> None:
+        self.limits.check_pulse(amplitude, width)
+        smu = self.smu
+        try:
+            set_if_changed(smu, "source_mode", "current")
+            set_if_changed(smu, "compliance_voltage", self.limits.compliance_voltage)
+            set_if_changed(smu, "source_current_range", self.limits.max_pulse_current)
+            set_if_changed(smu, "source_current", float(amplitude))
+            smu.enable_source()
+            try:
+                self._sleep(float(width))
+            finally:
+                smu.disable_source()
+        except Exception as exc:
+            forget_settings(smu)
+            reraise_with_errors(smu, exc)
+
+    @property
+    def output_enabled(self) -> bool:
+        try:
+            return bool(self.smu.source_enabled)
+        except Exception:  # noqa: BLE001 - status display only
+            return False
+
+    def snapshot(self) -> dict:
+        return role_snapshot(self, self.smu, self._idn, {"timing": "software"})
+
+    def shutdown(self) -> None:
+        shutdown_sourcemeter(self.smu)
+
+
+def shutdown_sourcemeter(smu: Any, steps: int = 10) -> None:
+    """Ramp a 2400/2450 current to zero and turn its output off; never raises."""
+    forget_settings(smu)
+    name = instrument_address(smu)
+
+    def ramp() -> None:
+        level = float(smu.source_current)
+        if math.isfinite(level) and level != 0.0:
+            for value in np.linspace(level, 0.0, steps + 1)[1:]:
+                smu.source_current = float(value)
+        else:
+            smu.source_current = 0.0
+
+    safely("ramp to zero", ramp, name)
+    safely("turn the output off", smu.disable_source, name)
+
+
+def reraise_with_errors(inst: Any, exc: BaseException) -> None:
+    """Re-raise `exc`, naming the instrument's queued errors (if any) in the message."""
+    if isinstance(exc, LimitError):
+        raise exc
+    errors = []
+    try:
+        for _ in range(10):        # pymeasure's next_error: SYST:ERR? (SCPI instruments only)
+            code, msg = inst.next_error[:2]
+            if int(code) == 0:
+                break
+            errors.append(f"{int(code)},{str(msg).strip()}")
+    except Exception:  # noqa: BLE001 - best effort only
+        pass
+    if errors:
+        raise RuntimeError(f"{instrument_address(inst)}: {exc} "
+                           f"[instrument errors: {'; '.join(errors)}]") from exc
+    raise exc

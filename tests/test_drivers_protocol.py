@@ -1,0 +1,372 @@
+"""pymeasure `expected_protocol` tests for every SCPI string our driver layer adds or changes.
+
+The strings follow ../shared/reference/scpi.md (§2.3 Pulse Delta, §7.A/B sequences, §8 pymeasure).
+"""
+from __future__ import annotations
+
+import logging
+
+import pytest
+from pymeasure.instruments.keithley import Keithley2400, Keithley2450
+from pymeasure.instruments.srs import SR830, SR860
+from pymeasure.test import expected_protocol
+
+from labspin.drivers import DRIVERS, open_instrument
+from labspin.drivers.hall import DeltaHallReader, LockinHallReader, SourceMeterHallReader
+from labspin.drivers.keithley2182 import Keithley2182
+from labspin.drivers.keithley6221 import Keithley6221
+from labspin.drivers.pulse import K6221PulseSource, SourceMeterPulseSource
+from labspin.drivers.roles import LimitError, Limits
+from labspin.errors import UserError
+
+IDN_6221 = "KEITHLEY INSTRUMENTS INC.,MODEL 6221,4143710,D04 /700x"
+OPEN_PDEL = [("*IDN?", IDN_6221), (":SOUR:PDEL:NVPR?", "1")]     # what a pulse source asks at setup
+OPEN_DELT = [("*IDN?", IDN_6221), (":SOUR:DELT:NVPR?", "1")]     # what a Delta reader asks at setup
+NO_SLEEP = dict(sleep=lambda s: None)
+
+
+# ----- Keithley6221 properties ---------------------------------------------------------------
+@pytest.mark.parametrize("prop, value, command", [
+    ("pulse_delta_high", 1e-3, ":SOUR:PDEL:HIGH 0.001"),
+    ("pulse_delta_high", -0.105, ":SOUR:PDEL:HIGH -0.105"),
+    ("pulse_delta_low", 0, ":SOUR:PDEL:LOW 0"),
+    ("pulse_delta_width", 1e-4, ":SOUR:PDEL:WIDT 0.0001"),
+    ("pulse_delta_width", 12e-3, ":SOUR:PDEL:WIDT 0.012"),
+    ("pulse_delta_source_delay", 16e-6, ":SOUR:PDEL:SDEL 1.6e-05"),
+    ("pulse_delta_count", 1, ":SOUR:PDEL:COUN 1"),
+    ("pulse_delta_count", 65636, ":SOUR:PDEL:COUN 65636"),
+    ("pulse_delta_count", "INF", ":SOUR:PDEL:COUN INF"),
+    ("pulse_delta_ranging", "best", ":SOUR:PDEL:RANG BEST"),
+    ("pulse_delta_ranging", "fixed", ":SOUR:PDEL:RANG FIX"),
+    ("pulse_delta_interval", 5, ":SOUR:PDEL:INT 5"),
+    ("pulse_delta_sweep", False, ":SOUR:PDEL:SWE 0"),
+    ("pulse_delta_low_measurements", 1, ":SOUR:PDEL:LME 1"),
+    ("source_current", -0.105, ":SOUR:CURR -0.105"),
+    ("source_compliance", 0.1, ":SOUR:CURR:COMP 0.1"),
+    ("waveform_phasemarker_phase", 270, ":SOUR:WAVE:PMAR 270"),
+    ("waveform_phasemarker_line", 6, ":SOUR:WAVE:PMAR:OLIN 6"),
+    ("buffer_points", 65536, ":TRAC:POIN 65536"),
+    ("delta_delay", 1e-3, ":SOUR:DELT:DELay 0.001"),
+    ("format_elements", "READ,TST", ":FORM:ELEM READ,TST"),
+])
+def test_6221_setters(prop, value, command):
+    with expected_protocol(Keithley6221, [(command, None)]) as inst:
+        setattr(inst, prop, value)
+
+
+@pytest.mark.parametrize("prop, reply, value", [
+    ("pulse_delta_high", "1.000000E-03", 1e-3),
+    ("pulse_delta_width", "1.100000E-04", 110e-6),
+    ("pulse_delta_count", "1", 1),
+    ("pulse_delta_ranging", "BEST", "best"),
+    ("pulse_delta_ranging", "FIX", "fixed"),
+    ("pulse_delta_interval", "5", 5),
+    ("pulse_delta_sweep", "0", False),
+    ("pulse_delta_low_measurements", "2", 2),
+    ("pulse_delta_connected", "1", True),
+    ("pulse_delta_connected", "0", False),
+    ("pulse_delta_armed", "0", False),
+    ("trace_points_actual", "3", 3),
+    ("format_elements", "READ,TST", "READ,TST"),
+])
+def test_6221_getters(prop, reply, value):
+    query = {"pulse_delta_high": ":SOUR:PDEL:HIGH?", "pulse_delta_width": ":SOUR:PDEL:WIDT?",
+             "pulse_delta_count": ":SOUR:PDEL:COUN?", "pulse_delta_ranging": ":SOUR:PDEL:RANG?",
+             "pulse_delta_interval": ":SOUR:PDEL:INT?", "pulse_delta_sweep": ":SOUR:PDEL:SWE?",
+             "pulse_delta_low_measurements": ":SOUR:PDEL:LME?",
+             "pulse_delta_connected": ":SOUR:PDEL:NVPR?", "pulse_delta_armed": ":SOUR:PDEL:ARM?",
+             "trace_points_actual": ":TRAC:POIN:ACT?", "format_elements": ":FORM:ELEM?"}[prop]
+    with expected_protocol(Keithley6221, [(query, reply)]) as inst:
+        got = getattr(inst, prop)
+        assert got == (pytest.approx(value) if isinstance(value, float) else value)
+
+
+@pytest.mark.parametrize("prop, value", [
+    ("source_current", 0.2), ("source_current", -0.106),       # pymeasure would send 0.105
+    ("source_compliance", 200), ("source_compliance", 0.05),  # pymeasure would send 105 / 0.1
+    ("waveform_phasemarker_phase", -10), ("waveform_phasemarker_phase", 400),
+    ("waveform_amplitude", 0.2), ("waveform_frequency", 2e5),
+    ("pulse_delta_high", 0.2), ("pulse_delta_width", 49e-6), ("pulse_delta_width", 13e-3),
+    ("pulse_delta_source_delay", 15e-6), ("pulse_delta_source_delay", 12e-3),
+    ("pulse_delta_count", 0), ("pulse_delta_count", 70000), ("pulse_delta_interval", 4),
+    ("pulse_delta_low_measurements", 3), ("pulse_delta_ranging", "auto"),
+    ("buffer_points", 70000), ("delta_delay", 0), ("delta_delay", "INF"),
+])
+def test_6221_refuses_out_of_range_before_writing(prop, value):
+    with expected_protocol(Keithley6221, []) as inst:
+        with pytest.raises(ValueError):
+            setattr(inst, prop, value)
+
+
+def test_6221_methods():
+    with expected_protocol(Keithley6221, [
+        (":SOUR:PDEL:ARM", None), (":INIT:IMM", None), (":SOUR:SWE:ABOR", None),
+        (":TRAC:CLE;:SOUR:PDEL:ARM;:INIT:IMM", None), (":TRAC:CLE;:SOUR:DELT:ARM;:INIT:IMM", None),
+        (":TRAC:CLE", None), (":TRAC:DATA?", "1.5E-04,0.0,2.5E-04,0.1"),
+        (':SYST:COMM:SER:SEND ":SENS:VOLT:RANG 0.1"', None),
+    ]) as inst:
+        inst.pulse_delta_arm()
+        inst.pulse_delta_start()
+        inst.pulse_delta_abort()
+        inst.pulse_delta_trigger()
+        inst.delta_trigger()
+        inst.trace_clear()
+        assert inst.trace_data == [1.5e-4, 0.0, 2.5e-4, 0.1]
+        inst.serial_send(":SENS:VOLT:RANG 0.1")
+
+
+def test_6221_shutdown_aborts_ramps_and_turns_off():
+    with expected_protocol(Keithley6221, [
+        (":SOUR:SWE:ABOR", None), (":SOUR:CURR?", "4.000000E-03"),
+        (":SOUR:CURR 0.002", None), (":SOUR:CURR 0", None), ("OUTPUT OFF", None),
+    ]) as inst:
+        inst.shutdown(ramp_steps=2, ramp_pause=0)
+        assert inst.isShutdown
+
+
+def test_6221_shutdown_never_raises(monkeypatch, caplog):
+    with expected_protocol(Keithley6221, [
+        (":SOUR:CURR?", "0"), (":SOUR:CURR 0", None), ("OUTPUT OFF", None),
+    ]) as inst:
+        real_write = inst.write
+
+        def failing_write(cmd, **kw):
+            if cmd == ":SOUR:SWE:ABOR":
+                raise ConnectionError("bus fault")
+            real_write(cmd, **kw)
+
+        monkeypatch.setattr(inst, "write", failing_write)
+        with caplog.at_level(logging.ERROR):
+            inst.shutdown(ramp_steps=3, ramp_pause=0)
+        assert "bus fault" in caplog.text     # logged, and the later stages still ran
+
+
+def test_2182_channel_2_range_limit_holds():
+    with expected_protocol(Keithley2182, [(":SENS:VOLT:CHAN2:RANG 10", None),
+                                          (":SENS:VOLT:CHAN1:RANG 100", None)]) as inst:
+        with pytest.raises(ValueError):
+            inst.ch_2.voltage_range = 15
+        inst.ch_2.voltage_range = 10
+        inst.ch_1.voltage_range = 100
+
+
+# ----- roles ------------------------------------------------------------------------------------
+PDEL_SETUP = [   # once per cache generation, then the pulse's own amplitude / width / A-D delay
+    (":SOUR:CURR:COMP 10", None), (":SOUR:PDEL:LOW 0", None), (":SOUR:PDEL:COUN 1", None),
+    (":SOUR:PDEL:RANG BEST", None), (":SOUR:PDEL:INT 5", None), (":SOUR:PDEL:SWE 0", None),
+    (":SOUR:PDEL:LME 2", None), (":FORM:ELEM READ,TST", None), (":TRAC:POIN 1", None),
+    (":SOUR:PDEL:HIGH 0.01", None), (":SOUR:PDEL:WIDT 0.0001", None), (":SOUR:PDEL:SDEL 5e-05", None),
+]
+PDEL_FIRE = [(":TRAC:CLE;:SOUR:PDEL:ARM;:INIT:IMM", None), (":TRAC:POIN:ACT?", "1")]
+
+
+def test_k6221_pulse_source_sends_settings_only_when_they_change():
+    with expected_protocol(Keithley6221, OPEN_PDEL + PDEL_SETUP + PDEL_FIRE + PDEL_FIRE + [
+        # shorter pulse: the A/D delay moves first so it stays inside the pulse
+        (":SOUR:PDEL:HIGH -0.01", None), (":SOUR:PDEL:SDEL 2.5e-05", None),
+        (":SOUR:PDEL:WIDT 5e-05", None)] + PDEL_FIRE + [
+        # longer pulse: width first
+        (":SOUR:PDEL:WIDT 0.002", None), (":SOUR:PDEL:SDEL 0.001", None)] + PDEL_FIRE,
+    ) as inst:
+        src = K6221PulseSource(inst, Limits(), **NO_SLEEP)
+        src.pulse(0.01, 1e-4)
+        src.pulse(0.01, 1e-4)
+        src.pulse(-0.01, 50e-6)
+        src.pulse(-0.01, 2e-3)
+        snap = src.snapshot()
+        assert snap["idn"] == IDN_6221
+        assert snap["settings"]["pulse_delta_width"] == 2e-3
+        assert snap["limits"] == Limits().as_dict()
+
+
+def test_k6221_pulse_source_polls_until_done():
+    slept = []
+    with expected_protocol(Keithley6221, OPEN_PDEL + PDEL_SETUP + PDEL_FIRE[:1] + [
+        (":TRAC:POIN:ACT?", "0"), (":TRAC:POIN:ACT?", "0"), (":TRAC:POIN:ACT?", "1")],
+    ) as inst:
+        K6221PulseSource(inst, Limits(), sleep=slept.append).pulse(0.01, 1e-4)
+    assert len(slept) == 2 and all(s > 0 for s in slept)
+
+
+@pytest.mark.parametrize("amplitude, width", [(0.03, 1e-4), (float("nan"), 1e-4), (0.01, 1e-5), (0.01, 0.02)])
+def test_k6221_pulse_source_checks_limits_before_any_write(amplitude, width):
+    with expected_protocol(Keithley6221, OPEN_PDEL) as inst:
+        src = K6221PulseSource(inst, Limits(), **NO_SLEEP)
+        with pytest.raises(LimitError):
+            src.pulse(amplitude, width)
+
+
+@pytest.mark.parametrize("cls, query", [(K6221PulseSource, ":SOUR:PDEL:NVPR?"),
+                                        (DeltaHallReader, ":SOUR:DELT:NVPR?")])
+def test_k6221_roles_need_the_2182(cls, query):
+    with expected_protocol(Keithley6221, [("*IDN?", IDN_6221), (query, "0")]) as inst:
+        with pytest.raises(UserError, match="2182A"):
+            cls(inst, Limits())
+
+
+def test_k6221_role_refuses_limits_beyond_the_instrument():
+    with expected_protocol(Keithley6221, []) as inst:
+        with pytest.raises(LimitError):
+            K6221PulseSource(inst, Limits(max_pulse_current=0.2))
+        with pytest.raises(LimitError):
+            K6221PulseSource(inst, Limits(compliance_voltage=200))
+
+
+def test_k6221_error_forgets_cache_so_settings_are_resent():
+    with expected_protocol(Keithley6221, OPEN_PDEL + PDEL_SETUP + PDEL_FIRE[:1] + [
+        (":TRAC:POIN:ACT?", "0"),
+        ("SYST:ERR?", '-221,"Settings conflict"'), ("SYST:ERR?", '0,"No error"'),
+    ] + PDEL_SETUP + PDEL_FIRE) as inst:
+        src = K6221PulseSource(inst, Limits(), sleep=lambda s: None, timeout=0)
+        with pytest.raises(RuntimeError, match="Settings conflict"):
+            src.pulse(0.01, 1e-4)
+        src.pulse(0.01, 1e-4)
+
+
+def test_k6221_pulse_source_shutdown():
+    with expected_protocol(Keithley6221, OPEN_PDEL + PDEL_SETUP + PDEL_FIRE + [
+        (":SOUR:SWE:ABOR", None), (":SOUR:CURR?", "0"), (":SOUR:CURR 0", None), ("OUTPUT OFF", None),
+    ] + PDEL_SETUP + PDEL_FIRE) as inst:
+        src = K6221PulseSource(inst, Limits(), **NO_SLEEP)
+        src.pulse(0.01, 1e-4)
+        src.shutdown()
+        src.pulse(0.01, 1e-4)    # settings re-sent after shutdown
+
+
+DELTA_SETUP = [
+    (":SOUR:CURR:COMP 10", None), (":UNIT:VOLT:DC V", None), (":SOUR:DELT:DELay 0.002", None),
+    (":SOUR:DELT:COUN 1", None), (":SOUR:SWEep:COUN 1", None), (":SOUR:DELT:CAB ON", None),
+    (":FORM:ELEM READ,TST", None), (":TRAC:POIN 1", None), (":SOUR:DELT:HIGH 0.0001", None),
+]
+DELTA_FIRE = [(":TRAC:CLE;:SOUR:DELT:ARM;:INIT:IMM", None)]
+
+
+def test_delta_hall_reader():
+    v1, v2 = 1.234e-4, -5.0e-5
+    with expected_protocol(Keithley6221, OPEN_DELT + DELTA_SETUP + DELTA_FIRE + [
+        (":TRAC:DATA?", f"{v1:E},0.000000E+00")] + DELTA_FIRE + [
+        (":TRAC:DATA?", ""), (":TRAC:DATA?", f"{v2:E},0.000000E+00")]) as inst:
+        reader = DeltaHallReader(inst, Limits(), **NO_SLEEP)
+        r = reader.read(1e-4)
+        assert r.hall_resistance == pytest.approx(v1 / 1e-4)
+        assert r.hall_voltage == pytest.approx(v1)
+        r = reader.read(-1e-4)        # negative read current: same DELT:HIGH, sign carried
+        assert r.hall_resistance == pytest.approx(v2 / 1e-4)
+        assert r.hall_voltage / r.read_current == pytest.approx(r.hall_resistance)
+
+
+def test_delta_hall_reader_averages_count_readings():
+    setup = [(c, r) for c, r in DELTA_SETUP]
+    setup[3] = (":SOUR:DELT:COUN 3", None)
+    setup[7] = (":TRAC:POIN 3", None)
+    vals = [1e-4, 2e-4, 4e-4]
+    with expected_protocol(Keithley6221, OPEN_DELT + setup + DELTA_FIRE + [
+        (":TRAC:DATA?", ",".join(f"{v:E},{i:E}" for i, v in enumerate(vals)))]) as inst:
+        r = DeltaHallReader(inst, Limits(), count=3, **NO_SLEEP).read(1e-4)
+        assert r.hall_voltage == pytest.approx(sum(vals) / 3)
+
+
+@pytest.mark.parametrize("current", [2e-3, 0.0, float("inf")])
+def test_delta_hall_reader_limits(current):
+    with expected_protocol(Keithley6221, OPEN_DELT) as inst:
+        with pytest.raises(LimitError):
+            DeltaHallReader(inst, Limits(), **NO_SLEEP).read(current)
+
+
+@pytest.mark.parametrize("cls, setup, snap, tau_index, tau", [
+    (SR830, [("FMOD 1", None), ("SLVL1.000", None)], "SNAP? 1,2", "8", 0.1),
+    (SR860, [("RSRC 0", None), ("SLVL 1.000000000e+00", None)], "SNAP? X, Y", "12", 1.0),
+])
+def test_lockin_hall_reader(cls, setup, snap, tau_index, tau):
+    slept = []
+    x = 2.5e-4
+    with expected_protocol(cls, [("*IDN?", "Stanford_Research_Systems,X,1,1")] + setup + [
+        ("OFLT?", tau_index), (snap, f"{x:e},1e-7"), (snap, f"{-x:e},1e-7")]) as inst:
+        reader = LockinHallReader(inst, Limits(), 1e4, sleep=slept.append)
+        r = reader.read(1e-4)                       # SLVL = 1e-4 A * 1e4 ohm = 1 V rms
+        assert r.hall_resistance == pytest.approx(x / 1e-4)
+        r = reader.read(1e-4)                       # time constant asked once, waited each read
+        assert r.hall_resistance == pytest.approx(-x / 1e-4)
+    assert slept == pytest.approx([10 * tau, 10 * tau])
+
+
+def test_lockin_hall_reader_refuses_sine_out_of_range():
+    with expected_protocol(SR860, [("*IDN?", "SRS,SR860,1,1")]) as inst:
+        reader = LockinHallReader(inst, Limits(max_read_current=1e-3), 1e4, **NO_SLEEP)
+        with pytest.raises(LimitError, match="SR860"):
+            reader.read(5e-4)                       # needs 5 V rms, SR860 gives 2 V
+
+
+def test_lockin_hall_reader_shutdown_never_raises():
+    with expected_protocol(SR830, [("*IDN?", "SRS,SR830,1,1"), ("SLVL0.004", None)]) as inst:
+        LockinHallReader(inst, Limits(), 1e4, **NO_SLEEP).shutdown()
+
+
+def test_sourcemeter_hall_reader_2400():
+    vp, vm = 1.1e-4, -0.9e-4
+    with expected_protocol(Keithley2400, [
+        (":FORMAT:ELEMENTS VOLTAGE, CURRENT, RESISTANCE, TIME, STATUS", None),
+        ("*IDN?", "KEITHLEY INSTRUMENTS INC.,MODEL 2400,1,C30"),
+        (":SOURCE:FUNCTION CURR", None), (":SENSE:VOLTAGE:PROTECTION 10", None),
+        (":SOURCE:CURRENT:RANGE 0.001", None), (":SENSE:VOLTAGE:NPLCYCLES 1", None),
+        (':SENS:FUNC "VOLT"', None), (":SOURCE:CURRENT 0.0001", None), ("OUTPUT 1", None),
+        (":READ?", f"{vp:E},1E-04,+9.91E37,1.0,4.8E4"), (":SOURCE:CURRENT -0.0001", None),
+        (":READ?", f"{vm:E},-1E-04,+9.91E37,1.1,4.8E4"), ("OUTPUT 0", None),
+    ]) as inst:
+        r = SourceMeterHallReader(inst, Limits()).read(1e-4)
+        assert r.hall_resistance == pytest.approx((vp - vm) / 2 / 1e-4)
+
+
+def test_sourcemeter_pulse_source_2450():
+    slept = []
+    with expected_protocol(Keithley2450, [
+        ("*IDN?", "KEITHLEY INSTRUMENTS,MODEL 2450,1,1"),
+        (":SOUR:FUNC CURR", None), (":SOUR:CURR:VLIM 10", None),
+        (":SOUR:CURR:RANG:AUTO 0;:SOUR:CURR:RANG 0.02", None), (":SOUR:CURR:LEV 0.01", None),
+        ("OUTPUT ON", None), ("OUTPUT OFF", None),
+        (":SOUR:CURR:LEV -0.01", None), ("OUTPUT ON", None), ("OUTPUT OFF", None),
+        (":SOUR:CURR?", "-1.0E-02"), (":SOUR:CURR:LEV -0.005", None), (":SOUR:CURR:LEV 0", None),
+        ("OUTPUT OFF", None),
+    ]) as inst:
+        src = SourceMeterPulseSource(inst, Limits(), sleep=slept.append)
+        src.pulse(0.01, 1e-3)
+        src.pulse(-0.01, 2e-3)
+        with pytest.raises(LimitError):
+            src.pulse(0.5, 1e-3)
+        from labspin.drivers.pulse import shutdown_sourcemeter
+        shutdown_sourcemeter(inst, steps=2)
+    assert slept == [1e-3, 2e-3]
+
+
+# ----- registry ---------------------------------------------------------------------------------
+def test_driver_registry():
+    assert set(DRIVERS) == {"keithley6221", "keithley2182", "sr830", "sr860", "keithley2400", "keithley2450"}
+    assert DRIVERS["keithley6221"] is Keithley6221
+    assert DRIVERS["sr830"] is SR830 and DRIVERS["keithley2450"] is Keithley2450
+
+
+def test_open_instrument_unknown_driver():
+    with pytest.raises(UserError, match="keithley9999"):
+        open_instrument("keithley9999", "GPIB0::12::INSTR")
+
+
+def test_open_instrument_bad_address_names_it():
+    with pytest.raises(UserError, match="NOT-AN-ADDRESS"):
+        open_instrument("keithley6221", "NOT-AN-ADDRESS", visa_library="@nonexistent-backend")
+
+
+def test_pulse_source_and_reader_share_one_6221_without_undoing_each_other():
+    three = ",".join(f"{v:E},{i:E}" for i, v in enumerate([1e-4, 1e-4, 1e-4]))
+    with expected_protocol(Keithley6221, OPEN_PDEL + PDEL_SETUP + PDEL_FIRE + OPEN_DELT + [
+        # compliance and buffer format were already sent by the pulse source
+        (":UNIT:VOLT:DC V", None), (":SOUR:DELT:DELay 0.002", None), (":SOUR:DELT:COUN 3", None),
+        (":SOUR:SWEep:COUN 1", None), (":SOUR:DELT:CAB ON", None), (":TRAC:POIN 3", None),
+        (":SOUR:DELT:HIGH 0.0001", None)] + DELTA_FIRE + [(":TRAC:DATA?", three),
+        (":SOUR:PDEL:HIGH -0.01", None)] + PDEL_FIRE     # TRAC:POIN stays 3
+        + DELTA_FIRE + [(":TRAC:DATA?", three)]) as inst:
+        src = K6221PulseSource(inst, Limits(), **NO_SLEEP)
+        src.pulse(0.01, 1e-4)
+        reader = DeltaHallReader(inst, Limits(), count=3, **NO_SLEEP)
+        reader.read(1e-4)
+        src.pulse(-0.01, 1e-4)
+        assert reader.read(1e-4).hall_resistance == pytest.approx(1.0)
