@@ -1,0 +1,220 @@
+"""Dry run: what a recipe will ask of a station, and whether the station's limits allow it.
+
+Pure arithmetic on the recipe's schedule and the station *spec*: it never imports a driver nor
+creates a VISA resource manager, so an over-limit recipe is refused before any instrument is
+touched. `labspin dry-run` prints `format_summary(dry_run(...))`; `labspin run` calls `check()`.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from labspin.errors import UserError
+from labspin.protocols import Recipe
+from labspin.station import StationSpec
+
+# Rough seconds per point beyond pulse widths and waits (bus traffic, the read itself), by Hall
+# reader mode: a 6221/2182A delta reading, a lock-in settling a few time constants, an SMU read.
+DEFAULT_OVERHEAD = {"dc_delta": 0.1, "lockin": 0.3, "sourcemeter": 0.05}
+
+_UNITS = {"pulse_current": "A", "read_current": "A", "pulse_width": "s", "compliance_voltage": "V"}
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One recipe value outside one station limit."""
+
+    parameter: str        # recipe parameter, e.g. "stop", "amplitudes[3]"
+    limit: str            # Limits field, e.g. "max_pulse_current"
+    value: float          # what the recipe asks (for compliance_voltage: |I|·R_xx, V)
+    limit_value: float
+    unit: str
+
+    def describe(self, note: str = "") -> str:
+        relation = "is below" if self.limit.startswith("min_") else "exceeds"
+        what = f"{_si(self.value, self.unit)}"
+        if self.limit == "compliance_voltage":
+            what = f"|I|·R_xx = {what}"
+        return f"parameters.{self.parameter}{note}: {what} {relation} limits.{self.limit} = " \
+               f"{_si(self.limit_value, self.unit)}"
+
+
+@dataclass(frozen=True)
+class DryRunSummary:
+    recipe: str                     # recipe name
+    recipe_file: str                # where it came from (error messages name it)
+    kind: str
+    station: str                    # station name
+    simulated: bool
+    points: int                     # reads (one per step)
+    pulses: int                     # write pulses (steps with a non-zero current)
+    cycles: int
+    peak_current: float             # A, largest |pulse current|
+    peak_read_current: float        # A
+    min_pulse_width: float | None   # s, over the pulses actually sent
+    max_pulse_width: float | None
+    cross_section: float | None     # m², sample width × thickness
+    peak_current_density: float | None   # A/m²
+    r_xx: float | None              # ohm, if the station/sample gives it
+    peak_voltage: float | None      # V, peak_current × r_xx
+    energy: float | None            # J, Σ I²·R_xx·t_p over all pulses
+    duration: float                 # s, estimate
+    overhead: float                 # s per point used in the duration estimate
+    limits: dict
+    violations: tuple[Violation, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+    @property
+    def reads(self) -> int:
+        return self.points
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["violations"] = [asdict(v) | {"message": v.describe()} for v in self.violations]
+        d["reads"] = self.points
+        return d
+
+
+def _recipe_file(recipe: Recipe) -> str:
+    return recipe.path or f"recipe {recipe.name!r}"
+
+
+def dry_run(recipe: Recipe, spec: StationSpec, *, overhead: float | None = None) -> DryRunSummary:
+    """Counts, peaks, current density, energy and duration estimates, and every limit violation."""
+    protocol = recipe.protocol
+    limits = spec.limits
+    a = protocol.arrays()
+    pulsed = a["pulse_current"] != 0
+    widths = a["pulse_width"][pulsed]
+    sample = spec.sample
+    width, thickness = sample.get("width"), sample.get("thickness")
+    cross = float(width) * float(thickness) if width and thickness else None
+    r_xx = sample.get("r_xx")
+    r_xx = float(r_xx) if r_xx else None
+    if overhead is None:
+        overhead = DEFAULT_OVERHEAD.get(spec.hall_reader.mode, 0.1)
+    peak = protocol.peak_current
+
+    violations: list[Violation] = []
+
+    def add(parameter: str, limit: str, value: float, unit: str) -> None:
+        v = Violation(parameter, limit, float(value), float(getattr(limits, limit)), unit)
+        if v not in violations:
+            violations.append(v)
+
+    for d in protocol.demands():
+        mag = abs(d.value)
+        if d.quantity == "pulse_current":
+            if not mag <= limits.max_pulse_current:
+                add(d.parameter, "max_pulse_current", mag, "A")
+            if r_xx is not None and not mag * r_xx <= limits.compliance_voltage:
+                add(d.parameter, "compliance_voltage", mag * r_xx, "V")
+        elif d.quantity == "read_current":
+            if not mag <= limits.max_read_current:
+                add(d.parameter, "max_read_current", mag, "A")
+            if r_xx is not None and not mag * r_xx <= limits.compliance_voltage:
+                add(d.parameter, "compliance_voltage", mag * r_xx, "V")
+        elif d.quantity == "pulse_width":
+            if d.value < limits.min_pulse_width:
+                add(d.parameter, "min_pulse_width", d.value, "s")
+            if d.value > limits.max_pulse_width:
+                add(d.parameter, "max_pulse_width", d.value, "s")
+    # safety net: the schedule itself, in case a kind's demands() missed a value
+    if not violations:
+        if peak > limits.max_pulse_current:
+            add("(schedule)", "max_pulse_current", peak, "A")
+        if protocol.peak_read_current > limits.max_read_current:
+            add("(schedule)", "max_read_current", protocol.peak_read_current, "A")
+        if len(widths) and (widths.min() < limits.min_pulse_width):
+            add("(schedule)", "min_pulse_width", widths.min(), "s")
+        if len(widths) and (widths.max() > limits.max_pulse_width):
+            add("(schedule)", "max_pulse_width", widths.max(), "s")
+
+    return DryRunSummary(
+        recipe=recipe.name, recipe_file=_recipe_file(recipe), kind=recipe.kind, station=spec.name,
+        simulated=spec.simulated, points=len(protocol), pulses=int(np.count_nonzero(pulsed)),
+        cycles=protocol.n_cycles, peak_current=peak, peak_read_current=protocol.peak_read_current,
+        min_pulse_width=float(widths.min()) if len(widths) else None,
+        max_pulse_width=float(widths.max()) if len(widths) else None,
+        cross_section=cross, peak_current_density=peak / cross if cross else None,
+        r_xx=r_xx, peak_voltage=peak * r_xx if r_xx is not None else None,
+        energy=protocol.energy(r_xx) if r_xx is not None else None,
+        duration=protocol.duration(overhead), overhead=float(overhead),
+        limits=limits.as_dict(), violations=tuple(violations))
+
+
+def check(recipe: Recipe, spec: StationSpec) -> DryRunSummary:
+    """The dry-run as a gate: UserError "<recipe file>: parameters.<key>: ... limits.<limit> ..."."""
+    summary = dry_run(recipe, spec)
+    if summary.violations:
+        first = summary.violations[0]
+        more = len(summary.violations) - 1
+        override = " (override)" if first.parameter.split("[")[0] in recipe.overrides else ""
+        raise UserError(f"{summary.recipe_file}: {first.describe(override)} of station {spec.name!r}"
+                        + (f" (and {more} more violation{'s' * (more > 1)})" if more else ""))
+    return summary
+
+
+# --- formatting -----------------------------------------------------------------------------
+
+_PREFIXES = [(1e-15, "f"), (1e-12, "p"), (1e-9, "n"), (1e-6, "µ"), (1e-3, "m"), (1.0, ""),
+             (1e3, "k"), (1e6, "M"), (1e9, "G"), (1e12, "T"), (1e15, "P")]
+
+
+def _si(value: float | None, unit: str) -> str:
+    """3 significant digits with an SI prefix: 0.0075 A -> '7.5 mA'."""
+    if value is None:
+        return "n/a"
+    if value == 0 or not math.isfinite(value):
+        return f"{value:g} {unit}"
+    mag = abs(value)
+    scale, prefix = _PREFIXES[0]
+    for s, p in _PREFIXES:
+        if mag >= s * 0.9995:
+            scale, prefix = s, p
+    return f"{value / scale:.3g} {prefix}{unit}"
+
+
+def _hms(seconds: float) -> str:
+    seconds = float(seconds)
+    if seconds < 60:
+        return f"{seconds:.3g} s"
+    m, s = divmod(int(round(seconds)), 60)
+    h, m = divmod(m, 60)
+    return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s"
+
+
+def format_summary(summary: DryRunSummary) -> str:
+    """A short human table; the last line says OK or lists each violation."""
+    lim = summary.limits
+    rows = [
+        ("recipe", f"{summary.recipe} ({summary.kind})  {summary.recipe_file}"),
+        ("station", summary.station + ("  [simulated]" if summary.simulated else "")),
+        ("points (reads)", f"{summary.points}  in {summary.cycles} cycle(s)"),
+        ("pulses", str(summary.pulses)),
+        ("peak pulse current", f"{_si(summary.peak_current, 'A')}  (limit {_si(lim['max_pulse_current'], 'A')})"),
+        ("peak read current", f"{_si(summary.peak_read_current, 'A')}  (limit {_si(lim['max_read_current'], 'A')})"),
+        ("pulse width", "n/a" if summary.min_pulse_width is None else
+         (_si(summary.min_pulse_width, 's') if summary.min_pulse_width == summary.max_pulse_width
+          else f"{_si(summary.min_pulse_width, 's')} … {_si(summary.max_pulse_width, 's')}")
+         + f"  (limits {_si(lim['min_pulse_width'], 's')} … {_si(lim['max_pulse_width'], 's')})"),
+        ("peak current density", "n/a (sample width/thickness missing)" if summary.peak_current_density is None
+         else f"{summary.peak_current_density:.3g} A/m²"),
+        ("peak voltage (I·R_xx)", "n/a (sample r_xx not given)" if summary.peak_voltage is None
+         else f"{_si(summary.peak_voltage, 'V')}  (compliance {_si(lim['compliance_voltage'], 'V')})"),
+        ("pulse energy", "n/a (sample r_xx not given)" if summary.energy is None else _si(summary.energy, "J")),
+        ("duration (estimate)", f"{_hms(summary.duration)}  ({_si(summary.overhead, 's')}/point overhead)"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    lines = [f"{k:<{width}}  {v}" for k, v in rows]
+    if summary.ok:
+        lines.append(f"{'limits':<{width}}  OK")
+    else:
+        lines.append(f"{'limits':<{width}}  {len(summary.violations)} VIOLATION(S):")
+        lines += [f"  {v.describe()}" for v in summary.violations]
+    return "\n".join(lines)
