@@ -1,0 +1,121 @@
+"""End-to-end points/s: staircase recipe on the simulator, driver -> PyVISA -> simulator -> storage.
+
+Rows (same recipe, same simulated device and seed, same driver stack, in the same process):
+  labspin Runner + RunWriter (HDF5, SWMR)     what `labspin run` does
+  labspin Runner, no listener                 the instrument loop alone (upper bound)
+  pymeasure Procedure + Results (CSV) Worker  the same loop as a pymeasure user writes it
+Targets: labspin >= 2,000 points/s and >= 2x pymeasure.
+
+    python benchmarks/bench_run.py [--cycles N] [--preset tilted]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+
+import pandas as pd
+
+from labspin.protocols.recipe import load_recipe
+from labspin.runner import Runner
+from labspin.station import sim_station_spec
+from labspin.store import RunWriter, read_run
+
+
+def run_labspin(recipe, spec: str, path: str | None) -> tuple[float, int]:
+    station = sim_station_spec(spec).open()
+    listeners = [RunWriter(path, overwrite=True)] if path else []
+    runner = Runner(station, recipe, listeners)
+    t = time.perf_counter()
+    status = runner.run()
+    dt = time.perf_counter() - t
+    station.close()
+    assert status == "completed", runner.error
+    if path:
+        assert len(read_run(path).data) == len(recipe.protocol)
+    return dt, len(recipe.protocol)
+
+
+def run_pymeasure(recipe, spec: str, path: str) -> tuple[float, int]:
+    from pymeasure.experiment import Procedure, Results, Worker
+    from pymeasure.experiment.parameters import IntegerParameter
+
+    class Staircase(Procedure):
+        """The staircase loop as a pymeasure Procedure (pulse, read, emit one row)."""
+
+        seed = IntegerParameter("Seed", default=1)
+        DATA_COLUMNS = ["pulse_index", "cycle", "step", "pulse_current", "pulse_width",
+                        "read_current", "hall_voltage", "hall_resistance", "time"]
+
+        def startup(self):
+            self.station = sim_station_spec(spec).open()
+
+        def execute(self):
+            st = self.station
+            t0 = st.now()
+            for i, s in enumerate(recipe.protocol.steps()):
+                if self.should_stop():
+                    break
+                if s.pulse_current != 0.0:
+                    st.pulse_source.pulse(s.pulse_current, s.pulse_width)
+                r = st.hall_reader.read(s.read_current)
+                self.emit("results", {"pulse_index": i, "cycle": s.cycle, "step": s.step,
+                                      "pulse_current": s.pulse_current, "pulse_width": s.pulse_width,
+                                      "read_current": r.read_current, "hall_voltage": r.hall_voltage,
+                                      "hall_resistance": r.hall_resistance, "time": st.now() - t0})
+
+        def shutdown(self):
+            self.station.shutdown()
+            self.station.close()
+
+    if os.path.exists(path):
+        os.remove(path)                     # Results appends to an existing file
+    procedure = Staircase()
+    results = Results(procedure, path)
+    worker = Worker(results)
+    t = time.perf_counter()
+    worker.start()
+    worker.join(timeout=3600)              # Worker.shutdown stops the CSV Recorder (joins it)
+    dt = time.perf_counter() - t
+    rows = len(pd.read_csv(path, comment="#"))
+    assert rows == len(recipe.protocol), rows
+    return dt, rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cycles", type=int, default=200)
+    ap.add_argument("--preset", default="tilted")
+    ap.add_argument("--repeat", type=int, default=3, help="interleaved repeats; best time is kept")
+    args = ap.parse_args()
+    recipe = load_recipe("staircase", {"cycles": args.cycles})
+    spec = f"{args.preset}:1"
+    names = ["labspin Runner + RunWriter (HDF5)", "labspin Runner, no listener",
+             "pymeasure Procedure + Results CSV"]
+    best = dict.fromkeys(names, float("inf"))
+    with tempfile.TemporaryDirectory() as tmp:
+        run_labspin(recipe, spec, None)                     # warm-up: imports, first bench
+        for _ in range(args.repeat):                        # interleaved: the machine is shared
+            for name, fn in zip(names, (
+                    lambda: run_labspin(recipe, spec, os.path.join(tmp, "run.h5")),
+                    lambda: run_labspin(recipe, spec, None),
+                    lambda: run_pymeasure(recipe, spec, os.path.join(tmp, "run.csv")))):
+                dt, n = fn()
+                best[name] = min(best[name], dt)
+    n = len(recipe.protocol)
+    rate = {k: n / v for k, v in best.items()}
+    base = rate[names[2]]
+    loop_us = best[names[1]] / n * 1e6
+    print(f"staircase, {args.cycles} cycles = {n} points, simulator {spec}, best of {args.repeat}")
+    print(f"{'path':<36} {'points/s':>10} {'vs pymeasure':>13} {'us/pt over loop':>16}")
+    for name in names:
+        over = best[name] / n * 1e6 - loop_us
+        print(f"{name:<36} {rate[name]:>10,.0f} {rate[name] / base:>13.2f} {over:>16.1f}")
+    ours = rate[names[0]]
+    print(f"target >= 2,000 points/s: {'PASS' if ours >= 2000 else 'FAIL'} ({ours:,.0f});"
+          f" target >= 2x pymeasure: {'PASS' if ours >= 2 * base else 'FAIL'} ({ours / base:.2f}x)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""RunWriter append rate beside raw h5py (both SWMR, same layout of nine 1-D datasets).
+
+Rows:
+  raw h5py, flush per row       resize + write the nine columns + File.flush() for every point
+  RunWriter, flush per point    on_points with one point, flush_interval ~0 (every point durable)
+  RunWriter, default            on_points with 256-point blocks, flush_interval 0.5 s
+Target: RunWriter flush-per-point >= 0.8x raw h5py flush-per-row.
+
+    python benchmarks/bench_store.py [--points N] [--repeat R]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+
+import h5py
+import numpy as np
+
+from labspin.protocols.recipe import load_recipe
+from labspin.runner import RunInfo
+from labspin.store import COLUMNS, DTYPES, RunWriter
+
+
+def columns(n: int, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    idx = np.arange(n)
+    return {"pulse_index": idx, "cycle": (idx // 11).astype(np.int32),
+            "step": (idx % 11).astype(np.int32), "pulse_current": rng.normal(size=n),
+            "pulse_width": np.full(n, 1e-4), "read_current": np.full(n, 1e-4),
+            "hall_voltage": rng.normal(size=n), "hall_resistance": rng.normal(size=n),
+            "time": idx * 1e-3}
+
+
+def info() -> RunInfo:
+    return RunInfo(recipe=load_recipe("staircase"), station={}, sample={"id": "bench"},
+                   total_points=0, start_index=0, start_time="2026-01-01T00:00:00+00:00",
+                   software_version="bench")
+
+
+def raw_h5py(path: str, data: dict[str, np.ndarray]) -> None:
+    with h5py.File(path, "w", libver="latest") as f:
+        g = f.create_group("entry/data")
+        ds = {k: g.create_dataset(k, shape=(0,), maxshape=(None,), chunks=(1024,),
+                                  dtype=DTYPES.get(k, "f8")) for k in COLUMNS}
+        f.swmr_mode = True
+        n = len(data["pulse_index"])
+        for i in range(n):
+            for k in COLUMNS:
+                d = ds[k]
+                d.resize((i + 1,))
+                d[i:i + 1] = data[k][i:i + 1]
+            f.flush()
+
+
+def writer(path: str, data: dict[str, np.ndarray], block: int, interval: float) -> None:
+    w = RunWriter(path, overwrite=True, flush_interval=interval)
+    w.on_start(info())
+    n = len(data["pulse_index"])
+    for i in range(0, n, block):
+        w.on_points({k: v[i:i + block] for k, v in data.items()})
+    w.on_end("completed", None)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--points", type=int, default=3000)
+    ap.add_argument("--repeat", type=int, default=5)
+    args = ap.parse_args()
+    n = args.points
+    data = columns(n)
+    big = columns(100 * n)
+    best = {"raw": float("inf"), "point": float("inf"), "block": float("inf")}
+    with tempfile.TemporaryDirectory() as tmp:
+        p = os.path.join(tmp, "b.h5")
+        for _ in range(args.repeat):           # interleaved, best kept: the machine is shared
+            for key, fn in (("raw", lambda: raw_h5py(p, data)),
+                            ("point", lambda: writer(p, data, 1, 1e-9)),
+                            ("block", lambda: writer(p, big, 256, 0.5))):
+                t = time.perf_counter()
+                fn()
+                best[key] = min(best[key], time.perf_counter() - t)
+    raw, per_point, default = n / best["raw"], n / best["point"], 100 * n / best["block"]
+    print(f"{'writer':<32} {'points/s':>12} {'vs raw':>8}")
+    print(f"{'raw h5py, flush per row':<32} {raw:>12,.0f} {1.0:>8.2f}")
+    print(f"{'RunWriter, flush per point':<32} {per_point:>12,.0f} {per_point / raw:>8.2f}")
+    print(f"{'RunWriter, 256-blocks, 0.5 s':<32} {default:>12,.0f} {default / raw:>8.2f}")
+    verdict = "PASS" if per_point >= 0.8 * raw else "FAIL"
+    print(f"target RunWriter flush-per-point >= 0.8x raw: {verdict} ({per_point / raw:.2f}x)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,180 @@
+"""`labspin run`, `labspin dry-run`, `labspin info`: measure a recipe into a run file, check it, summarise it.
+
+Exit status: 0 completed, 1 the run failed (instrument error; the file says why),
+130 aborted (Ctrl-C), 2 bad input (nothing was measured, nothing on disk changed).
+"""
+from __future__ import annotations
+
+import math
+import os
+import sys
+from typing import Any
+
+import click
+
+from labspin.errors import UserError
+
+
+def _overrides(sets: tuple[str, ...]) -> dict:
+    out = {}
+    for item in sets:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--set {item}: expected KEY=VALUE")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _station_spec(station_file: str | None, sim: str | None):
+    from labspin import station as st
+    if (station_file is None) == (sim is None):
+        raise UserError("--station/--sim: give exactly one of --station FILE or --sim DEVICE[:SEED]")
+    return st.load_station_spec(station_file) if station_file else st.sim_station_spec(sim)
+
+
+def _check(recipe: Any, spec: Any, start_index: int = 0) -> None:
+    """Refuse an over-limit schedule before any instrument is opened (no SCPI at all)."""
+    from labspin.dryrun import check
+    from labspin.runner import check_schedule
+    if start_index == 0:
+        check(recipe, spec)
+    check_schedule(recipe, spec.limits, start_index)
+
+
+def _report(status: str, runner: Any, path: str) -> int:
+    n = runner.points_done
+    if status == "completed":
+        click.echo(f"labspin: run completed: {n} points -> {path}", err=True)
+        return 0
+    if status == "aborted":
+        click.echo(f"labspin: run aborted after {n} points; {path} is marked aborted", err=True)
+        return 130
+    click.echo(f"labspin: run failed after {n} points: {runner.error} ({path})", err=True)
+    return 1
+
+
+@click.command("run")
+@click.argument("recipe", required=False)
+@click.option("--station", "station_file", metavar="FILE", help="station TOML file")
+@click.option("--sim", metavar="DEVICE[:SEED]", help="simulated bench: orange_peel | idmi | tilted")
+@click.option("-o", "--output", metavar="RUN.h5", help="run file to write")
+@click.option("--overwrite", is_flag=True, help="replace an existing output file")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="override a recipe parameter")
+@click.option("--flush-interval", type=float, default=0.5, show_default=True,
+              help="seconds between flushes to disk (a hard kill loses at most this)")
+@click.option("--no-progress", is_flag=True, help="no progress bar")
+@click.option("--resume", metavar="RUN.h5", help="continue an interrupted run file")
+def run(recipe: str | None, station_file: str | None, sim: str | None, output: str | None,
+        overwrite: bool, sets: tuple[str, ...], flush_interval: float, no_progress: bool,
+        resume: str | None) -> int:
+    """Run RECIPE (a file or a shipped name) on a station or the simulator into an HDF5 run file.
+
+    \b
+      labspin run staircase --sim tilted:1 -o run.h5 --set cycles=20
+      labspin run my_recipe.toml --station bench.toml -o run.h5
+      labspin run --resume run.h5     # continue an interrupted run (killed, power cut)
+
+    Ctrl-C aborts cleanly: outputs are ramped to zero and turned off, the file is marked aborted.
+    """
+    from labspin.measure import execute, measure
+    from labspin.protocols.recipe import load_recipe, parse_recipe
+    from labspin.store import RunWriter, read_run
+
+    if not (math.isfinite(flush_interval) and flush_interval > 0):
+        raise UserError(f"--flush-interval: must be > 0 seconds, got {flush_interval!r}")
+    if resume is not None:
+        extra = [n for n, v in (("RECIPE", recipe), ("--station", station_file), ("--sim", sim),
+                                ("-o", output), ("--set", sets), ("--overwrite", overwrite)) if v]
+        if extra:
+            raise UserError(f"--resume: {', '.join(extra)} cannot be combined with --resume "
+                            f"(recipe, station and seed come from the file)")
+        writer = RunWriter(resume, resume=True, flush_interval=flush_interval)
+        rf = read_run(resume)
+        inv = rf.invocation
+        if not inv or "station" not in inv:
+            raise UserError(f"{resume}: /entry/invocation: missing; this file cannot be resumed")
+        rec = parse_recipe(rf.recipe, f"{resume}:/entry/protocol/recipe", path=inv.get("recipe_path"),
+                           overrides=inv.get("overrides") or None)
+        st = inv["station"]
+        spec = _station_spec(st.get("file"), st.get("sim"))
+        _check(rec, spec, writer.start_index)
+        writer.invocation = inv
+        status, runner = execute(rec, spec, writer, progress=not no_progress,
+                                 start_index=writer.start_index, time_offset=writer.time_offset,
+                                 sim_state=writer.sim_state)
+        return _report(status, runner, writer.path)
+
+    if recipe is None:
+        raise UserError("RECIPE: missing (a recipe file or shipped name; or use --resume RUN.h5)")
+    if output is None:
+        raise UserError("-o/--output: missing (the run file to write)")
+    overrides = _overrides(sets)
+    rec = load_recipe(recipe, overrides or None)
+    spec = _station_spec(station_file, sim)
+    station_inv = ({"file": os.path.abspath(station_file)} if station_file
+                   else {"sim": f"{spec.sim[0]}:{spec.sim[1]}"})
+    invocation = {"recipe": recipe, "recipe_path": rec.path, "overrides": dict(rec.overrides),
+                  "station": station_inv, "argv": sys.argv[1:]}
+    status, runner = measure(rec, spec, output, overwrite=overwrite, flush_interval=flush_interval,
+                             progress=not no_progress, invocation=invocation)
+    return _report(status, runner, output)
+
+
+@click.command("dry-run")
+@click.argument("recipe")
+@click.option("--station", "station_file", metavar="FILE", help="station TOML file")
+@click.option("--sim", metavar="DEVICE[:SEED]", help="simulated bench")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="override a recipe parameter")
+def dry_run(recipe: str, station_file: str | None, sim: str | None, sets: tuple[str, ...]) -> int:
+    """Check RECIPE against a station's limits and print what it would do; touches no instrument."""
+    from labspin.dryrun import dry_run as summarize, format_summary
+    from labspin.protocols.recipe import load_recipe
+
+    rec = load_recipe(recipe, _overrides(sets) or None)
+    spec = _station_spec(station_file, sim)
+    click.echo(format_summary(summarize(rec, spec)))
+    _check(rec, spec)                       # UserError -> one line, exit 2
+    return 0
+
+
+def _fmt(x: float, unit: str) -> str:
+    return f"{x:.6g} {unit}" if math.isfinite(x) else "-"
+
+
+@click.command("info")
+@click.argument("run_file", metavar="RUN.h5")
+def info(run_file: str) -> int:
+    """Summarise a run file (also one being written, or interrupted)."""
+    from labspin.store import read_run
+
+    rf = read_run(run_file)
+    d = rf.data
+    if rf.status == "running":
+        status = "interrupted (status running, no writer; resume with labspin run --resume)" \
+            if rf.interrupted else "running (being written now)"
+    elif rf.status == "failed":
+        status = f"failed: {rf.error}"
+    else:
+        status = rf.status
+    total = f" of {rf.total_points}" if rf.total_points else ""
+    rh = d["hall_resistance"]
+    sample = rf.sample
+    sample_text = " ".join(str(sample[k]) for k in ("id", "type") if k in sample) or "-"
+    if "seed" in sample:
+        sample_text += f" (simulated, seed {sample['seed']})"
+    lines = [
+        ("file", rf.path),
+        ("status", status),
+        ("protocol", f"{rf.protocol.get('name')} ({rf.protocol.get('kind')})"),
+        ("sample", sample_text),
+        ("points", f"{len(d)}{total}"),
+        ("cycles", str(int(d["cycle"].nunique())) if len(d) else "0"),
+        ("duration", _fmt(float(d["time"].iloc[-1]) if len(d) else float("nan"), "s")),
+        ("R_H range", f"{_fmt(float(rh.min()), 'ohm')} .. {_fmt(float(rh.max()), 'ohm')}"
+         if len(d) else "-"),
+        ("start", rf.start_time or "-"),
+        ("end", rf.end_time or "-"),
+    ]
+    for k, v in lines:
+        click.echo(f"{k:<10}  {v}")
+    return 0

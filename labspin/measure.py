@@ -1,0 +1,77 @@
+"""One measurement, composed: open the station, attach the run-file writer, run, close.
+
+The CLI (`labspin run`), the demo and scripts share this; the GUI builds the same pieces
+itself because it adds its own listeners and runs off the GUI thread.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Sequence
+
+from labspin.errors import UserError
+
+
+def open_station(spec: Any):
+    """`spec.open()`, with VISA/OS failures turned into one line naming the station."""
+    import pyvisa
+    try:
+        return spec.open()
+    except UserError:
+        raise
+    except (pyvisa.Error, OSError, ValueError) as exc:
+        where = spec.path or spec.name
+        raise UserError(f"{where}: cannot open the instruments: {exc}".replace("\n", " ")) from None
+
+
+def attach_sim_state(station: Any, writer: Any, sim_state: dict | None, start_index: int) -> None:
+    """On the simulator: restore the device state a resumed file stored, and keep storing it."""
+    if station.bench is None:
+        return
+    hb = station.bench.hallbar
+    if sim_state is not None:
+        hb.set_state(sim_state)
+    elif start_index > 0:
+        raise UserError(f"{writer.path}: no stored simulator state; cannot resume "
+                        f"a simulated run at point {start_index}")
+    writer.state_provider = hb.get_state
+
+
+def execute(recipe: Any, spec: Any, writer: Any, *, listeners: Sequence[Any] = (),
+            progress: bool = False, start_index: int = 0, time_offset: float = 0.0,
+            sim_state: dict | None = None):
+    """Run ``recipe`` on the station of ``spec`` into ``writer``; returns (status, runner)."""
+    from labspin.progress import ProgressBar
+    from labspin.runner import Runner
+
+    station = open_station(spec)
+    try:
+        attach_sim_state(station, writer, sim_state, start_index)
+        extra = [ProgressBar()] if progress else []
+        runner = Runner(station, recipe, [writer, *listeners, *extra],
+                        start_index=start_index, time_offset=time_offset)
+        status = runner.run()
+    finally:
+        station.close()
+    return status, runner
+
+
+def measure(recipe: Any, spec: Any, output: str | os.PathLike, *, overwrite: bool = False,
+            flush_interval: float = 0.5, progress: bool = False, listeners: Sequence[Any] = (),
+            invocation: dict | None = None):
+    """A new run file at ``output`` (refused if it exists, unless ``overwrite``); (status, runner).
+
+    Over-limit schedules are refused before any instrument is opened.
+    """
+    from labspin.dryrun import check
+    from labspin.runner import check_schedule
+    from labspin.store import RunWriter
+
+    check(recipe, spec)
+    check_schedule(recipe, spec.limits)
+    if invocation is None:
+        station = ({"file": os.path.abspath(spec.path)} if spec.path
+                   else {"sim": f"{spec.sim[0]}:{spec.sim[1]}"})
+        invocation = {"recipe": recipe.path or recipe.name, "recipe_path": recipe.path,
+                      "overrides": dict(recipe.overrides), "station": station}
+    writer = RunWriter(output, overwrite=overwrite, flush_interval=flush_interval, invocation=invocation)
+    return execute(recipe, spec, writer, listeners=listeners, progress=progress)

@@ -1,0 +1,73 @@
+"""Terminal progress bar with ETA: a runner listener for `labspin run`.
+
+Redraws at most ``refresh`` times a second on one line (``\\r``), so it costs nothing next to
+the measurement; the ETA is the remaining points over the rate measured in this session.
+"""
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from typing import IO, Any
+
+import numpy as np
+
+
+def _fmt_seconds(s: float) -> str:
+    if not np.isfinite(s):
+        return "--:--"
+    s = int(round(s))
+    h, rem = divmod(s, 3600)
+    m, sec = divmod(rem, 60)
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m:02d}:{sec:02d}"
+
+
+class ProgressBar:
+    """Runner listener printing ``name [#####.....] done/total  rate pts/s  ETA mm:ss``."""
+
+    def __init__(self, stream: IO[str] | None = None, refresh: float = 0.2) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.refresh = refresh
+        self.total = 0
+        self.done = 0
+        self._session = 0
+        self._t0 = 0.0
+        self._last = 0.0
+        self.name = ""
+
+    def on_start(self, info: Any) -> None:
+        self.total = int(info.total_points)
+        self.done = int(info.start_index)
+        self.name = getattr(info.recipe, "name", "run")
+        self._t0 = time.monotonic()
+        self._draw(force=True)
+
+    def on_points(self, block: dict[str, np.ndarray]) -> None:
+        n = len(block["pulse_index"])
+        self.done += n
+        self._session += n
+        self._draw()
+
+    def on_end(self, status: str, error: str | None) -> None:
+        self._draw(force=True)
+        self.stream.write(f"  {status}\n")
+        self.stream.flush()
+
+    def line(self) -> str:
+        elapsed = max(time.monotonic() - self._t0, 1e-9)
+        rate = self._session / elapsed
+        left = self.total - self.done
+        eta = left / rate if rate > 0 else float("inf")
+        frac = self.done / self.total if self.total else 1.0
+        width = max(10, min(40, shutil.get_terminal_size((80, 20)).columns - 60))
+        bar = "#" * int(frac * width) + "." * (width - int(frac * width))
+        return (f"{self.name} [{bar}] {self.done}/{self.total} {frac:6.1%} "
+                f"{rate:8.0f} pts/s  ETA {_fmt_seconds(eta)}")
+
+    def _draw(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last < self.refresh:
+            return
+        self._last = now
+        self.stream.write("\r" + self.line())
+        self.stream.flush()

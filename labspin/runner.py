@@ -1,0 +1,355 @@
+"""The runner: does a recipe's steps on a station, safely, and hands the points to listeners.
+
+Safety model: the whole remaining schedule is checked against the station limits before the
+first instrument write; then one ``try/finally`` owns the run, and its ``finally`` runs the one
+shutdown routine (``station.shutdown()``: abort sweeps, ramp to zero, outputs off) on every exit
+path — normal end, exception (VISA timeout, compliance trip, LimitError, a listener failing),
+Ctrl-C, SIGTERM and ``abort()`` from another thread. Ctrl-C and SIGTERM are turned into an abort
+request (checked between steps) while the runner owns the main thread, and are held off while
+the shutdown runs, so a second Ctrl-C cannot interrupt the ramp-down.
+
+Listeners are called in the runner thread: ``on_start`` once, ``on_points`` with blocks of
+points (every ``block_points`` points or ``block_seconds`` of wall time, and at the end), and
+``on_end(status, error)`` once, after the shutdown.
+"""
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol as _TypingProtocol
+
+import numpy as np
+
+from labspin import __version__
+from labspin.errors import UserError
+from labspin.store import COLUMNS, now_iso
+
+FLOAT_COLUMNS = ("pulse_current", "pulse_width", "read_current", "hall_voltage",
+                 "hall_resistance", "time")
+
+
+class Listener(_TypingProtocol):
+    def on_start(self, info: "RunInfo") -> None: ...
+    def on_points(self, block: dict[str, np.ndarray]) -> None: ...   # keys = labspin.store.COLUMNS
+    def on_end(self, status: str, error: str | None) -> None: ...     # "completed" | "aborted" | "failed"
+
+
+@dataclass
+class RunInfo:
+    recipe: Any                 # labspin.protocols.Recipe
+    station: dict               # Station.snapshot()
+    sample: dict                # Station.sample (+ "simulation": params and seed on the simulator)
+    total_points: int
+    start_index: int
+    start_time: str
+    software_version: str
+
+
+class _Aborted(Exception):
+    """Raised inside the loop when abort() was requested."""
+
+
+def check_schedule(recipe: Any, limits: Any, start_index: int = 0) -> None:
+    """Refuse (UserError) a schedule that any step would violate the limits with.
+
+    Works on the protocol's arrays, testing each distinct (current, width) pair once, so a
+    200k-point schedule is checked in milliseconds. Nothing is sent to any instrument.
+    """
+    proto = recipe.protocol
+    source = getattr(recipe, "path", None) or getattr(recipe, "name", "recipe")
+    if hasattr(proto, "arrays"):
+        a = proto.arrays()
+        cur = np.asarray(a["pulse_current"])[start_index:]
+        wid = np.asarray(a["pulse_width"])[start_index:]
+        rd = np.asarray(a["read_current"])[start_index:]
+    else:
+        steps = list(proto.steps(start_index))
+        cur = np.array([s.pulse_current for s in steps], float)
+        wid = np.array([s.pulse_width for s in steps], float)
+        rd = np.array([s.read_current for s in steps], float)
+    pulsed = cur != 0.0
+    pairs = np.unique(np.stack([cur[pulsed], wid[pulsed]], axis=1), axis=0) if pulsed.any() else []
+    try:
+        for c, w in pairs:
+            limits.check_pulse(float(c), float(w))
+        for r in np.unique(rd):
+            limits.check_read(float(r))
+    except ValueError as exc:           # LimitError is a ValueError
+        raise UserError(f"{source}: schedule exceeds station limits: {exc}") from None
+
+
+def _error_text(exc: BaseException) -> str:
+    text = str(exc).replace("\n", " ").strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class Runner:
+    """Runs ``recipe`` on ``station``; see the module docstring for the safety model."""
+
+    def __init__(self, station: Any, recipe: Any, listeners: list[Any], *,
+                 start_index: int = 0, time_offset: float = 0.0,
+                 block_points: int = 256, block_seconds: float = 0.05) -> None:
+        self.station = station
+        self.recipe = recipe
+        self.listeners = list(listeners)
+        self.start_index = int(start_index)
+        self.time_offset = float(time_offset)
+        self.block_points = max(1, int(block_points))
+        self.block_seconds = float(block_seconds)
+        self.state = "idle"
+        self.error: str | None = None
+        self.points_done = 0
+        self._cond = threading.Condition()
+        self._abort = False
+        self._pause = False
+        self._finishing = False
+
+    # -- control (thread-safe) -------------------------------------------------------------
+    def pause(self) -> None:
+        """Stop at the next step boundary with outputs safe, until resume() or abort()."""
+        with self._cond:
+            self._pause = True
+            self._cond.notify_all()
+
+    def resume(self) -> None:
+        with self._cond:
+            self._pause = False
+            self._cond.notify_all()
+
+    def abort(self) -> None:
+        """Stop at the next step boundary; the run ends "aborted" after the shutdown."""
+        with self._cond:
+            self._abort = True
+            self._cond.notify_all()
+
+    # -- the run -----------------------------------------------------------------------------
+    def run(self) -> str:
+        """Blocking. Returns the final status; UserError (nothing sent) if over the limits."""
+        with self._cond:
+            if self.state != "idle":
+                raise RuntimeError(f"Runner.run: already {self.state}")
+            self.state = "running"
+        try:
+            spec = getattr(self.station, "spec", None)
+            if spec is not None and self.start_index == 0:
+                try:                         # the dry-run also checks |I|·R_xx vs compliance
+                    from labspin.dryrun import check as dryrun_check
+                except ImportError:
+                    dryrun_check = None
+                if dryrun_check is not None:
+                    dryrun_check(self.recipe, spec)
+            check_schedule(self.recipe, self.station.limits, self.start_index)
+        except UserError:
+            self.state = "failed"
+            raise
+        restore = self._install_signals()
+        status, error = "completed", None
+        reraise: BaseException | None = None
+        buf = _Buffer(self.block_points)
+        try:
+            self._start()
+            self._loop(buf)
+        except (_Aborted, KeyboardInterrupt):
+            status = "aborted"
+        except BaseException as exc:         # noqa: BLE001 - every failure ends in shutdown
+            status, error = "failed", _error_text(exc)
+            if not isinstance(exc, Exception):
+                reraise = exc                # SystemExit etc.: clean up, then let it go
+        finally:
+            status, error = self._finish(status, error, buf, restore)
+        if reraise is not None:
+            raise reraise
+        return status
+
+    def _start(self) -> None:
+        st = self.station
+        sample = dict(getattr(st, "sample", {}) or {})
+        bench = getattr(st, "bench", None)
+        if bench is not None and "params" not in sample and "simulation" not in sample:
+            hb = bench.hallbar
+            params = hb.params.to_dict() if hasattr(hb.params, "to_dict") else dict(vars(hb.params))
+            sample["simulation"] = {"params": params, "seed": int(getattr(hb, "seed", 0))}
+        self.info = RunInfo(recipe=self.recipe, station=st.snapshot(), sample=sample,
+                            total_points=len(self.recipe.protocol), start_index=self.start_index,
+                            start_time=now_iso(), software_version=__version__)
+        for lst in self.listeners:
+            lst.on_start(self.info)
+
+    def _loop(self, buf: "_Buffer") -> None:
+        st = self.station
+        pulse = st.pulse_source.pulse
+        read = st.hall_reader.read
+        now = st.now
+        t0 = now()
+        offset = self.time_offset
+        idx = self.start_index
+        last_emit = time.monotonic()
+        for step in self.recipe.protocol.steps(self.start_index):
+            if self._abort or self._pause:
+                self._checkpoint(buf)
+            if step.pulse_current != 0.0:
+                pulse(step.pulse_current, step.pulse_width)
+            if step.wait > 0:
+                self._wait(step.wait)
+            r = read(step.read_current)
+            buf.add(idx, step, r, offset + now() - t0)
+            idx += 1
+            if buf.n >= buf.size or time.monotonic() - last_emit >= self.block_seconds:
+                self._emit(buf)
+                last_emit = time.monotonic()
+        self._emit(buf)
+
+    def _emit(self, buf: "_Buffer") -> None:
+        if buf.n == 0:
+            return
+        block = buf.take()
+        self.points_done += len(block["pulse_index"])
+        for lst in self.listeners:
+            lst.on_points(block)
+
+    def _checkpoint(self, buf: "_Buffer") -> None:
+        """Between steps: honour abort, or pause with outputs safe until resumed."""
+        if self._abort:
+            raise _Aborted
+        self._emit(buf)                      # listeners see everything before the pause
+        with self._cond:
+            if not self._pause:
+                return
+            self.state = "paused"
+        self._safe_shutdown()                # outputs off while paused
+        with self._cond:
+            while self._pause and not self._abort:
+                self._cond.wait(0.2)
+            if self._abort:
+                raise _Aborted
+            self.state = "running"
+
+    def _wait(self, seconds: float) -> None:
+        """Wait before a read; in slices on a real bench so abort() stays responsive."""
+        if getattr(self.station, "bench", None) is not None:
+            self.station.wait(seconds)       # virtual clock: instantaneous
+            return
+        end = time.monotonic() + seconds
+        while True:
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            if self._abort:
+                raise _Aborted
+            self.station.wait(min(left, 0.1))
+
+    def _safe_shutdown(self) -> str | None:
+        try:
+            self.station.shutdown()
+        except BaseException as exc:         # noqa: BLE001 - contract says never raises; be sure
+            return _error_text(exc)
+        return None
+
+    def _finish(self, status: str, error: str | None, buf: "_Buffer", restore) -> tuple[str, str | None]:
+        """The one shutdown routine, then the last points and on_end for every listener."""
+        self._finishing = True
+        held = _hold_signals()
+        try:
+            shut_err = self._safe_shutdown()
+            if shut_err and status != "failed":
+                status, error = "failed", f"shutdown: {shut_err}"
+            if buf.n:
+                block = buf.take()
+                self.points_done += len(block["pulse_index"])
+                for lst in self.listeners:
+                    try:
+                        lst.on_points(block)
+                    except Exception as exc:  # noqa: BLE001
+                        if status != "failed":
+                            status, error = "failed", _error_text(exc)
+            for lst in self.listeners:
+                try:
+                    lst.on_end(status, error)
+                except Exception as exc:      # noqa: BLE001
+                    if status != "failed":
+                        status, error = "failed", _error_text(exc)
+        finally:
+            _release_signals(held)
+            restore()
+            with self._cond:
+                self.state = status
+                self.error = error
+        return status, error
+
+    def _install_signals(self):
+        """In the main thread, Ctrl-C and SIGTERM request an abort instead of unwinding."""
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+        old = {}
+
+        def handler(signum, frame):
+            if self._finishing:                           # shutdown under way: nothing to do
+                return
+            if self._abort and signum == signal.SIGINT:   # second Ctrl-C: unwind now
+                raise KeyboardInterrupt
+            self.abort()
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                old[sig] = signal.signal(sig, handler)
+            except (ValueError, OSError):
+                pass
+
+        def restore():
+            for sig, h in old.items():
+                signal.signal(sig, h)
+        return restore
+
+
+def _hold_signals():
+    """Block SIGINT/SIGTERM during the shutdown (main thread only); returns what to restore."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    try:
+        return signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def _release_signals(held) -> None:
+    if held is not None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
+class _Buffer:
+    """Preallocated column arrays for one block of points."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.n = 0
+        self._alloc()
+
+    def _alloc(self) -> None:
+        s = self.size
+        self.cols = {"pulse_index": np.empty(s, np.int64), "cycle": np.empty(s, np.int32),
+                     "step": np.empty(s, np.int32)}
+        for name in FLOAT_COLUMNS:
+            self.cols[name] = np.empty(s, np.float64)
+
+    def add(self, idx: int, step: Any, reading: Any, t: float) -> None:
+        i = self.n
+        c = self.cols
+        c["pulse_index"][i] = idx
+        c["cycle"][i] = step.cycle
+        c["step"][i] = step.step
+        c["pulse_current"][i] = step.pulse_current
+        c["pulse_width"][i] = step.pulse_width
+        c["read_current"][i] = reading.read_current
+        c["hall_voltage"][i] = reading.hall_voltage
+        c["hall_resistance"][i] = reading.hall_resistance
+        c["time"][i] = t
+        self.n = i + 1
+
+    def take(self) -> dict[str, np.ndarray]:
+        n = self.n
+        block = {name: self.cols[name][:n] for name in COLUMNS}
+        self._alloc()
+        self.n = 0
+        return block

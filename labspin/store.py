@@ -1,0 +1,551 @@
+"""The run file: one HDF5 file per run (DESIGN.md §3.3), written as a runner listener, read back.
+
+Written with h5py, ``libver="latest"``; every group and dataset is created before
+``swmr_mode = True`` so that readers (the GUI, ``labspin info``) can follow a run live, then
+points are appended in blocks (``resize``, write, ``flush``). Everything that changes after the
+switch to SWMR (status, error, end time, heartbeat, the simulator's device state) lives in a
+pre-created fixed-size dataset, because SWMR forbids creating objects or attributes later.
+
+How a reader tells "interrupted" (status still "running" but nobody writing): the writer
+stamps ``entry/heartbeat`` = [Unix time, points written] at every flush, and a background
+thread keeps stamping it while the run idles (at least every ``min(flush_interval / 2, 1 s)``),
+so a live file never has an old heartbeat. A heartbeat older than ``3 * flush_interval + 1 s``
+means the writer is gone; on the same host a writer process that no longer exists
+(``entry/@writer_host``, ``@writer_pid``) is reported at once.
+
+Resume point: the longest prefix complete in every column (``pulse_index`` is pre-filled with
+-1, so unwritten rows show), not past the points count of the last heartbeat and, on the
+simulator, not past the point at which the device state (``entry/sample/sim_state``,
+zlib-compressed JSON of ``HallBar.get_state()``, stored at every data flush) was taken.
+Rows after it are dropped, the state is restored, and the run continues from there, so the
+resumed file is the run that would have happened without the kill.
+
+A hard kill leaves the superblock's "open for SWMR write" flag set; HDF5 then opens the file
+only in SWMR-read mode (``h5py.File(p, "r", libver="latest", swmr=True)``), which is what
+``read_run`` always uses. ``RunWriter(resume=True)`` clears the flag exactly like
+``h5clear -s`` (see :func:`clear_consistency_flags`) and reopens the file in append mode.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import socket
+import struct
+import threading
+import time
+import zlib
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import h5py
+import numpy as np
+import pandas as pd
+
+from labspin.errors import UserError
+
+FILE_FORMAT = "labspin-run/1"
+COLUMNS = ("pulse_index", "cycle", "step", "pulse_current", "pulse_width",
+           "read_current", "hall_voltage", "hall_resistance", "time")
+DTYPES = {"pulse_index": "i8", "cycle": "i4", "step": "i4"}      # the rest are float64
+UNITS = {"pulse_index": "1", "cycle": "1", "step": "1", "pulse_current": "A",
+         "pulse_width": "s", "read_current": "A", "hall_voltage": "V",
+         "hall_resistance": "ohm", "time": "s"}
+CHUNK = 1024
+STATUS_LEN, ERROR_LEN, TIME_LEN = 16, 4096, 40
+STATUSES = ("running", "completed", "aborted", "failed")
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _s(value: Any) -> str:
+    """Decode an h5py scalar string (bytes or str) and strip fixed-length padding."""
+    if isinstance(value, np.ndarray):
+        value = value[()]
+    if isinstance(value, (bytes, np.bytes_)):
+        value = bytes(value).decode("utf-8", "replace")
+    return str(value).rstrip("\x00").strip()
+
+
+def _fixed(text: str | None, length: int) -> np.bytes_:
+    raw = (text or "").replace("\n", " ").encode("utf-8")[:length]
+    return np.bytes_(raw)
+
+
+# ---------------------------------------------------------------------------------------------
+# superblock consistency flags (what `h5clear -s` does), so an interrupted file can be reopened
+
+def _rot(x: int, k: int) -> int:
+    return ((x << k) | (x >> (32 - k))) & 0xFFFFFFFF
+
+
+def _lookup3(data: bytes, initval: int = 0) -> int:
+    """Bob Jenkins' lookup3 ``hashlittle``: the checksum HDF5 puts on a v2/v3 superblock."""
+    m = 0xFFFFFFFF
+    n = len(data)
+    a = b = c = (0xDEADBEEF + n + initval) & m
+    i = 0
+    while n > 12:
+        x, y, z = struct.unpack_from("<III", data, i)
+        a, b, c = (a + x) & m, (b + y) & m, (c + z) & m
+        a = (a - c) & m; a ^= _rot(c, 4); c = (c + b) & m
+        b = (b - a) & m; b ^= _rot(a, 6); a = (a + c) & m
+        c = (c - b) & m; c ^= _rot(b, 8); b = (b + a) & m
+        a = (a - c) & m; a ^= _rot(c, 16); c = (c + b) & m
+        b = (b - a) & m; b ^= _rot(a, 19); a = (a + c) & m
+        c = (c - b) & m; c ^= _rot(b, 4); b = (b + a) & m
+        n -= 12
+        i += 12
+    if n == 0:
+        return c
+    x, y, z = struct.unpack_from("<III", data[i:] + bytes(12 - n))
+    a, b, c = (a + x) & m, (b + y) & m, (c + z) & m
+    c ^= b; c = (c - _rot(b, 14)) & m
+    a ^= c; a = (a - _rot(c, 11)) & m
+    b ^= a; b = (b - _rot(a, 25)) & m
+    c ^= b; c = (c - _rot(b, 16)) & m
+    a ^= c; a = (a - _rot(c, 4)) & m
+    b ^= a; b = (b - _rot(a, 14)) & m
+    c ^= b; c = (c - _rot(b, 24)) & m
+    return c
+
+
+def clear_consistency_flags(path: str | os.PathLike) -> bool:
+    """Clear the "open for (SWMR) write" flags a killed writer leaves (like ``h5clear -s``).
+
+    Only for superblock v2/v3 at offset 0 (what ``libver="latest"`` writes). Returns whether
+    anything was changed. Call it only when no process is writing the file.
+    """
+    with open(path, "r+b") as fh:
+        head = bytearray(fh.read(64))
+        if head[:8] != b"\x89HDF\r\n\x1a\n" or head[8] not in (2, 3):
+            return False
+        end = 12 + 4 * head[9]
+        if struct.unpack_from("<I", head, end)[0] != _lookup3(bytes(head[:end])):
+            raise UserError(f"{path}: HDF5 superblock checksum mismatch; file is damaged")
+        if head[11] == 0:
+            return False
+        head[11] = 0
+        struct.pack_into("<I", head, end, _lookup3(bytes(head[:end])))
+        fh.seek(0)
+        fh.write(head[:end + 4])
+    return True
+
+
+# ---------------------------------------------------------------------------------------------
+# writer
+
+def _json(obj: Any) -> str:
+    return json.dumps(obj, default=_json_default, sort_keys=True)
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if hasattr(obj, "to_dict"):
+        return obj.to_dict()
+    if hasattr(obj, "as_dict"):
+        return obj.as_dict()
+    return str(obj)
+
+
+_GEOMETRY_UNITS = {"width": "m", "thickness": "m", "length": "m", "channel_width": "m"}
+
+
+class RunWriter:
+    """Runner listener that writes the run file (SWMR, block appends, periodic flush).
+
+    ``state_provider`` (optional) returns a JSON-able device state (the simulator's
+    ``HallBar.get_state()``); it is called in the runner thread at every flush and stored with
+    the number of points it belongs to, so ``--resume`` restores the device exactly there.
+    ``invocation`` (optional, JSON-able) records how the run was started (recipe, overrides,
+    station/sim spec) so that ``labspin run --resume`` can rebuild it.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, overwrite: bool = False,
+                 flush_interval: float = 0.5, resume: bool = False,
+                 state_provider: Callable[[], dict] | None = None,
+                 invocation: dict | None = None) -> None:
+        self.path = str(path)
+        if not (isinstance(flush_interval, (int, float)) and math.isfinite(flush_interval)
+                and flush_interval > 0):
+            raise UserError(f"flush_interval: must be a positive number of seconds, got {flush_interval!r}")
+        self.flush_interval = float(flush_interval)
+        self.overwrite = overwrite
+        self.resume = resume
+        self.state_provider = state_provider
+        self.invocation = invocation
+        self._f: h5py.File | None = None
+        self._cols: dict[str, h5py.Dataset] = {}
+        self._n = 0
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last_flush = 0.0
+        self._last_state_flush = 0.0
+        self.start_index = 0
+        self.time_offset = 0.0
+        self.sim_state: dict | None = None
+        p = Path(self.path)
+        if resume:
+            point = resume_point(self.path)     # validates: labspin file, interrupted
+            self.start_index, self.time_offset, self.sim_state = point
+        else:
+            if p.exists() and not overwrite:
+                raise UserError(f"{self.path}: output exists (use --overwrite to replace it)")
+            if p.is_dir():
+                raise UserError(f"{self.path}: is a directory")
+            if not p.parent.is_dir():
+                raise UserError(f"{self.path}: directory {p.parent} does not exist")
+
+    # -- listener interface ----------------------------------------------------------------
+    def on_start(self, info: Any) -> None:
+        with self._lock:
+            if self.resume:
+                self._reopen(info)
+            else:
+                self._create(info)
+            self._f.swmr_mode = True
+            self._flush_now(state=True)
+            self._thread = threading.Thread(target=self._heartbeat, name="labspin-heartbeat",
+                                            daemon=True)
+            self._thread.start()
+
+    def on_points(self, block: dict[str, np.ndarray]) -> None:
+        with self._lock:
+            if self._f is None:
+                raise RuntimeError("RunWriter.on_points before on_start")
+            m = len(block["pulse_index"])
+            if m == 0:
+                return
+            n = self._n
+            for name in COLUMNS:
+                ds = self._cols[name]
+                ds.resize((n + m,))
+                ds[n:n + m] = block[name]
+            self._n = n + m
+            if time.monotonic() - self._last_state_flush >= self.flush_interval:
+                self._flush_now(state=True)
+
+    def on_end(self, status: str, error: str | None) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        with self._lock:
+            if self._f is None:
+                return
+            end = now_iso()
+            entry = self._f["entry"]
+            entry["status"][()] = _fixed(status, STATUS_LEN)
+            entry["error"][()] = _fixed(error, ERROR_LEN)
+            entry["end_time"][()] = _fixed(end, TIME_LEN)
+            self._flush_now(state=True)
+            self._f.close()
+            self._f = None
+        # NeXus wants @end_time on the entry; attributes cannot change under SWMR, so set it
+        # after closing. Best effort: a reader holding the file open may block the reopen.
+        try:
+            with h5py.File(self.path, "a", libver="latest") as f:
+                f["entry"].attrs["end_time"] = end
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        """Close without a final status (the file then reads as interrupted)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        with self._lock:
+            if self._f is not None:
+                self._f.close()
+                self._f = None
+
+    # -- internals -------------------------------------------------------------------------
+    def _flush_now(self, *, state: bool) -> None:
+        if state and self.state_provider is not None:
+            entry = self._f["entry"]
+            raw = np.frombuffer(zlib.compress(_json(self.state_provider()).encode()), np.uint8)
+            ds = entry["sample/sim_state"]
+            if ds.shape[0] < raw.size:
+                ds.resize((raw.size,))
+            ds[:raw.size] = raw
+            entry["sample/sim_state_meta"][...] = (raw.size, self._n)
+        # one small dataset, so a durable flush costs one extra metadata write
+        self._beat[...] = (time.time(), self._n)
+        self._f.flush()
+        self._last_flush = time.monotonic()
+        if state:
+            self._last_state_flush = self._last_flush
+
+    def _heartbeat(self) -> None:
+        period = min(max(self.flush_interval / 2, 0.01), 1.0)
+        while not self._stop.wait(period):
+            with self._lock:
+                if self._f is None:
+                    return
+                if time.monotonic() - self._last_flush >= period:
+                    self._flush_now(state=False)
+
+    def _stamp_writer(self, entry: h5py.Group) -> None:
+        entry.attrs["writer_host"] = socket.gethostname()
+        entry.attrs["writer_pid"] = os.getpid()
+        entry.attrs["flush_interval"] = self.flush_interval
+
+    def _create(self, info: Any) -> None:
+        if Path(self.path).exists() and not self.overwrite:
+            raise UserError(f"{self.path}: output exists (use --overwrite to replace it)")
+        try:
+            f = h5py.File(self.path, "w", libver="latest")
+        except OSError as exc:
+            raise UserError(f"{self.path}: cannot create: {exc}") from None
+        self._f = f
+        recipe = info.recipe
+        f.attrs.update(NX_class="NXroot", default="entry", file_format=FILE_FORMAT,
+                       software_version=info.software_version, creator="labspin",
+                       HDF5_Version=h5py.version.hdf5_version, h5py_version=h5py.version.version,
+                       file_time=now_iso(), file_name=os.path.basename(self.path))
+        entry = f.create_group("entry")
+        entry.attrs.update(NX_class="NXentry", default="data", start_time=info.start_time)
+        self._stamp_writer(entry)
+        entry["title"] = recipe.name
+        entry["start_time"] = info.start_time
+        entry.create_dataset("end_time", data=_fixed("", TIME_LEN), dtype=f"S{TIME_LEN}")
+        entry.create_dataset("status", data=_fixed("running", STATUS_LEN), dtype=f"S{STATUS_LEN}")
+        entry.create_dataset("error", data=_fixed("", ERROR_LEN), dtype=f"S{ERROR_LEN}")
+        entry.create_dataset("heartbeat", data=np.array([time.time(), 0.0]), dtype="f8")
+        entry["heartbeat"].attrs["fields"] = "unix_time_s, points_written"
+        self._beat = entry["heartbeat"]
+        entry.create_dataset("total_points", data=int(info.total_points), dtype="i8")
+        entry["invocation"] = _json(self.invocation or {})
+
+        proto = entry.create_group("protocol")
+        proto.attrs.update(NX_class="NXcollection", name=recipe.name, kind=recipe.kind)
+        proto["recipe"] = recipe.text
+        proto["parameters"] = _json(recipe.protocol.parameters())
+        if getattr(recipe, "path", None):
+            proto.attrs["recipe_path"] = str(recipe.path)
+
+        inst = entry.create_group("instrument")
+        inst.attrs["NX_class"] = "NXinstrument"
+        inst["station"] = _json(info.station)
+
+        sample = entry.create_group("sample")
+        sample.attrs["NX_class"] = "NXsample"
+        sdict = dict(info.sample or {})
+        sample["description"] = _json(sdict)
+        sample.create_dataset("sim_state", shape=(0,), maxshape=(None,), chunks=(8192,),
+                              dtype="u1")
+        sample["sim_state"].attrs["encoding"] = "zlib-compressed JSON of HallBar.get_state()"
+        sample.create_dataset("sim_state_meta", data=np.array([0, -1]), dtype="i8")
+        sample["sim_state_meta"].attrs["fields"] = "size_bytes, points"
+        for key, value in sdict.items():       # scalar fields (id, type, geometry) for NeXus tools
+            key = str(key)
+            if (isinstance(value, (str, int, float, bool, np.generic)) and key not in sample
+                    and "/" not in key):
+                sample[key] = value
+                if key in _GEOMETRY_UNITS:
+                    sample[key].attrs["units"] = _GEOMETRY_UNITS[key]
+
+        data = entry.create_group("data")
+        data.attrs.update(NX_class="NXdata", signal="hall_resistance", axes="pulse_index",
+                          pulse_index_indices=0)
+        for name in COLUMNS:
+            ds = data.create_dataset(name, shape=(0,), maxshape=(None,), chunks=(CHUNK,),
+                                     dtype=DTYPES.get(name, "f8"),
+                                     fillvalue=-1 if name == "pulse_index" else 0)
+            ds.attrs["units"] = UNITS[name]
+            self._cols[name] = ds
+        self._n = 0
+
+    def _reopen(self, info: Any) -> None:
+        if info.start_index != self.start_index:
+            raise RuntimeError(f"resume: runner starts at {info.start_index}, file at {self.start_index}")
+        # Re-check under the same conditions as __init__ (nobody started writing meanwhile).
+        self.start_index, self.time_offset, self.sim_state = resume_point(self.path)
+        clear_consistency_flags(self.path)
+        try:
+            f = h5py.File(self.path, "a", libver="latest")
+        except OSError as exc:
+            raise UserError(f"{self.path}: cannot reopen for resume: {exc}") from None
+        self._f = f
+        entry = f["entry"]
+        self._stamp_writer(entry)
+        entry.attrs["resumed_at"] = np.append(entry.attrs.get("resumed_at", np.array([], "S40")),
+                                              np.bytes_(now_iso()))
+        n = self.start_index
+        for name in COLUMNS:
+            ds = entry["data"][name]
+            ds.resize((n,))                 # drop any rows past the consistent resume point
+            self._cols[name] = ds
+        self._n = n
+        entry["status"][()] = _fixed("running", STATUS_LEN)
+        entry["error"][()] = _fixed("", ERROR_LEN)
+        entry["end_time"][()] = _fixed("", TIME_LEN)
+        self._beat = entry["heartbeat"]
+        self._beat[...] = (time.time(), n)
+
+
+# ---------------------------------------------------------------------------------------------
+# reader
+
+@dataclass
+class RunFile:
+    path: str
+    status: str
+    error: str | None
+    interrupted: bool                 # status "running" but nobody writing
+    protocol: dict                    # {"name", "kind", "parameters"}
+    recipe: str
+    station: dict
+    sample: dict
+    start_time: str
+    end_time: str | None
+    data: pd.DataFrame                # COLUMNS
+    total_points: int | None = None
+    software_version: str = ""
+    invocation: dict = field(default_factory=dict)
+
+
+def _open(path: str | os.PathLike) -> h5py.File:
+    """Open for reading in SWMR mode (works for live, finished and killed files)."""
+    p = Path(path)
+    if not p.exists():
+        raise UserError(f"{path}: no such file")
+    if p.is_dir():
+        raise UserError(f"{path}: is a directory, not a run file")
+    try:
+        if not h5py.is_hdf5(str(p)):
+            raise UserError(f"{path}: not an HDF5 file")
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read: {exc}") from None
+    try:
+        f = h5py.File(str(p), "r", libver="latest", swmr=True)
+    except OSError:
+        try:
+            f = h5py.File(str(p), "r")          # older-format files cannot be SWMR-read
+        except OSError as exc:
+            raise UserError(f"{path}: unreadable HDF5 file: {exc}") from None
+    if _s(f.attrs.get("file_format", "")) != FILE_FORMAT or "entry/data" not in f:
+        fmt = _s(f.attrs.get("file_format", "")) or "none"
+        f.close()
+        raise UserError(f"{path}: not a labspin run file (file_format {fmt!r}, expected {FILE_FORMAT!r})")
+    return f
+
+
+def _refresh(ds: h5py.Dataset) -> h5py.Dataset:
+    try:
+        ds.refresh()
+    except (ValueError, RuntimeError, OSError):   # not in SWMR mode: nothing to refresh
+        pass
+    return ds
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def _writer_gone(entry: h5py.Group) -> bool:
+    """True when a "running" file has no live writer (see the module docstring)."""
+    interval = float(entry.attrs.get("flush_interval", 0.5))
+    host = _s(entry.attrs.get("writer_host", ""))
+    pid = int(entry.attrs.get("writer_pid", 0))
+    if host == socket.gethostname() and pid > 0 and pid != os.getpid() and not _pid_alive(pid):
+        return True
+    beat = float(_refresh(entry["heartbeat"])[0])
+    return time.time() - beat > 3 * interval + 1.0
+
+
+def _load_json(group: h5py.Group, name: str) -> Any:
+    if name not in group:
+        return {}
+    try:
+        return json.loads(_s(group[name][()]))
+    except (ValueError, TypeError):
+        return {}
+
+
+def _read_columns(data: h5py.Group) -> pd.DataFrame:
+    cols = {name: _refresh(data[name]) for name in COLUMNS}
+    n = min(ds.shape[0] for ds in cols.values())
+    frame = pd.DataFrame({name: ds[:n] for name, ds in cols.items()}, columns=list(COLUMNS))
+    bad = np.flatnonzero(frame["pulse_index"].to_numpy() < 0)   # rows not yet written (fill)
+    if bad.size:
+        frame = frame.iloc[:bad[0]]
+    return frame
+
+
+def read_run(path: str | os.PathLike) -> RunFile:
+    """Read a run file: completed, aborted, failed, interrupted, or being written right now."""
+    f = _open(path)
+    try:
+        entry = f["entry"]
+        status = _s(_refresh(entry["status"])[()])
+        error = _s(_refresh(entry["error"])[()]) or None
+        end_time = _s(_refresh(entry["end_time"])[()]) or None
+        frame = _read_columns(entry["data"])
+        proto = entry["protocol"]
+        protocol = {"name": _s(proto.attrs.get("name", "")), "kind": _s(proto.attrs.get("kind", "")),
+                    "parameters": _load_json(proto, "parameters")}
+        sample = _load_json(entry["sample"], "description")
+        total = int(entry["total_points"][()]) if "total_points" in entry else None
+        return RunFile(
+            path=str(path), status=status, error=error,
+            interrupted=status == "running" and _writer_gone(entry),
+            protocol=protocol, recipe=_s(proto["recipe"][()]) if "recipe" in proto else "",
+            station=_load_json(entry["instrument"], "station"), sample=sample,
+            start_time=_s(entry.attrs.get("start_time", "")), end_time=end_time, data=frame,
+            total_points=total, software_version=_s(f.attrs.get("software_version", "")),
+            invocation=_load_json(entry, "invocation"))
+    except KeyError as exc:
+        raise UserError(f"{path}: labspin run file is missing {exc.args[0]!s}") from None
+    finally:
+        f.close()
+
+
+def resume_point(path: str | os.PathLike) -> tuple[int, float, dict | None]:
+    """Where an interrupted run continues: (start_index, time_offset, simulator state or None).
+
+    The resume point is the longest prefix that is complete in every column
+    (pulse_index == 0..n-1) and, for a simulated device, not past the last stored state.
+    """
+    f = _open(path)
+    try:
+        entry = f["entry"]
+        status = _s(_refresh(entry["status"])[()])
+        if status != "running":
+            raise UserError(f"{path}: run is {status}; only an interrupted run can be resumed")
+        if not _writer_gone(entry):
+            raise UserError(f"{path}: run is still being written by another process")
+        frame = _read_columns(entry["data"])
+        idx = frame["pulse_index"].to_numpy()
+        n = int(np.argmin(idx == np.arange(idx.size))) if not np.all(idx == np.arange(idx.size)) else idx.size
+        n = min(n, int(_refresh(entry["heartbeat"])[1]))
+        state = None
+        size, at = (int(v) for v in _refresh(entry["sample/sim_state_meta"])[:])
+        if size > 0:
+            raw = _refresh(entry["sample/sim_state"])[:size].tobytes()
+            try:
+                state = json.loads(zlib.decompress(raw))
+            except (zlib.error, ValueError):
+                raise UserError(f"{path}: stored simulator state is damaged; cannot resume") from None
+            if at > n:
+                raise UserError(f"{path}: stored simulator state is ahead of the data; cannot resume")
+            n = at
+        offset = float(frame["time"].iloc[n - 1]) if n > 0 else 0.0
+        return n, offset, state
+    finally:
+        f.close()

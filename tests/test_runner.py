@@ -1,0 +1,305 @@
+"""Runner: one shutdown on every exit path, statuses, pause/abort, limits checked before any write.
+
+The first half uses a recording fake station (fast, exact call order); the second half runs
+the real stack (drivers -> PyVISA -> simulator) and checks the instruments themselves.
+"""
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from labspin.drivers.roles import HallReading, LimitError, Limits
+from labspin.errors import UserError
+from labspin.protocols.recipe import load_recipe
+from labspin.runner import Runner
+from labspin.store import COLUMNS, RunWriter, read_run
+
+
+class Boom(RuntimeError):
+    pass
+
+
+class FakeStation:
+    """Records every call; `fail_at=(n, exc)` raises exc on the n-th instrument call."""
+
+    def __init__(self, fail_at=None, limits=Limits(), delay=0.0):
+        self.calls: list[tuple] = []
+        self.limits = limits
+        self.sample = {"id": "fake", "type": "test"}
+        self.bench = None
+        self.fail_at = fail_at
+        self.delay = delay
+        self.t = 0.0
+        self.pulse_source = self
+        self.hall_reader = self
+        self.shutdowns = 0
+
+    def _tick(self, what, *args):
+        self.calls.append((what, *args))
+        if self.fail_at and len(self.calls) == self.fail_at[0]:
+            raise self.fail_at[1]
+        if self.delay:
+            time.sleep(self.delay)
+
+    def pulse(self, amplitude, width):
+        self._tick("pulse", amplitude, width)
+        self.t += width
+
+    def read(self, current):
+        self._tick("read", current)
+        return HallReading(hall_voltage=current * 0.5, read_current=current, hall_resistance=0.5)
+
+    def now(self):
+        return self.t
+
+    def wait(self, seconds):
+        self.t += seconds
+
+    def snapshot(self):
+        return {"fake": True}
+
+    def shutdown(self):
+        self.calls.append(("shutdown",))
+        self.shutdowns += 1
+
+
+class Recorder:
+    def __init__(self, fail_on_points_at=None):
+        self.events: list = []
+        self.blocks: list = []
+        self.fail = fail_on_points_at
+
+    def on_start(self, info):
+        self.events.append(("start", info.total_points, info.start_index))
+
+    def on_points(self, block):
+        assert set(block) == set(COLUMNS)
+        self.blocks.append({k: np.array(v) for k, v in block.items()})
+        if self.fail is not None and len(self.blocks) == self.fail:
+            raise Boom("listener broke")
+
+    def on_end(self, status, error):
+        self.events.append(("end", status, error))
+
+    @property
+    def index(self):
+        return np.concatenate([b["pulse_index"] for b in self.blocks]) if self.blocks else np.array([])
+
+
+RECIPE = load_recipe("staircase", {"cycles": 5})          # 55 points, 11 per cycle
+
+
+def test_completed_run_delivers_every_point_once():
+    st, rec = FakeStation(), Recorder()
+    runner = Runner(st, RECIPE, [rec], block_points=8)
+    assert runner.run() == "completed" and runner.state == "completed"
+    np.testing.assert_array_equal(rec.index, np.arange(len(RECIPE.protocol)))
+    assert rec.events[0] == ("start", 55, 0) and rec.events[-1] == ("end", "completed", None)
+    assert st.shutdowns == 1 and st.calls[-1] == ("shutdown",)
+    steps = list(RECIPE.protocol.steps())
+    pulses = [c for c in st.calls if c[0] == "pulse"]
+    assert len(pulses) == sum(s.pulse_current != 0 for s in steps)
+    block = {k: np.concatenate([b[k] for b in rec.blocks]) for k in COLUMNS}
+    np.testing.assert_array_equal(block["cycle"], [s.cycle for s in steps])
+    assert np.all(np.diff(block["time"]) >= 0)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_exception_at_random_step_fails_and_shuts_down(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 100))
+    exc = [Boom("injected"), TimeoutError("VI_ERROR_TMO: timeout expired"),
+           LimitError("pulse current 1 A exceeds max_pulse_current")][seed % 3]
+    st, rec = FakeStation(fail_at=(n, exc)), Recorder()
+    status = Runner(st, RECIPE, [rec], block_points=4).run()
+    assert status == "failed"
+    assert rec.events[-1][:2] == ("end", "failed") and str(exc) in rec.events[-1][2]
+    assert st.shutdowns == 1 and st.calls[-1] == ("shutdown",)
+    # every point measured before the failure reached the listener
+    reads_ok = sum(1 for c in st.calls[:n - 1] if c[0] == "read")
+    assert len(rec.index) == reads_ok
+
+
+def test_keyboard_interrupt_is_aborted_with_shutdown():
+    st, rec = FakeStation(fail_at=(17, KeyboardInterrupt())), Recorder()
+    assert Runner(st, RECIPE, [rec]).run() == "aborted"
+    assert st.shutdowns == 1 and rec.events[-1] == ("end", "aborted", None)
+
+
+def test_listener_error_fails_but_shutdown_and_on_end_still_run():
+    st, bad, good = FakeStation(), Recorder(fail_on_points_at=2), Recorder()
+    runner = Runner(st, RECIPE, [bad, good], block_points=5)
+    assert runner.run() == "failed"
+    assert st.shutdowns == 1
+    assert "listener broke" in runner.error
+    assert good.events[-1][:2] == ("end", "failed") and bad.events[-1][:2] == ("end", "failed")
+
+
+def test_abort_from_another_thread():
+    st, rec = FakeStation(delay=0.002), Recorder()
+    runner = Runner(st, load_recipe("staircase", {"cycles": 200}), [rec])
+    threading.Timer(0.1, runner.abort).start()
+    assert runner.run() == "aborted"
+    assert st.shutdowns == 1 and 0 < len(rec.index) < 2200
+    np.testing.assert_array_equal(rec.index, np.arange(len(rec.index)))
+
+
+def test_pause_makes_outputs_safe_then_resume_completes():
+    st, rec = FakeStation(delay=0.001), Recorder()
+    runner = Runner(st, load_recipe("staircase", {"cycles": 10}), [rec])
+    out = {}
+    t = threading.Thread(target=lambda: out.setdefault("status", runner.run()))
+    t.start()
+    time.sleep(0.03)
+    runner.pause()
+    deadline = time.monotonic() + 5
+    while runner.state != "paused" and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert runner.state == "paused"
+    n_calls = len(st.calls)
+    assert st.calls[-1] == ("shutdown",)               # outputs safe while paused
+    time.sleep(0.05)
+    assert len(st.calls) == n_calls                    # and nothing happens
+    runner.resume()
+    t.join(10)
+    assert out["status"] == "completed" and len(rec.index) == 110
+    np.testing.assert_array_equal(rec.index, np.arange(110))
+
+
+def test_over_limit_schedule_refused_before_any_call():
+    st, rec = FakeStation(limits=Limits(max_pulse_current=5e-3)), Recorder()
+    with pytest.raises(UserError, match="max_pulse_current"):
+        Runner(st, RECIPE, [rec]).run()
+    assert st.calls == [] and rec.events == []
+
+
+def test_start_index_and_time_offset(tmp_path):
+    st, rec = FakeStation(), Recorder()
+    Runner(st, RECIPE, [rec], start_index=30, time_offset=100.0).run()
+    np.testing.assert_array_equal(rec.index, np.arange(30, 55))
+    assert rec.events[0] == ("start", 55, 30)
+    assert rec.blocks[0]["time"][0] >= 100.0
+
+
+# --- the real stack on the simulator -------------------------------------------------------
+
+def sim_station(preset="tilted", seed=1):
+    from labspin.station import sim_station_spec
+    return sim_station_spec(f"{preset}:{seed}").open()
+
+
+def source_ramped_off(bench, address):
+    hist = bench.output_history(address)
+    assert hist, "no output history"
+    t, on, level = hist[-1]
+    return (not on) and level == 0
+
+
+@pytest.mark.parametrize("kind", ["timeout", "compliance", "exception", "limit"])
+@pytest.mark.parametrize("seed", range(2))
+def test_injected_faults_on_simulator_leave_outputs_off(tmp_path, kind, seed):
+    rng = np.random.default_rng([seed, len(kind)])
+    station = sim_station(seed=seed)
+    bench = station.bench
+    addr = bench.addresses["keithley6221"]
+    at = int(rng.integers(5, 200))
+    if kind in ("timeout", "compliance"):
+        bench.inject_fault(addr, kind, after=at)
+    else:                                   # a role raising at a random read
+        read, count = station.hall_reader.read, [0]
+
+        def failing_read(current):
+            count[0] += 1
+            if count[0] == at:
+                raise Boom("injected") if kind == "exception" else LimitError("read current too high")
+            return read(current)
+        station.hall_reader.read = failing_read
+    path = tmp_path / "f.h5"
+    runner = Runner(station, load_recipe("staircase", {"cycles": 30}), [RunWriter(path)])
+    try:
+        status = runner.run()
+    finally:
+        station.close()
+    assert status == "failed" and runner.error
+    assert source_ramped_off(bench, addr)
+    rf = read_run(path)
+    assert rf.status == "failed" and rf.error == runner.error and not rf.interrupted
+    assert 0 < len(rf.data) < 330
+
+
+def test_disconnect_fails_cleanly(tmp_path):
+    station = sim_station()
+    station.bench.inject_fault(station.bench.addresses["keithley6221"], "disconnect", after=50)
+    runner = Runner(station, load_recipe("staircase", {"cycles": 10}), [RunWriter(tmp_path / "d.h5")])
+    try:
+        assert runner.run() == "failed"
+    finally:
+        station.close()
+    assert "VI_ERROR_CONN_LOST" in read_run(tmp_path / "d.h5").error
+
+
+def test_abort_on_simulator_leaves_outputs_off(tmp_path):
+    station = sim_station()
+    bench = station.bench
+    runner = Runner(station, load_recipe("staircase", {"cycles": 5000}), [RunWriter(tmp_path / "a.h5")])
+    threading.Timer(0.3, runner.abort).start()
+    try:
+        assert runner.run() == "aborted"
+    finally:
+        station.close()
+    assert source_ramped_off(bench, bench.addresses["keithley6221"])
+    assert read_run(tmp_path / "a.h5").status == "aborted"
+
+
+def test_over_limit_on_simulator_sends_no_scpi():
+    station = sim_station()
+    bench = station.bench
+    n_writes = sum(r.kind == "write" for r in bench.log)
+    tight = Limits(max_pulse_current=1e-3)
+    station.limits = tight
+    with pytest.raises(UserError):
+        Runner(station, RECIPE, []).run()
+    assert sum(r.kind == "write" for r in bench.log) == n_writes
+    station.close()
+
+
+def test_pause_resume_on_simulator_keeps_the_device_history(tmp_path):
+    """Pausing shuts the outputs off and resuming re-arms them; the device sees the same pulses."""
+    recipe = load_recipe("staircase", {"cycles": 20})
+
+    def run(pause_after):
+        station = sim_station(seed=3)
+        bench = station.bench
+        src = bench.instrument(bench.addresses["keithley6221"])
+        shutdown, outputs_after = station.shutdown, []
+
+        def recording_shutdown():
+            shutdown()
+            outputs_after.append((src.output_on, src.level))
+        station.shutdown = recording_shutdown
+        rec = Recorder()
+        runner = Runner(station, recipe, [rec], block_points=16)
+        if pause_after:
+            class Pauser:
+                def on_start(self, info): pass
+                def on_end(self, status, error): pass
+                def on_points(self, block):
+                    if block["pulse_index"][-1] >= pause_after and not hasattr(self, "done"):
+                        self.done = True
+                        runner.pause()
+                        threading.Timer(0.05, runner.resume).start()
+            runner.listeners.append(Pauser())
+        try:
+            assert runner.run() == "completed"
+        finally:
+            station.close()
+        return outputs_after, np.concatenate([b["hall_resistance"] for b in rec.blocks])
+
+    outputs, paused = run(pause_after=100)
+    assert outputs == [(False, 0.0), (False, 0.0)]    # off and at zero in the pause, and at the end
+    outputs, straight = run(pause_after=None)
+    assert outputs == [(False, 0.0)]
+    np.testing.assert_allclose(paused, straight, rtol=0, atol=2e-3)   # read noise << CTC
