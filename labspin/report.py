@@ -1,0 +1,447 @@
+"""Run reports: figures (PNG, Agg), CSV tables, summary.json and a report.md linking them.
+
+Figures are built on ``matplotlib.figure.Figure`` (no pyplot global state), so the GUI and the
+demo can call the same functions from any thread. ``compare_devices`` + ``plot_device_comparison``
+are the side-by-side device view the demo reuses.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from labspin import __version__
+from labspin.analysis import RunAnalysis, device_spread
+from labspin.errors import UserError
+from labspin.levels import to_jsonable
+
+FORMAT = "labspin-analysis/1"
+MAX_TRACE_POINTS = 200_000          # a scatter of more is slow and no more readable
+MAX_HIST_STATES = 24                # beyond this (potdep: a level per pulse) show mean ± σ instead
+DPI = 120
+
+
+# --------------------------------------------------------------------------- output folder
+
+def check_output_dir(path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Refuse (UserError) a non-directory or a folder that already holds files, unless ``overwrite``."""
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise UserError(f"{p}: exists and is not a directory")
+    if p.is_dir() and any(p.iterdir()) and not overwrite:
+        raise UserError(f"{p}: output directory is not empty (use --overwrite to write into it)")
+    return p
+
+
+def prepare_output_dir(path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Create ``path`` after :func:`check_output_dir`."""
+    p = check_output_dir(path, overwrite=overwrite)
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"{p}: cannot create output directory ({exc.strerror or exc})") from None
+    return p
+
+
+def _figure(size: tuple[float, float], *, right: float = 0.97, bottom: float = 0.12,
+            wspace: float = 0.2) -> Figure:
+    """A figure with fixed margins (constrained layout would double the drawing time)."""
+    fig = Figure(figsize=size)
+    w, h = size
+    fig.subplots_adjust(left=0.75 / w, right=right, bottom=max(bottom, 0.55 / h), top=1 - 0.62 / h,
+                        wspace=wspace)
+    return fig
+
+
+def _save(fig: Figure, path: str | os.PathLike) -> Path:
+    FigureCanvasAgg(fig)
+    fig.savefig(path, dpi=DPI)
+    return Path(path)
+
+
+def _ohm_scale(span: float) -> tuple[float, str]:
+    """Display scale for R_H so tick labels stay short (Ω, or mΩ for windows under 0.1 Ω)."""
+    return (1e3, "mΩ") if 0 < span < 0.1 else (1.0, "Ω")
+
+
+def _title(a: RunAnalysis) -> str:
+    dev = a.device_id
+    typ = a.device.get("type")
+    t = f"{a.name} — device {dev}" + (f" ({typ})" if typ else "")
+    if a.status != "completed":
+        t += f"\n[{a.progress}]"
+    return t
+
+
+# --------------------------------------------------------------------------- per-run figures
+
+def plot_trace(a: RunAnalysis, path: str | os.PathLike) -> Path:
+    """R_H against pulse index, coloured by cycle."""
+    d = a.data
+    stride = max(1, int(math.ceil(len(d) / MAX_TRACE_POINTS)))
+    x = d["pulse_index"].to_numpy()[::stride]
+    scale, unit = _ohm_scale(a.window.get("window") or 0)
+    y = d["hall_resistance"].to_numpy()[::stride] * scale
+    c = d["cycle"].to_numpy()[::stride]
+    fig = _figure((9, 4.5), right=0.99)
+    ax = fig.add_subplot()
+    sc = ax.scatter(x, y, c=c, s=4 if len(x) < 20_000 else 1, cmap="viridis", rasterized=True,
+                    linewidths=0)
+    fig.colorbar(sc, ax=ax, label="cycle")
+    ax.set_xlabel("pulse index")
+    ax.set_ylabel(f"Hall resistance R$_H$ ({unit})")
+    ax.set_title(_title(a) + (f"  (every {stride}th point)" if stride > 1 else ""), fontsize=10)
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def plot_loop(a: RunAnalysis, path: str | os.PathLike) -> Path:
+    """R_H(I) switching loop per cycle, with the midpoint and mean I_c+ / I_c−."""
+    d = a.data
+    scale, unit = _ohm_scale(a.window.get("window") or 0)
+    fig = _figure((7, 5))
+    ax = fig.add_subplot()
+    cycles = d["cycle"].to_numpy()
+    ucyc = np.unique(cycles)
+    show = ucyc[np.linspace(0, ucyc.size - 1, min(ucyc.size, 20)).astype(int)]
+    cmap = matplotlib.colormaps["viridis"]
+    for i, cyc in enumerate(show):
+        m = cycles == cyc
+        ax.plot(d["pulse_current"].to_numpy()[m] * 1e3, d["hall_resistance"].to_numpy()[m] * scale,
+                "-", lw=0.8, color=cmap(i / max(1, len(show) - 1)), alpha=0.8,
+                label=f"cycle {cyc}" if i in (0, len(show) - 1) else None)
+    loop = a.loop or {}
+    if loop.get("midpoint") is not None:
+        ax.axhline(loop["midpoint"] * scale, color="0.4", ls=":", lw=1, label="window midpoint")
+    for key, lab, col in (("ic_plus", "I$_c^+$", "tab:red"), ("ic_minus", "I$_c^-$", "tab:blue")):
+        st = loop.get(key) or {}
+        if _finite(st.get("mean")):
+            sd = st["std"] if _finite(st.get("std")) else 0.0
+            ax.axvline(st["mean"] * 1e3, color=col, ls="--", lw=1.2,
+                       label=f"{lab} = {st['mean'] * 1e3:.3g} ± {sd * 1e3:.2g} mA (n={st['n']})")
+    ax.set_xlabel("pulse current (mA)")
+    ax.set_ylabel(f"Hall resistance R$_H$ ({unit})")
+    ax.set_title(_title(a), fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    return _save(fig, path)
+
+
+def plot_state_histograms(a: RunAnalysis, path: str | os.PathLike) -> Path:
+    """Histogram of R_H at each state with its σ (mean ± σ per state when there are many states)."""
+    st = a.states
+    scale, unit = _ohm_scale(a.window.get("window") or 0)
+    fig = _figure((9, 4.8))
+    ax = fig.add_subplot()
+    kept = set(a.distinguishable_states)
+    if len(st) <= MAX_HIST_STATES:
+        d = a.data
+        lab = d["state"].to_numpy()
+        r = d["hall_resistance"].to_numpy() * scale
+        order = np.argsort(lab, kind="stable")
+        bounds = np.searchsorted(lab[order], st["state"].to_numpy())
+        ends = np.searchsorted(lab[order], st["state"].to_numpy(), side="right")
+        cmap = matplotlib.colormaps["tab20" if len(st) > 10 else "tab10"]
+        for i, row in enumerate(st.itertuples()):
+            vals = r[order[bounds[i]:ends[i]]]
+            h, edges, _ = ax.hist(vals, bins=30, color=cmap(i % cmap.N), alpha=0.75,
+                                  histtype="stepfilled", edgecolor="k", linewidth=0.3)
+            ax.annotate(f"{row.state}: σ={_fmt(row.std * 1e3)} mΩ" + ("" if row.state in kept else " ✗"),
+                        (row.mean * scale, h.max()), xytext=(0, 3), textcoords="offset points",
+                        rotation=90, ha="center", va="bottom", fontsize=7)
+        ax.set_ylabel("reads per bin")
+        ax.margins(y=0.35)
+        ax.set_xlabel(f"Hall resistance R$_H$ ({unit})")
+    else:
+        x = np.arange(len(st))
+        ax.errorbar(x, st["mean"] * scale, yerr=st["std"] * scale, fmt="o", ms=3, capsize=2,
+                    label="mean ± σ across cycles")
+        ax.set_xlabel("level (sorted by mean)")
+        ax.set_ylabel(f"Hall resistance R$_H$ ({unit})")
+        ax.legend(fontsize=8)
+    ax.set_title(f"{_title(a)}\n{len(st)} states from {a.state_source}; "
+                 f"{a.distinguishable} distinguishable at k={a.k:g} (✗ = merged)", fontsize=9)
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def plot_ctc_per_state(a: RunAnalysis, path: str | os.PathLike) -> Path:
+    """CTC of each state (%) under the named definition, with the average."""
+    st = a.states
+    fig = _figure((8, 4.2))
+    ax = fig.add_subplot()
+    x = np.arange(len(st))
+    ctc = st["ctc"].to_numpy() * 100
+    ax.bar(x, np.nan_to_num(ctc), color="tab:blue", alpha=0.8, label=f"per state ({a.ctc_definition})")
+    if a.ctc is not None:
+        ax.axhline(a.ctc * 100, color="tab:red", ls="--", label=f"average = {a.ctc * 100:.3g} %")
+    for xi, v in zip(x, ctc):
+        if not np.isfinite(v):
+            ax.annotate("skipped", (xi, 0), xytext=(0, 3), textcoords="offset points", ha="center",
+                        rotation=90, fontsize=7, va="bottom")
+    ax.set_xticks(x, [str(s) for s in st["state"]], fontsize=8 if len(st) <= 24 else 5)
+    ax.set_xlabel("state (sorted by mean R$_H$)")
+    ax.set_ylabel(f"CTC, {a.ctc_definition} definition (%)")
+    ax.set_title(f"{_title(a)}\nCTC ({a.ctc_definition}): {a.ctc_note}", fontsize=8)
+    ax.grid(alpha=0.3, axis="y")
+    ax.margins(y=0.15)
+    ax.legend(fontsize=8, loc="upper right", ncols=2, framealpha=0.9)
+    return _save(fig, path)
+
+
+def plot_potdep(a: RunAnalysis, path: str | os.PathLike) -> Path:
+    """LTP/LTD: mean R_H per pulse number with the exponential fits."""
+    st = a.states.sort_values("state")
+    scale, unit = _ohm_scale(a.window.get("window") or 0)
+    fig = _figure((8, 4.5))
+    ax = fig.add_subplot()
+    ax.errorbar(st["state"], st["mean"] * scale, yerr=st["std"] * scale, fmt="o", ms=3, capsize=2,
+                color="0.3", label="mean ± σ across cycles")
+    for key, col in (("ltp", "tab:red"), ("ltd", "tab:blue")):
+        f = (a.potdep or {}).get(key)
+        if not f or f.get("A") is None:
+            continue
+        s0, s1 = f["steps"]
+        p = np.arange(1, s1 - s0 + 2)
+        y = f["y0"] + f["B"] * -np.expm1(-p / f["A"])
+        ax.plot(np.arange(s0, s1 + 1), y * scale, color=col, lw=2,
+                label=f"{key.upper()}: A = {f['A']:.3g} pulses, NL = {f['nonlinearity']:.2f}")
+    asym = (a.potdep or {}).get("asymmetry")
+    ax.set_xlabel("pulse number in cycle")
+    ax.set_ylabel(f"Hall resistance R$_H$ ({unit})")
+    ax.set_title(_title(a) + ("" if asym is None else f"\nasymmetry |NL_LTP − NL_LTD| = {asym:.2f}"),
+                 fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+# --------------------------------------------------------------------------- devices
+
+def compare_devices(analyses: Sequence[RunAnalysis]) -> pd.DataFrame:
+    """One row per device id: mean (and σ over its runs) of states, CTC, window, I_c±.
+
+    Columns are SI / fractions: ``ctc`` 0.02 = 2 %, ``window`` in ohm, ``ic_*`` in A.
+    """
+    if not analyses:
+        raise UserError("compare_devices: no analyses given")
+    spread = device_spread(analyses)
+    spread = spread.drop(index="all devices", errors="ignore")
+    out = pd.DataFrame({
+        "type": spread["type"], "runs": spread["runs"],
+        "states": spread["states_mean"], "ctc": spread["ctc_mean"], "ctc_std": spread["ctc_std"],
+        "window": spread["window_mean"], "window_std": spread["window_std"],
+        "ic_plus": spread["ic_plus_mean"], "ic_minus": spread["ic_minus_mean"],
+    })
+    out["ctc_definition"] = ",".join(sorted({a.ctc_definition for a in analyses}))
+    out["k"] = ",".join(sorted({f"{a.k:g}" for a in analyses}))
+    out.index.name = "device"
+    return out
+
+
+def plot_device_comparison(table: pd.DataFrame | Sequence[RunAnalysis],
+                           path: str | os.PathLike) -> Path:
+    """Side by side: CTC (%, error bar = σ over runs) and distinguishable states per device."""
+    if not isinstance(table, pd.DataFrame):
+        table = compare_devices(table)
+    names = [str(i) + (f"\n({t})" if isinstance(t, str) and t else "") for i, t in
+             zip(table.index, table["type"])]
+    x = np.arange(len(table))
+    fig = _figure((max(6, 1.6 * len(table) + 3), 4.2), wspace=0.3, bottom=0.16)
+    ax1, ax2 = fig.subplots(1, 2)
+    ax1.bar(x, table["ctc"] * 100, yerr=np.nan_to_num(table["ctc_std"] * 100), capsize=4,
+            color="tab:orange", alpha=0.85)
+    ax1.set_xticks(x, names, fontsize=8)
+    defin = table["ctc_definition"].iloc[0] if "ctc_definition" in table else "window"
+    ax1.set_ylabel(f"CTC, {defin} definition (%)")
+    ax1.set_title("cycle-to-cycle variation", fontsize=10)
+    ax1.grid(alpha=0.3, axis="y")
+    ax2.bar(x, table["states"], color="tab:green", alpha=0.85)
+    ax2.set_xticks(x, names, fontsize=8)
+    k = table["k"].iloc[0] if "k" in table else "5"
+    ax2.set_ylabel(f"distinguishable states (k = {k})")
+    ax2.set_title("states", fontsize=10)
+    ax2.grid(alpha=0.3, axis="y")
+    for ax, vals, fmt in ((ax1, table["ctc"] * 100, lambda v: f"{v:.3g} %"),
+                          (ax2, table["states"], lambda v: f"{v:.3g}")):
+        for xi, v in zip(x, vals):
+            ok = np.isfinite(v)
+            ax.annotate(fmt(v) if ok else "n/a", (xi, v if ok else 0), xytext=(0, 2),
+                        textcoords="offset points", ha="center", fontsize=8)
+    fig.suptitle("device comparison", fontsize=11)
+    return _save(fig, path)
+
+
+# --------------------------------------------------------------------------- the report
+
+def write_report(analyses: Sequence[RunAnalysis], out_dir: str | os.PathLike, *,
+                 overwrite: bool = False) -> dict:
+    """Write figures, CSVs, summary.json and report.md for ``analyses``; return the summary."""
+    if not analyses:
+        raise UserError("no run files to report on")
+    out = prepare_output_dir(out_dir, overwrite=overwrite)
+    names = _unique_names([a.name for a in analyses])
+    runs, sections = [], []
+    for a, name in zip(analyses, names):
+        figs: dict[str, str] = {}
+        figs["trace"] = plot_trace(a, out / f"{name}_trace.png").name
+        if a.kind == "loop":
+            figs["loop"] = plot_loop(a, out / f"{name}_loop.png").name
+        tables: dict[str, str] = {}
+        if not a.states.empty:
+            figs["states"] = plot_state_histograms(a, out / f"{name}_states.png").name
+            figs["ctc"] = plot_ctc_per_state(a, out / f"{name}_ctc.png").name
+            a.states.to_csv(out / f"{name}_states.csv", index=False)
+            tables["states"] = f"{name}_states.csv"
+        if a.potdep:
+            figs["potdep"] = plot_potdep(a, out / f"{name}_potdep.png").name
+        if a.crossings is not None and len(a.crossings):
+            a.crossings.to_csv(out / f"{name}_switching.csv", index=False)
+            tables["switching"] = f"{name}_switching.csv"
+        s = a.summary()
+        s.update(name=name, figures=figs, tables=tables)
+        runs.append(s)
+        sections.append(_md_run(a, name, figs, tables))
+    devices = None
+    dev_md = ""
+    if len({a.device_id for a in analyses}) > 1:
+        table = compare_devices(analyses)
+        table.to_csv(out / "devices.csv")
+        device_spread(analyses).to_csv(out / "device_spread.csv")
+        plot_device_comparison(table, out / "devices.png")
+        devices = {"table": "devices.csv", "spread": "device_spread.csv", "figure": "devices.png",
+                   "rows": table.reset_index().to_dict(orient="records")}
+        dev_md = ("## Device to device\n\n![device comparison](devices.png)\n\n"
+                  + _md_table(table.reset_index(), {"ctc": _pct, "ctc_std": _pct, "ic_plus": _ma, "ic_minus": _ma})
+                  + "\n\nPer-device spread over run files (mean, std, CV): "
+                    "[device_spread.csv](device_spread.csv), table: [devices.csv](devices.csv)\n")
+    summary = {
+        "format": FORMAT, "software_version": __version__,
+        "ctc_definition": analyses[0].ctc_definition, "k": analyses[0].k,
+        "runs": runs, "devices": devices,
+    }
+    (out / "summary.json").write_text(json.dumps(to_jsonable(summary), indent=2) + "\n", encoding="utf-8")
+    md = ["# labspin analysis report", "",
+          f"CTC definition: **{analyses[0].ctc_definition}** — {analyses[0].ctc_note}  ",
+          f"Distinguishable states: adjacent states ≥ k·(σ_a + σ_b)/2 apart, **k = {analyses[0].k:g}**, "
+          "greedily from the lowest state.  ", "Machine-readable: [summary.json](summary.json)", "",
+          "## Runs", "", _md_table(pd.DataFrame([_row(a, n) for a, n in zip(analyses, names)])), ""]
+    if dev_md:
+        md += [dev_md]
+    md += sections
+    (out / "report.md").write_text("\n".join(md) + "\n", encoding="utf-8")
+    return summary
+
+
+def format_summary(analyses: Sequence[RunAnalysis]) -> str:
+    """Short stdout summary: one line per run (states, CTC, window, I_c, progress)."""
+    lines = []
+    for a in analyses:
+        parts = [f"{a.name}: {a.kind}", f"device {a.device_id}"]
+        if not a.states.empty:
+            parts.append(f"{len(a.states)} states, {a.distinguishable} distinguishable (k={a.k:g})")
+        if a.ctc is not None:
+            parts.append(f"CTC {a.ctc * 100:.3g} % ({a.ctc_definition})")
+        parts.append(f"window {a.window['window']:.4g} ohm")
+        if a.loop:
+            for key, lab in (("ic_plus", "Ic+"), ("ic_minus", "Ic-")):
+                m = (a.loop.get(key) or {}).get("mean")
+                if _finite(m):
+                    parts.append(f"{lab} {m * 1e3:.3g} mA")
+        if a.status != "completed":
+            parts.append(a.progress)
+        lines.append(", ".join(parts))
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- markdown helpers
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, (int, float, np.number)) and bool(np.isfinite(v))
+
+
+def _fmt(v: Any) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "—"
+    if isinstance(v, (float, np.floating)):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def _pct(v: Any) -> str:
+    return "—" if v is None or not np.isfinite(v) else f"{v * 100:.3g} %"
+
+
+def _ma(v: Any) -> str:
+    return "—" if v is None or not np.isfinite(v) else f"{v * 1e3:.4g} mA"
+
+
+def _md_table(df: pd.DataFrame, fmt: dict | None = None) -> str:
+    fmt = fmt or {}
+    cols = list(df.columns)
+    rows = ["| " + " | ".join(map(str, cols)) + " |", "|" + "---|" * len(cols)]
+    for rec in df.itertuples(index=False):
+        rows.append("| " + " | ".join(fmt.get(c, _fmt)(v) for c, v in zip(cols, rec)) + " |")
+    return "\n".join(rows)
+
+
+def _row(a: RunAnalysis, name: str) -> dict:
+    return {"run": name, "device": a.device_id, "kind": a.kind, "status": a.status,
+            "points": f"{a.n_points}/{a.total_points if a.total_points is not None else '?'}",
+            "states": len(a.states) if not a.states.empty else None,
+            f"distinguishable (k={a.k:g})": a.distinguishable,
+            f"CTC ({a.ctc_definition})": _pct(a.ctc) if a.ctc is not None else "—",
+            "window (ohm)": a.window.get("window")}
+
+
+def _md_run(a: RunAnalysis, name: str, figs: dict, tables: dict) -> str:
+    out = [f"## {name}", "", f"Source: `{', '.join(a.sources)}` — {a.progress}"
+           + (f" — error: {a.error}" if a.error else ""), ""]
+    captions = {"trace": "R_H vs pulse index", "loop": "switching loop R_H(I)",
+                "states": "per-state histograms", "ctc": "CTC per state", "potdep": "LTP/LTD"}
+    for key, fn in figs.items():
+        out += [f"![{captions.get(key, key)}]({fn})", ""]
+    if not a.states.empty:
+        out += [_md_table(a.states, {"ctc": _pct}), ""]
+    if a.loop:
+        lp = a.loop
+        for key, lab in (("ic_plus", "I_c+ (up sweep)"), ("ic_minus", "I_c− (down sweep)")):
+            st = lp.get(key) or {}
+            if _finite(st.get("mean")):
+                sd = st["std"] if _finite(st.get("std")) else 0.0
+                out.append(f"- {lab}: {st['mean'] * 1e3:.4g} mA ± {sd * 1e3:.2g} mA "
+                           f"over {st['n']} cycles")
+        out.append("")
+    if a.potdep:
+        for key in ("ltp", "ltd"):
+            f = a.potdep.get(key)
+            if f and f.get("A") is not None:
+                out.append(f"- {key.upper()}: A = {f['A']:.4g} pulses (A/N = {f['A_over_N']:.3g}), "
+                           f"nonlinearity {f['nonlinearity']:.3f}")
+        if a.potdep.get("asymmetry") is not None:
+            out.append(f"- asymmetry |NL_LTP − NL_LTD| = {a.potdep['asymmetry']:.3f}")
+        out.append("")
+    if tables:
+        out += ["Tables: " + ", ".join(f"[{v}]({v})" for v in tables.values()), ""]
+    return "\n".join(out)
+
+
+def _unique_names(names: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for n in names:
+        if n in seen:
+            seen[n] += 1
+            out.append(f"{n}-{seen[n]}")
+        else:
+            seen[n] = 0
+            out.append(n)
+    return out
