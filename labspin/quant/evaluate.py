@@ -1,0 +1,354 @@
+"""The evaluation grid: FP32 vs every (observer × granularity × noise) PTQ configuration.
+
+Weights are quantized once per configuration and, with CTC noise, re-programmed once per
+Monte-Carlo trial (seeded); each evaluation is the same BN-folded FP32 graph in channels_last under
+``inference_mode``, so quantized evaluation runs at FP32 speed.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from labspin.errors import UserError
+from labspin.quant.data import ImageSet, load_cifar10, normalize
+from labspin.quant.levels_map import DeviceLevels, levels_from_table, uniform_levels
+from labspin.quant.model import fold_bn, load_model, quantizable_layers
+from labspin.quant.observers import GRANULARITIES, OBSERVERS, make_observer
+from labspin.quant.quantize import QuantizedWeights, input_means, quantize_weights
+
+# Hsin et al., Adv. Sci. 12, 2417735 (2025): tilted device, 11 states, ResNet-18 / CIFAR-10 PTQ.
+STUDY = {("minmax", "channel", False): 81.51, ("mse", "channel", False): 81.12}
+PAPER_GRID = dict(observers=("minmax", "mse"), granularities=("tensor", "channel"), noise=(False, True))
+OUTPUT_FILES = ("results.csv", "results.md", "accuracy.png", "config.json")
+
+
+def resolve_device(device: str) -> torch.device:
+    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
+        raise UserError(f"--device: expected cpu or cuda, got {device!r}")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError("--device: cuda requested but no CUDA device is available")
+    return torch.device(device)
+
+
+def as_levels(levels) -> DeviceLevels:
+    """DeviceLevels from a DeviceLevels, a LevelTable, a path to a level file, or an int (uniform K)."""
+    if isinstance(levels, DeviceLevels):
+        return levels
+    if isinstance(levels, (int, np.integer)):
+        return uniform_levels(int(levels))
+    if isinstance(levels, (str, os.PathLike)):
+        from labspin.levels import load_levels
+        return levels_from_table(load_levels(levels), str(levels))
+    return levels_from_table(levels)
+
+
+def _autocast(device: torch.device, bf16: bool):
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
+
+
+def prepare(data: ImageSet, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Normalised channels_last inputs and labels on ``device`` (done once per evaluation)."""
+    return normalize(data.x.to(device)), data.y.to(device)
+
+
+@torch.inference_mode()
+def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 500,
+             bf16: bool = False) -> float:
+    """Top-1 accuracy (%) of ``model`` on prepared inputs."""
+    device = x.device
+    correct = 0
+    for i in range(0, x.shape[0], batch_size):
+        with _autocast(device, bf16):
+            out = model(x[i:i + batch_size])
+        correct += int((out.argmax(1) == y[i:i + batch_size]).sum())
+    return 100.0 * correct / max(1, x.shape[0])
+
+
+def _eval_model(model: nn.Module, device: torch.device) -> nn.Module:
+    return model.to(device).to(memory_format=torch.channels_last).eval()
+
+
+class ActQuant:
+    """8-bit (or n-bit) activation fake-quant on the inputs of the quantized layers.
+
+    torch.ao ``HistogramObserver`` per layer input, calibrated on one batch with FP32 weights; then a
+    forward pre-hook applies ``fake_quantize_per_tensor_affine`` with the observed (scale, zp).
+    """
+
+    def __init__(self, model: nn.Module, layers: list[str], bits: int, calib: torch.Tensor,
+                 observer: str = "histogram"):
+        from torch.ao.quantization import HistogramObserver, MinMaxObserver
+        if not 2 <= bits <= 8:
+            raise UserError(f"--act-bits: must be 2..8, got {bits}")
+        self.qmin, self.qmax = 0, 2 ** bits - 1
+        mods = dict(model.named_modules())
+        obs = {}
+        cls = HistogramObserver if observer == "histogram" else MinMaxObserver
+        hooks = []
+        for n in layers:
+            obs[n] = cls(dtype=torch.quint8, quant_min=self.qmin, quant_max=self.qmax).to(calib.device)
+            hooks.append(mods[n].register_forward_pre_hook(
+                lambda m, a, o=obs[n]: (o(a[0].float()), None)[1]))
+        with torch.inference_mode():
+            model(calib)
+        for h in hooks:
+            h.remove()
+        self.qparams = {n: tuple(t for t in o.calculate_qparams()) for n, o in obs.items()}
+        self.layers = layers
+        self.bits = bits
+
+    def attach(self, model: nn.Module) -> list:
+        mods = dict(model.named_modules())
+        handles = []
+        for n in self.layers:
+            scale, zp = self.qparams[n]
+            s, z, lo, hi = float(scale), int(zp), self.qmin, self.qmax
+            handles.append(mods[n].register_forward_pre_hook(
+                lambda m, a, s=s, z=z: (torch.fake_quantize_per_tensor_affine(a[0], s, z, lo, hi),)))
+        return handles
+
+
+def trial_seeds(seed: int, trials: int) -> list[int]:
+    """One independent seed per Monte-Carlo trial (numpy SeedSequence, as elsewhere in labspin)."""
+    return [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(trials)]
+
+
+def _parse_list(value: str | Sequence[str], allowed: Iterable[str], option: str) -> list[str]:
+    items = [v.strip() for v in (value.split(",") if isinstance(value, str) else value) if str(v).strip()]
+    allowed = list(allowed)
+    for v in items:
+        if v not in allowed:
+            raise UserError(f"{option}: unknown {v!r} (choose from {', '.join(allowed)})")
+    if not items:
+        raise UserError(f"{option}: empty list")
+    return list(dict.fromkeys(items))
+
+
+def config_label(observer: str, granularity: str, noise: bool) -> str:
+    name = {"minmax": "min-max", "mse": "MSE", "percentile": "percentile"}[observer]
+    return f"per-{granularity} {name}" + (" + CTC noise" if noise else "")
+
+
+def evaluate_levels(
+    model: nn.Module | str | os.PathLike,
+    levels,
+    data: ImageSet | str | os.PathLike,
+    *,
+    observers: str | Sequence[str] = ("minmax", "mse"),
+    granularities: str | Sequence[str] = ("tensor", "channel"),
+    noise: bool | Sequence[bool] = (False, True),
+    trials: int = 5,
+    subset: int | None = None,
+    batch_size: int = 500,
+    device: str = "cpu",
+    seed: int = 0,
+    layers: Sequence[str] | None = None,
+    act_bits: int | None = None,
+    bias_correction: bool = False,
+    bf16: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> pd.DataFrame:
+    """Accuracy table: one FP32 row, then one row per (observer × granularity × noise).
+
+    ``model``: a module (any CNN taking normalised NCHW inputs) or a ResNet-18 checkpoint path;
+    ``levels``: DeviceLevels, LevelTable, level-file path, or int K (ideal uniform grid);
+    ``data``: ImageSet or a CIFAR-10 path; ``noise``: which of (False, True) to run; noise rows give
+    mean ± std over ``trials`` seeded programming draws. Columns: config, observer, granularity,
+    noise, trials, accuracy (%), std (%), delta (points vs FP32), weight_mse, images, seconds.
+    ``bias_correction``: correct each layer's bias for the mean output shift of its (noise-free)
+    quantization error, with input means from the first 256 evaluation images (as ``act_bits``'
+    calibration). ``df.attrs`` holds the run's metadata (levels, layers, seeds, ...).
+    """
+    say = progress or (lambda msg: None)
+    obs_names = _parse_list(observers, OBSERVERS, "--observer")
+    grans = _parse_list(granularities, GRANULARITIES, "--granularity")
+    noises = [bool(noise)] if isinstance(noise, bool) else [bool(n) for n in noise]
+    if not isinstance(trials, int) or trials < 1:
+        raise UserError(f"--trials: must be an integer >= 1, got {trials!r}")
+    if batch_size < 1:
+        raise UserError(f"--batch-size: must be >= 1, got {batch_size}")
+    dev = resolve_device(device)
+    lv = as_levels(levels)
+    ckpt = None
+    if not isinstance(model, nn.Module):
+        ckpt = str(model)
+        model = load_model(model)
+    if not isinstance(data, ImageSet):
+        data = load_cifar10(data, "test")
+    data = data.subset(subset)
+    notes = []
+    if True in noises and not lv.has_noise:
+        notes.append("levels have zero std: CTC-noise rows omitted")
+        noises = [n for n in noises if not n] or [False]
+
+    fp = _eval_model(fold_bn(model), dev)
+    names = quantizable_layers(fp, list(layers) if layers else None)   # names or globs
+    if bias_correction:        # every corrected layer needs a bias (before the FP32 snapshot)
+        for n in names:
+            m = dict(fp.named_modules())[n]
+            if m.bias is None:
+                m.bias = nn.Parameter(torch.zeros(m.weight.shape[0], device=dev), requires_grad=False)
+    fp32_state = {k: v.clone() for k, v in fp.state_dict().items()}
+    x, y = prepare(data, dev)
+
+    rows = []
+    t0 = time.perf_counter()
+    acc_fp = accuracy(fp, x, y, batch_size=batch_size, bf16=bf16)
+    rows.append(dict(config="FP32", observer="", granularity="", noise=False, trials=1,
+                     accuracy=acc_fp, std=0.0, delta=0.0, weight_mse=0.0, images=len(data),
+                     seconds=time.perf_counter() - t0))
+    say(f"FP32: {acc_fp:.2f} % on {len(data)} images")
+
+    means = input_means(fp, names, x[: min(256, x.shape[0])]) if bias_correction else None
+    act = None
+    if act_bits:
+        act = ActQuant(fp, names, int(act_bits), x[: min(256, x.shape[0])])
+    handles = act.attach(fp) if act else []
+    n_weights = sum(dict(fp.named_modules())[n].weight.numel() for n in names)
+    seeds = trial_seeds(seed, trials)
+    try:
+        for gran in grans:
+            for obs_name in obs_names:
+                fp.load_state_dict(fp32_state)
+                tq = time.perf_counter()
+                qw: QuantizedWeights = quantize_weights(fp, lv.to(dev), make_observer(obs_name, gran), names)
+                wmse = qw.squared_error(fp) / n_weights
+                tq = time.perf_counter() - tq
+                for nz in noises:
+                    t1 = time.perf_counter()
+                    accs = []
+                    for ts in (seeds if nz else [None]):
+                        gen = None
+                        if ts is not None:
+                            gen = torch.Generator(device=dev)
+                            gen.manual_seed(ts)
+                        qw.apply(fp, gen, means)
+                        accs.append(accuracy(fp, x, y, batch_size=batch_size, bf16=bf16))
+                    a = np.asarray(accs)
+                    row = dict(config=config_label(obs_name, gran, nz), observer=obs_name,
+                               granularity=gran, noise=nz, trials=len(accs), accuracy=float(a.mean()),
+                               std=float(a.std(ddof=1)) if len(a) > 1 else 0.0,
+                               delta=float(a.mean() - acc_fp), weight_mse=wmse, images=len(data),
+                               seconds=time.perf_counter() - t1 + tq)
+                    rows.append(row)
+                    say(f"{row['config']}: {row['accuracy']:.2f} ± {row['std']:.2f} % "
+                        f"(Δ {row['delta']:+.2f})")
+    finally:
+        for h in handles:
+            h.remove()
+    df = pd.DataFrame(rows)
+    df.attrs.update(dict(
+        levels=lv.label, levels_meta=lv.meta, k=len(lv), checkpoint=ckpt, data=data.source,
+        images=len(data), layers=names, act_bits=act_bits, bias_correction=bool(bias_correction),
+        seed=seed, trial_seeds=seeds,
+        device=str(dev), bf16=bf16, notes=notes,
+        normalized_levels=[round(float(v), 6) for v in lv.values],
+        normalized_std=[round(float(v), 6) for v in lv.std]))
+    return df
+
+
+def paper_table(model, levels, data, **kw) -> pd.DataFrame:
+    """The study's grid (per-tensor/per-channel × min-max/MSE, with and without CTC noise), with
+    the study's reported accuracies alongside where it gives them."""
+    df = evaluate_levels(model, levels, data, **{**kw, **PAPER_GRID})
+    df["study"] = [STUDY.get((r.observer, r.granularity, bool(r.noise)), np.nan) for r in df.itertuples()]
+    return df
+
+
+# --------------------------------------------------------------------------- outputs
+
+def format_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Human columns: accuracy as 'mean ± std' for noise rows, Δ with sign."""
+    out = pd.DataFrame({
+        "configuration": df["config"],
+        "accuracy (%)": [f"{a:.2f} ± {s:.2f}" if t > 1 else f"{a:.2f}"
+                         for a, s, t in zip(df["accuracy"], df["std"], df["trials"])],
+        "Δ vs FP32 (points)": [("—" if c == "FP32" else f"{d:+.2f}") for c, d in zip(df["config"], df["delta"])],
+        "trials": df["trials"],
+        "weight MSE": [("—" if c == "FP32" else f"{m:.3g}") for c, m in zip(df["config"], df["weight_mse"])],
+    })
+    if "study" in df:
+        out["study (%)"] = ["" if np.isnan(v) else f"{v:.2f}" for v in df["study"]]
+    return out
+
+
+def markdown(df: pd.DataFrame) -> str:
+    t = format_table(df)
+    cols = list(t.columns)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    lines += ["| " + " | ".join(str(v) for v in r) + " |" for r in t.itertuples(index=False)]
+    a = df.attrs
+    head = (f"Levels: {a.get('levels')} (K = {a.get('k')}); images: {a.get('images')}; "
+            f"quantized layers: {len(a.get('layers', []))}; act bits: {a.get('act_bits') or 'FP32'}; "
+            f"bias correction: {'yes' if a.get('bias_correction') else 'no'}; seed: {a.get('seed')}")
+    return head + "\n\n" + "\n".join(lines) + "\n"
+
+
+def plot(df: pd.DataFrame, path: str | os.PathLike) -> Path:
+    """Bar chart of accuracy per configuration, error bars = std over trials, FP32 as a line."""
+    import matplotlib
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    q = df[df["config"] != "FP32"]
+    fp = float(df.loc[df["config"] == "FP32", "accuracy"].iloc[0])
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.15 * len(q) + 2), 4.8), constrained_layout=True)
+    colors = ["#c44e52" if n else "#4c72b0" for n in q["noise"]]
+    labels = [c.replace(" + ", "\n+ ").replace("per-", "per-", 1).replace(" ", "\n", 1) for c in q["config"]]
+    xs = np.arange(len(q))
+    ax.bar(xs, q["accuracy"], color=colors, edgecolor="black", linewidth=0.6)
+    noisy = (q["trials"] > 1).to_numpy()
+    if noisy.any():
+        ax.errorbar(xs[noisy], q["accuracy"][noisy], yerr=q["std"][noisy], fmt="none",
+                    ecolor="black", capsize=4, linewidth=1)
+    fp_line = ax.axhline(fp, color="black", linestyle="--", linewidth=1, label=f"FP32 {fp:.2f} %")
+    for xi, (a, s, t) in enumerate(zip(q["accuracy"], q["std"], q["trials"])):
+        txt = f"{a:.1f}±{s:.1f}" if t > 1 else f"{a:.1f}"
+        ax.text(xi, a + (s if t > 1 else 0) + 0.4, txt, ha="center", va="bottom", fontsize=8)
+    ax.set_xticks(xs, labels, fontsize=8)
+    ax.set_ylabel("top-1 accuracy on CIFAR-10 test images (%)")
+    lo = max(0.0, min(float(q["accuracy"].min()) if len(q) else fp, fp) - 10)
+    ax.set_ylim(lo, min(100.0, fp + 8))
+    a = df.attrs
+    ax.set_title(f"ResNet-18 PTQ on {a.get('levels', 'levels')} (K = {a.get('k')}), "
+                 f"{a.get('images')} images; error bars: std over trials", fontsize=9)
+    from matplotlib.patches import Patch
+    ax.legend(handles=[fp_line, Patch(color="#4c72b0", label="programmed means"),
+                       Patch(color="#c44e52", label="with CTC noise (mean ± std)")],
+              fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+    return Path(path)
+
+
+def check_output_dir(outdir: str | os.PathLike, overwrite: bool) -> Path:
+    """Refuse (before any work) to overwrite existing results unless ``overwrite``."""
+    out = Path(outdir)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out}: output exists and is not a folder")
+    if not overwrite:
+        for f in OUTPUT_FILES:
+            if (out / f).exists():
+                raise UserError(f"{out / f}: output exists (use --overwrite)")
+    return out
+
+
+def write_report(df: pd.DataFrame, outdir: str | os.PathLike, *, overwrite: bool = False) -> dict[str, Path]:
+    """results.csv, results.md, accuracy.png and config.json (levels, layers, seeds) in ``outdir``."""
+    out = check_output_dir(outdir, overwrite)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {f: out / f for f in OUTPUT_FILES}
+    df.to_csv(paths["results.csv"], index=False, float_format="%.4f")
+    paths["results.md"].write_text(markdown(df), encoding="utf-8")
+    plot(df, paths["accuracy.png"])
+    meta = {k: v for k, v in df.attrs.items()}
+    paths["config.json"].write_text(json.dumps(meta, indent=2, default=str) + "\n", encoding="utf-8")
+    return paths

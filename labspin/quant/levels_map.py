@@ -1,0 +1,125 @@
+"""Device levels as a weight grid, and the snap of weights onto it.
+
+A weight is programmed as ``w = s * (l_k - z)``: ``l_k`` is one of the K device levels, ``s`` and
+``z`` are per tensor or per output channel (the observer's job). Measured levels are normalised to
+[-1, 1] (the std with the same affine map), so one table fits every layer. The ideal reference
+(``uniform``) is the integer grid ``-(K-1)//2 .. (K-1)//2`` — torch.ao's ``quant_min``/``quant_max``
+— so that min-max on it reproduces torch's fake-quantization bit for bit.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from labspin.errors import UserError
+
+
+@dataclass(frozen=True)
+class DeviceLevels:
+    """K sorted levels (float32) and their programming std, in the same units."""
+
+    values: torch.Tensor
+    std: torch.Tensor
+    integer_grid: bool = False          # values are consecutive integers (the torch.ao grid)
+    label: str = ""
+    meta: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return int(self.values.numel())
+
+    @property
+    def lo(self) -> float:
+        return float(self.values[0])
+
+    @property
+    def hi(self) -> float:
+        return float(self.values[-1])
+
+    @property
+    def midpoints(self) -> torch.Tensor:
+        return (self.values[1:] + self.values[:-1]) / 2
+
+    @property
+    def has_noise(self) -> bool:
+        return bool((self.std > 0).any())
+
+    def to(self, device: str | torch.device) -> "DeviceLevels":
+        return DeviceLevels(self.values.to(device), self.std.to(device), self.integer_grid,
+                            self.label, self.meta)
+
+
+def uniform_levels(k: int, ctc: float = 0.0) -> DeviceLevels:
+    """Ideal K-level grid ``-(K-1)//2 .. (K-1)//2``; ``ctc`` = std as a fraction of the window."""
+    if not isinstance(k, (int, np.integer)) or k < 2 or k > 256:
+        raise UserError(f"--uniform: number of levels must be an integer in 2..256, got {k!r}")
+    if not (np.isfinite(ctc) and ctc >= 0):
+        raise UserError(f"ctc: must be a finite number >= 0, got {ctc!r}")
+    qmin, qmax = -(k - 1) // 2, (k - 1) // 2
+    values = torch.arange(qmin, qmax + 1, dtype=torch.float32)
+    std = torch.full_like(values, float(ctc) * (qmax - qmin))
+    return DeviceLevels(values, std, integer_grid=True, label=f"uniform-{k}",
+                        meta={"kind": "uniform", "k": int(k), "ctc": float(ctc)})
+
+
+def levels_from_table(table, source: str = "level table") -> DeviceLevels:
+    """Normalise a ``labspin.levels.LevelTable`` to [-1, 1]: l = 2(R - R_min)/(R_max - R_min) - 1."""
+    mean = np.asarray(getattr(table, "mean", None), dtype=float).reshape(-1)
+    std = np.asarray(getattr(table, "std", None), dtype=float).reshape(-1)
+    if mean.size < 2:
+        raise UserError(f"{source}: needs at least 2 levels, got {mean.size}")
+    if mean.shape != std.shape:
+        raise UserError(f"{source}: mean and std have different lengths")
+    if not (np.isfinite(mean).all() and np.isfinite(std).all()):
+        raise UserError(f"{source}: levels contain NaN or infinite values")
+    if (std < 0).any():
+        raise UserError(f"{source}: std must be >= 0")
+    if (np.diff(mean) <= 0).any():
+        raise UserError(f"{source}: level means must be strictly increasing")
+    span = mean[-1] - mean[0]
+    values = 2.0 * (mean - mean[0]) / span - 1.0
+    nstd = 2.0 * std / span
+    device = dict(getattr(table, "device", {}) or {})
+    meta = {"kind": "table", "k": int(mean.size), "device": device,
+            "ctc_definition": getattr(table, "ctc_definition", "unknown"),
+            "ctc_window": float(np.mean(std) / span)}
+    label = str(device.get("id") or device.get("type") or f"table-{mean.size}")
+    return DeviceLevels(torch.tensor(values, dtype=torch.float32),
+                        torch.tensor(nstd, dtype=torch.float32), False, label, meta)
+
+
+def _rows(s: torch.Tensor, rows: int) -> torch.Tensor:
+    """Per-row parameter as a (rows, 1) column (broadcast a per-tensor value)."""
+    return s.reshape(-1, 1).expand(rows, 1) if s.numel() == 1 else s.reshape(rows, 1)
+
+
+def snap(w2d: torch.Tensor, s: torch.Tensor, z: torch.Tensor, levels: DeviceLevels) -> torch.Tensor:
+    """Index of the nearest level for every weight of a (rows, n) view; int64, same shape.
+
+    On an integer grid with integral z this is torch's own arithmetic (``z + nearbyint(w/s)``,
+    clamped); otherwise nearest level of ``w/s + z`` by bucketize on the level midpoints.
+    """
+    rows = w2d.shape[0]
+    s_, z_ = _rows(s, rows).to(w2d.dtype), _rows(z, rows).to(w2d.dtype)
+    inv = 1.0 / s_
+    if levels.integer_grid and bool(torch.equal(z_, torch.round(z_))):
+        q = torch.round(w2d * inv) + z_
+        q = q.clamp_(levels.lo, levels.hi)
+        return (q - levels.lo).to(torch.int64)
+    u = w2d * inv + z_
+    return torch.bucketize(u, levels.midpoints.to(u.device, u.dtype))
+
+
+def dequantize(idx: torch.Tensor, s: torch.Tensor, z: torch.Tensor, levels: DeviceLevels,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+    """Weights ``s * (l[idx] - z)``; with a generator, each weight draws its level's std once
+    (``s * (l + sigma * xi - z)``, one programming event)."""
+    rows = idx.shape[0]
+    vals = levels.values.to(idx.device)
+    s_, z_ = _rows(s, rows).to(vals.dtype), _rows(z, rows).to(vals.dtype)
+    lvl = vals[idx]
+    if generator is not None and levels.has_noise:
+        xi = torch.randn(idx.shape, generator=generator, device=idx.device, dtype=vals.dtype)
+        lvl = lvl + levels.std.to(idx.device)[idx] * xi
+    return (lvl - z_) * s_          # on the integer grid l - z is exact: same rounding as torch

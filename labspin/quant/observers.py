@@ -1,0 +1,156 @@
+"""Observers: a weight tensor and a level set in, the affine map (s, z) of ``w ~ s (l - z)`` out.
+
+Each observer does one job (``observe_rows`` on a (rows, n) view); the granularity — one row per
+tensor or one per output channel, like torch.ao's ``MinMaxObserver`` / ``PerChannelMinMaxObserver``
+— is a constructor argument of the same class, so every observer works both ways.
+"""
+from __future__ import annotations
+
+import torch
+
+from labspin.errors import UserError
+from labspin.quant.levels_map import DeviceLevels, dequantize, snap
+
+GRANULARITIES = ("tensor", "channel")
+_EPS = torch.tensor([torch.finfo(torch.float32).eps])  # torch.ao's default ``eps`` buffer
+
+
+class Observer:
+    """Base: reshape to rows, call ``observe_rows``; returns (s, z) of shape (rows,)."""
+
+    name = "base"
+
+    def __init__(self, granularity: str = "channel"):
+        if granularity not in GRANULARITIES:
+            raise UserError(f"--granularity: unknown {granularity!r} (choose from {', '.join(GRANULARITIES)})")
+        self.granularity = granularity
+
+    def rows(self, w: torch.Tensor) -> torch.Tensor:
+        w = w.detach().float()
+        return w.reshape(w.shape[0], -1) if self.granularity == "channel" else w.reshape(1, -1)
+
+    def __call__(self, w: torch.Tensor, levels: DeviceLevels) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.observe_rows(self.rows(w), levels)
+
+    def observe_rows(self, w2d: torch.Tensor, levels: DeviceLevels) -> tuple[torch.Tensor, torch.Tensor]:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(granularity={self.granularity!r})"
+
+
+def range_to_qparams(lo: torch.Tensor, hi: torch.Tensor, levels: DeviceLevels
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Map [min(lo,0), max(hi,0)] onto [l_0, l_K-1] — torch.ao's ``_calculate_qparams`` (affine).
+
+    On the integer grid z is rounded and clamped to an integer exactly as torch does (so zero is a
+    level); on measured levels z stays continuous (no level need be exactly zero).
+    """
+    min_neg = torch.minimum(lo, torch.zeros_like(lo))
+    max_pos = torch.maximum(hi, torch.zeros_like(hi))
+    scale = (max_pos - min_neg) / float(levels.hi - levels.lo)
+    scale = torch.maximum(scale, _EPS.to(scale.device))
+    if levels.integer_grid:
+        zp = int(levels.lo) - torch.round(min_neg / scale).to(torch.int)
+        zp = torch.clamp(zp, int(levels.lo), int(levels.hi))
+        return scale, zp.to(torch.float32)
+    return scale, levels.lo - min_neg / scale
+
+
+class MinMaxObserver(Observer):
+    """Full range of the weights onto the full range of the levels."""
+
+    name = "minmax"
+
+    def observe_rows(self, w2d, levels):
+        return range_to_qparams(w2d.amin(dim=1), w2d.amax(dim=1), levels)
+
+
+class PercentileObserver(Observer):
+    """Clip the tails: the [100-p, p] percentile range onto the levels (p = 99.9 by default)."""
+
+    name = "percentile"
+
+    def __init__(self, granularity: str = "channel", percentile: float = 99.9):
+        super().__init__(granularity)
+        if not 50.0 < percentile <= 100.0:
+            raise UserError(f"percentile: must be in (50, 100], got {percentile}")
+        self.percentile = float(percentile)
+
+    def observe_rows(self, w2d, levels):
+        q = torch.tensor([1.0 - self.percentile / 100.0, self.percentile / 100.0], device=w2d.device)
+        lo, hi = torch.quantile(w2d, q, dim=1)
+        return range_to_qparams(lo, hi, levels)
+
+
+def row_error(w2d: torch.Tensor, s: torch.Tensor, z: torch.Tensor, levels: DeviceLevels
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Squared error per row of snapping to the levels, and the level indices used."""
+    idx = snap(w2d, s, z, levels)
+    err = (dequantize(idx, s, z, levels) - w2d).square_().sum(dim=1)
+    return err, idx
+
+
+class MSEObserver(Observer):
+    """Minimise ||w - q(w)||^2 per row over (s, z) on the (non-uniform) level set.
+
+    Grid search over shrink factors of the min-max range, then alternating refinement (Lloyd:
+    assign each weight to its nearest level, then the least-squares (s, z) of w ~ s l - s z for
+    that assignment). Every step is batched over rows; the min-max point is a candidate, so the
+    result is never worse than min-max.
+    """
+
+    name = "mse"
+
+    def __init__(self, granularity: str = "channel", grid: int = 24, shrink_min: float = 0.3,
+                 iterations: int = 8):
+        super().__init__(granularity)
+        self.grid, self.shrink_min, self.iterations = int(grid), float(shrink_min), int(iterations)
+
+    def observe_rows(self, w2d, levels):
+        s0, z0 = MinMaxObserver.observe_rows(self, w2d, levels)
+        best_s, best_z = s0.clone(), z0.clone()
+        best_err, idx = row_error(w2d, s0, z0, levels)
+        for beta in torch.linspace(self.shrink_min, 1.0, self.grid)[:-1].tolist():
+            s = s0 * beta                       # shrink the range about zero: z is unchanged
+            err, _ = row_error(w2d, s, z0, levels)
+            better = err < best_err
+            best_s = torch.where(better, s, best_s)
+            best_err = torch.where(better, err, best_err)
+        _, idx = row_error(w2d, best_s, best_z, levels)
+        vals = levels.values.to(w2d.device)
+        n = w2d.shape[1]
+        for _ in range(self.iterations):
+            lvl = vals[idx]
+            ml, mw = lvl.mean(dim=1), w2d.mean(dim=1)
+            var = (lvl * lvl).mean(dim=1) - ml * ml
+            cov = (lvl * w2d).mean(dim=1) - ml * mw
+            ok = (var > 1e-12 * (levels.hi - levels.lo) ** 2) & (cov > 0) & (n > 1)
+            a = torch.where(ok, cov / torch.where(ok, var, torch.ones_like(var)), best_s)
+            b = mw - a * ml
+            s = a.clamp_min(float(_EPS))
+            z = torch.where(ok, -b / s, best_z)
+            err, idx_new = row_error(w2d, s, z, levels)
+            better = err < best_err
+            if not bool(better.any()):
+                break
+            best_s = torch.where(better, s, best_s)
+            best_z = torch.where(better, z, best_z)
+            best_err = torch.where(better, err, best_err)
+            idx = torch.where(better[:, None], idx_new, idx)
+        return best_s, best_z
+
+
+OBSERVERS: dict[str, type[Observer]] = {
+    "minmax": MinMaxObserver,
+    "mse": MSEObserver,
+    "percentile": PercentileObserver,
+}
+
+
+def make_observer(name: str, granularity: str = "channel") -> Observer:
+    """Observer by name; UserError for an unknown name or granularity."""
+    key = name.strip().lower().replace("-", "").replace("_", "")
+    if key not in OBSERVERS:
+        raise UserError(f"--observer: unknown {name!r} (choose from {', '.join(OBSERVERS)})")
+    return OBSERVERS[key](granularity)
