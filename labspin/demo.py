@@ -32,7 +32,7 @@ class DemoConfig:
     data: str | None = None
     seed: int = 1
     cycles: int = 200                # staircase cycles: measuring is cheap on the simulator
-    subset: int | None = None        # test images; default: 500 quick, all full
+    subset: int | None = None        # test images; default: 300 quick, all full
     trials: int | None = None        # CTC-noise Monte-Carlo trials; default: 2 quick, 5 full
     overwrite: bool = False
     device: str = "cpu"
@@ -40,7 +40,7 @@ class DemoConfig:
     def __post_init__(self) -> None:
         self.out_dir = Path(self.out_dir)
         q = self.quick
-        self.subset = self.subset if self.subset is not None else (500 if q else None)
+        self.subset = self.subset if self.subset is not None else (300 if q else None)
         self.trials = self.trials or (2 if q else 5)
         for name in ("cycles", "trials"):
             if getattr(self, name) < 2:
@@ -68,7 +68,7 @@ def expected_seconds(cfg: DemoConfig) -> float:
     if not cfg.evaluates:
         return measure + 10
     images = cfg.subset or 10_000
-    evals_per_device = 1 + 4 + 4 * cfg.trials
+    evals_per_device = 2 + 6 + 6 * cfg.trials
     return measure + 3 * (evals_per_device * images / 200 + 8)
 
 
@@ -159,10 +159,13 @@ def _evaluate(tables: dict, cfg: DemoConfig, out: Path, say: Callable[[str], Non
     frames = []
     for device, table in tables.items():
         say(f"  {device}: {len(table)} levels")
-        df = evaluate_levels(cfg.checkpoint, table, data, observers=("minmax", "mse"),
-                             granularities=("tensor", "channel"), noise=(False, True),
-                             trials=cfg.trials, seed=cfg.seed, device=cfg.device,
-                             progress=lambda m, d=device: say(f"    {m}"))
+        common = dict(observers=("minmax", "mse"), noise=(False, True), trials=cfg.trials,
+                      seed=cfg.seed, device=cfg.device, progress=lambda m: say(f"    {m}"))
+        # the study's grid, one device per weight; then a device pair per weight (per channel)
+        direct = evaluate_levels(cfg.checkpoint, table, data, granularities=("tensor", "channel"), **common)
+        pair = evaluate_levels(cfg.checkpoint, table, data, granularities=("channel",),
+                               mapping="differential", **common)
+        df = pd.concat([direct, pair[pair.config != "FP32"]], ignore_index=True)
         df.insert(0, "device", device)
         df.to_csv(acc_dir / f"{device}.csv", index=False)
         plot(df, acc_dir / f"{device}.png")
@@ -214,10 +217,13 @@ def _write_report(out: Path, cfg: DemoConfig, devices: pd.DataFrame, accuracy: p
                 pm = f" ± {r['std']:.2f}" if r["noise"] else ""
                 cells.append(f"{r['accuracy']:.2f}{pm} % (Δ {r['delta']:+.2f})")
             r0 = accuracy[accuracy.config == c].iloc[0]
-            study = STUDY["accuracy"].get((r0["observer"], r0["granularity"])) if not r0["noise"] else None
+            study = (None if r0["noise"] or c.startswith("differential")
+                     else STUDY["accuracy"].get((r0["observer"], r0["granularity"])))
             lines.append(f"| {c} | " + " | ".join(cells) + f" | {study if study else '–'} |")
         lines += ["", "Δ: points against the FP32 accuracy of the same checkpoint on the same images. "
-                  "The study's baseline was ~82 %, ours is the shared checkpoint's.", ""]
+                  "The study's baseline was ~82 %, ours is the shared checkpoint's. *Differential*: each "
+                  "weight on a device pair (G+ − G−, the idle device at the lowest level), giving 2K − 1 "
+                  "signed levels with both devices' CTC noise.", ""]
         lines += [f"![{d}](accuracy/{d}.png)" for d in DEVICES] + [""]
         accuracy.to_csv(out / "accuracy.csv", index=False)
     for n in notes:

@@ -14,7 +14,7 @@ import click
               help="CIFAR-10 .npz or torchvision root [env LABSPIN_DATA]")
 @click.option("--seed", type=int, default=1, show_default=True, help="seed of the simulated devices and trials")
 @click.option("--cycles", type=int, default=200, show_default=True, help="staircase cycles per device")
-@click.option("--subset", type=int, help="test images (default 500 quick, all 10,000 full)")
+@click.option("--subset", type=int, help="test images (default 300 quick, all 10,000 full)")
 @click.option("--trials", type=int, help="CTC-noise trials (default 2 quick, 5 full)")
 @click.option("--device", default="cpu", show_default=True, help="torch device: cpu | cuda")
 @click.option("--overwrite", is_flag=True, help="write into a non-empty output folder")

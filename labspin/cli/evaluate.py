@@ -35,6 +35,9 @@ def _threads() -> None:
 @click.option("--bias-correction", is_flag=True,
               help="Correct layer biases for the mean shift of the quantization error (calibrated "
                    "on the first 256 evaluation images).")
+@click.option("--mapping", type=click.Choice(["direct", "differential"]), default="direct", show_default=True,
+              help="direct: one device per weight; differential: a device pair per weight (G+ - G-), "
+                   "2K-1 signed levels.")
 @click.option("--bf16", is_flag=True, help="bfloat16 autocast for the forward passes.")
 @click.option("--device", type=_DEVICE, default="cpu", show_default=True)
 @click.option("--seed", default=0, show_default=True, type=int, help="Root seed of the noise trials.")
@@ -44,7 +47,7 @@ def _threads() -> None:
               type=click.Path(file_okay=False), help="Folder for results.csv/.md, accuracy.png, config.json.")
 @click.option("--overwrite", is_flag=True, help="Replace existing results in the output folder.")
 def evaluate(levels_path, uniform, checkpoint, data, observer, granularity, noise, trials, subset,
-             batch_size, layers, act_bits, bias_correction, bf16, device, seed, paper_table, outdir,
+             batch_size, layers, act_bits, bias_correction, mapping, bf16, device, seed, paper_table, outdir,
              overwrite) -> None:
     """Accuracy of the ResNet-18 with weights programmed onto device levels, vs FP32."""
     if (levels_path is None) == (uniform is None):
@@ -63,7 +66,7 @@ def evaluate(levels_path, uniform, checkpoint, data, observer, granularity, nois
     _threads()
     kw = dict(trials=trials, subset=subset, batch_size=batch_size, device=device, seed=seed,
               layers=[s for s in layers.split(",") if s.strip()] if layers else None,
-              act_bits=act_bits, bias_correction=bias_correction, bf16=bf16,
+              act_bits=act_bits, bias_correction=bias_correction, mapping=mapping, bf16=bf16,
               progress=lambda m: click.echo(m, err=True))
     if paper_table:
         df = ev.paper_table(checkpoint, levels, data, **kw)

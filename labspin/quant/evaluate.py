@@ -19,7 +19,7 @@ from torch import nn
 
 from labspin.errors import UserError
 from labspin.quant.data import ImageSet, load_cifar10, normalize
-from labspin.quant.levels_map import DeviceLevels, levels_from_table, uniform_levels
+from labspin.quant.levels_map import DeviceLevels, differential, levels_from_table, uniform_levels
 from labspin.quant.model import fold_bn, load_model, quantizable_layers
 from labspin.quant.observers import GRANULARITIES, OBSERVERS, make_observer
 from labspin.quant.quantize import QuantizedWeights, input_means, quantize_weights
@@ -38,16 +38,24 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def as_levels(levels) -> DeviceLevels:
-    """DeviceLevels from a DeviceLevels, a LevelTable, a path to a level file, or an int (uniform K)."""
+MAPPINGS = ("direct", "differential")
+
+
+def as_levels(levels, mapping: str = "direct") -> DeviceLevels:
+    """DeviceLevels from a DeviceLevels, a LevelTable, a path to a level file, or an int (uniform K);
+    ``mapping="differential"`` programs each weight on a pair of devices (see levels_map)."""
+    if mapping not in MAPPINGS:
+        raise UserError(f"--mapping: unknown {mapping!r} (choose from {', '.join(MAPPINGS)})")
     if isinstance(levels, DeviceLevels):
-        return levels
-    if isinstance(levels, (int, np.integer)):
-        return uniform_levels(int(levels))
-    if isinstance(levels, (str, os.PathLike)):
+        lv = levels
+    elif isinstance(levels, (int, np.integer)):
+        lv = uniform_levels(int(levels))
+    elif isinstance(levels, (str, os.PathLike)):
         from labspin.levels import load_levels
-        return levels_from_table(load_levels(levels), str(levels))
-    return levels_from_table(levels)
+        lv = levels_from_table(load_levels(levels), str(levels))
+    else:
+        lv = levels_from_table(levels)
+    return differential(lv) if mapping == "differential" else lv
 
 
 def _autocast(device: torch.device, bf16: bool):
@@ -132,9 +140,10 @@ def _parse_list(value: str | Sequence[str], allowed: Iterable[str], option: str)
     return list(dict.fromkeys(items))
 
 
-def config_label(observer: str, granularity: str, noise: bool) -> str:
+def config_label(observer: str, granularity: str, noise: bool, mapping: str = "direct") -> str:
     name = {"minmax": "min-max", "mse": "MSE", "percentile": "percentile"}[observer]
-    return f"per-{granularity} {name}" + (" + CTC noise" if noise else "")
+    pair = "differential " if mapping == "differential" else ""
+    return f"{pair}per-{granularity} {name}" + (" + CTC noise" if noise else "")
 
 
 def evaluate_levels(
@@ -153,6 +162,7 @@ def evaluate_levels(
     layers: Sequence[str] | None = None,
     act_bits: int | None = None,
     bias_correction: bool = False,
+    mapping: str = "direct",
     bf16: bool = False,
     progress: Callable[[str], None] | None = None,
 ) -> pd.DataFrame:
@@ -163,7 +173,8 @@ def evaluate_levels(
     ``data``: ImageSet or a CIFAR-10 path; ``noise``: which of (False, True) to run; noise rows give
     mean ± std over ``trials`` seeded programming draws. Columns: config, observer, granularity,
     noise, trials, accuracy (%), std (%), delta (points vs FP32), weight_mse, images, seconds.
-    ``bias_correction``: correct each layer's bias for the mean output shift of its (noise-free)
+    ``mapping``: "direct" (one device per weight) or "differential" (a device pair, 2K − 1 signed
+    levels). ``bias_correction``: correct each layer's bias for the mean output shift of its (noise-free)
     quantization error, with input means from the first 256 evaluation images (as ``act_bits``'
     calibration). ``df.attrs`` holds the run's metadata (levels, layers, seeds, ...).
     """
@@ -176,7 +187,7 @@ def evaluate_levels(
     if batch_size < 1:
         raise UserError(f"--batch-size: must be >= 1, got {batch_size}")
     dev = resolve_device(device)
-    lv = as_levels(levels)
+    lv = as_levels(levels, mapping)
     ckpt = None
     if not isinstance(model, nn.Module):
         ckpt = str(model)
@@ -233,7 +244,7 @@ def evaluate_levels(
                         qw.apply(fp, gen, means)
                         accs.append(accuracy(fp, x, y, batch_size=batch_size, bf16=bf16))
                     a = np.asarray(accs)
-                    row = dict(config=config_label(obs_name, gran, nz), observer=obs_name,
+                    row = dict(config=config_label(obs_name, gran, nz, mapping), observer=obs_name,
                                granularity=gran, noise=nz, trials=len(accs), accuracy=float(a.mean()),
                                std=float(a.std(ddof=1)) if len(a) > 1 else 0.0,
                                delta=float(a.mean() - acc_fp), weight_mse=wmse, images=len(data),
@@ -248,6 +259,7 @@ def evaluate_levels(
     df.attrs.update(dict(
         levels=lv.label, levels_meta=lv.meta, k=len(lv), checkpoint=ckpt, data=data.source,
         images=len(data), layers=names, act_bits=act_bits, bias_correction=bool(bias_correction),
+        mapping=mapping,
         seed=seed, trial_seeds=seeds,
         device=str(dev), bf16=bf16, notes=notes,
         normalized_levels=[round(float(v), 6) for v in lv.values],

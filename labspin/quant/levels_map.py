@@ -89,6 +89,25 @@ def levels_from_table(table, source: str = "level table") -> DeviceLevels:
                         torch.tensor(nstd, dtype=torch.float32), False, label, meta)
 
 
+def differential(levels: DeviceLevels) -> DeviceLevels:
+    """Two devices per weight (w ∝ G+ − G−, the idle one left at the lowest level): the 2K − 1
+    signed levels ±(l_k − l_0), scaled to [−1, 1].
+
+    Measured level sets are often lopsided (dense at one end), while weights are roughly
+    symmetric about zero; the differential pair makes the grid symmetric and nearly doubles
+    it. Programming noise is that of both devices: σ = sqrt(σ_k² + σ_0²).
+    """
+    if levels.integer_grid:
+        raise UserError("--mapping differential: needs a measured level table, not --uniform")
+    v, sd = levels.values.double(), levels.std.double()
+    d, var = v[1:] - v[0], sd[1:] ** 2 + sd[0] ** 2
+    span = float(d[-1])
+    values = torch.cat([-d.flip(0), torch.zeros(1, dtype=d.dtype), d]) / span
+    std = torch.cat([var.flip(0), 2 * sd[:1] ** 2, var]).sqrt() / span
+    meta = {**levels.meta, "mapping": "differential", "k_devices": len(levels), "k": int(values.numel())}
+    return DeviceLevels(values.float(), std.float(), False, f"{levels.label} (differential)", meta)
+
+
 def _rows(s: torch.Tensor, rows: int) -> torch.Tensor:
     """Per-row parameter as a (rows, 1) column (broadcast a per-tensor value)."""
     return s.reshape(-1, 1).expand(rows, 1) if s.numel() == 1 else s.reshape(rows, 1)
