@@ -217,3 +217,34 @@ def test_evaluate_with_bias_correction_runs():
                          granularities="channel", noise=(False, True), trials=2, bias_correction=True,
                          batch_size=16)
     assert len(df) == 3 and df.attrs["bias_correction"] is True
+
+
+def test_differential_pair_levels_are_symmetric_with_both_devices_noise():
+    from labspin.errors import UserError
+    from labspin.quant.levels_map import differential
+    lv = levels_from_table(TABLE)
+    d = differential(lv)
+    v, s = d.values.double(), d.std.double()
+    assert len(d) == 2 * len(TABLE) - 1
+    assert torch.allclose(v, -v.flip(0)) and float(v[0]) == -1.0 and float(v[len(TABLE) - 1]) == 0.0
+    assert (v.diff() > 0).all()
+    # the pair's noise: device at level k plus the idle device at level 0, in the pair's scale
+    span = float(lv.values[-1] - lv.values[0])
+    k = 4
+    want = float(torch.sqrt(lv.std[k].double() ** 2 + lv.std[0].double() ** 2)) / span
+    assert abs(float(s[len(TABLE) - 1 + k]) - want) < 1e-6
+    with pytest.raises(UserError, match="differential"):
+        differential(uniform_levels(11))
+
+
+def test_differential_mapping_beats_direct_on_a_lopsided_table():
+    """Dense-at-one-end levels waste resolution on roughly symmetric weights; a device pair doesn't."""
+    lopsided = LevelTable(np.array([0.0, 0.02, 0.05, 0.1, 0.15, 0.22, 0.3, 0.39, 0.49, 0.59, 0.69]),
+                          np.full(11, 0.01), np.full(11, 50), device={"id": "lop"})
+    data = synthetic_images(32)
+    kw = dict(observers="minmax", granularities="channel", noise=False, batch_size=16)
+    direct = evaluate_levels(tiny_cnn(), lopsided, data, **kw)
+    pair = evaluate_levels(tiny_cnn(), lopsided, data, mapping="differential", **kw)
+    assert pair.attrs["mapping"] == "differential" and pair.attrs["k"] == 21
+    assert pair["config"].iloc[1] == "differential per-channel min-max"
+    assert pair["weight_mse"].iloc[1] < 0.5 * direct["weight_mse"].iloc[1]
