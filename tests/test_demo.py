@@ -7,9 +7,12 @@ import shlex
 import subprocess
 import sys
 
+import pytest
+
 from readme_blocks import blocks, commands
 
 
+@pytest.mark.timeout(900)
 def test_quick_demo_from_the_readme(tmp_path, shared_dir):
     line = next(c for c in commands(blocks("bash")[0]) if "labspin demo" in c)
     demo = line.split("&&")[-1].strip().replace("../shared", str(shared_dir))

@@ -43,6 +43,7 @@ def test_setup_block_matches_ci():
     assert any(c.startswith("pip install") and "labspin demo" in c for c in setup)
 
 
+@pytest.mark.timeout(900)
 def test_tour_commands_run(tmp_path, shared_dir):
     env = _env(shared_dir)
     lines = [c for b in blocks("bash")[2:] for c in commands(b)]
