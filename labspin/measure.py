@@ -41,8 +41,9 @@ def execute(recipe: Any, spec: Any, writer: Any, *, listeners: Sequence[Any] = (
             sim_state: dict | None = None):
     """Run ``recipe`` on the station of ``spec`` into ``writer``; returns (status, runner)."""
     from labspin.progress import ProgressBar
-    from labspin.runner import Runner
+    from labspin.runner import Runner, check_limits
 
+    check_limits(recipe, spec, spec.limits, start_index)    # before any instrument is opened
     station = open_station(spec)
     try:
         attach_sim_state(station, writer, sim_state, start_index)
@@ -60,14 +61,10 @@ def measure(recipe: Any, spec: Any, output: str | os.PathLike, *, overwrite: boo
             invocation: dict | None = None):
     """A new run file at ``output`` (refused if it exists, unless ``overwrite``); (status, runner).
 
-    Over-limit schedules are refused before any instrument is opened.
+    Over-limit schedules are refused before any instrument is opened or any file written.
     """
-    from labspin.dryrun import check
-    from labspin.runner import check_schedule
     from labspin.store import RunWriter
 
-    check(recipe, spec)
-    check_schedule(recipe, spec.limits)
     if invocation is None:
         station = ({"file": os.path.abspath(spec.path)} if spec.path
                    else {"sim": f"{spec.sim[0]}:{spec.sim[1]}"})

@@ -80,6 +80,15 @@ def check_schedule(recipe: Any, limits: Any, start_index: int = 0) -> None:
         raise UserError(f"{source}: schedule exceeds station limits: {exc}") from None
 
 
+def check_limits(recipe: Any, spec: Any, limits: Any, start_index: int = 0) -> None:
+    """Every limit check there is, before anything is sent: the dry-run's (which also checks
+    |I|·R_xx against the compliance) where the station has a spec, then the schedule's."""
+    if spec is not None:
+        from labspin.dryrun import check
+        check(recipe, spec)
+    check_schedule(recipe, limits, start_index)
+
+
 def _error_text(exc: BaseException) -> str:
     text = str(exc).replace("\n", " ").strip()
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
@@ -132,15 +141,8 @@ class Runner:
                 raise RuntimeError(f"Runner.run: already {self.state}")
             self.state = "running"
         try:
-            spec = getattr(self.station, "spec", None)
-            if spec is not None and self.start_index == 0:
-                try:                         # the dry-run also checks |I|·R_xx vs compliance
-                    from labspin.dryrun import check as dryrun_check
-                except ImportError:
-                    dryrun_check = None
-                if dryrun_check is not None:
-                    dryrun_check(self.recipe, spec)
-            check_schedule(self.recipe, self.station.limits, self.start_index)
+            check_limits(self.recipe, getattr(self.station, "spec", None), self.station.limits,
+                         self.start_index)
         except UserError:
             self.state = "failed"
             raise
@@ -217,9 +219,11 @@ class Runner:
         with self._cond:
             if not self._pause:
                 return
-            self.state = "paused"
-        self._safe_shutdown()                # outputs off while paused
+        err = self._safe_shutdown()          # outputs off before anyone is told "paused"
+        if err:
+            raise RuntimeError(f"pause: shutdown failed: {err}")
         with self._cond:
+            self.state = "paused"
             while self._pause and not self._abort:
                 self._cond.wait(0.2)
             if self._abort:

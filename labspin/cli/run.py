@@ -32,15 +32,6 @@ def _station_spec(station_file: str | None, sim: str | None):
     return st.load_station_spec(station_file) if station_file else st.sim_station_spec(sim)
 
 
-def _check(recipe: Any, spec: Any, start_index: int = 0) -> None:
-    """Refuse an over-limit schedule before any instrument is opened (no SCPI at all)."""
-    from labspin.dryrun import check
-    from labspin.runner import check_schedule
-    if start_index == 0:
-        check(recipe, spec)
-    check_schedule(recipe, spec.limits, start_index)
-
-
 def _report(status: str, runner: Any, path: str) -> int:
     n = runner.points_done
     if status == "completed":
@@ -97,7 +88,6 @@ def run(recipe: str | None, station_file: str | None, sim: str | None, output: s
                            overrides=inv.get("overrides") or None)
         st = inv["station"]
         spec = _station_spec(st.get("file"), st.get("sim"))
-        _check(rec, spec, writer.start_index)
         writer.invocation = inv
         status, runner = execute(rec, spec, writer, progress=not no_progress,
                                  start_index=writer.start_index, time_offset=writer.time_offset,
@@ -129,11 +119,12 @@ def dry_run(recipe: str, station_file: str | None, sim: str | None, sets: tuple[
     """Check RECIPE against a station's limits and print what it would do; touches no instrument."""
     from labspin.dryrun import dry_run as summarize, format_summary
     from labspin.protocols.recipe import load_recipe
+    from labspin.runner import check_limits
 
     rec = load_recipe(recipe, _overrides(sets) or None)
     spec = _station_spec(station_file, sim)
     click.echo(format_summary(summarize(rec, spec)))
-    _check(rec, spec)                       # UserError -> one line, exit 2
+    check_limits(rec, spec, spec.limits)    # UserError -> one line, exit 2
     return 0
 
 

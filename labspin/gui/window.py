@@ -502,23 +502,22 @@ class MainWindow(QtWidgets.QMainWindow):
         if not self.validate():
             self._log("error", f"cannot start: {self._blocker}")
             return False
+        from labspin.measure import attach_sim_state
         from labspin.runner import Runner
         from labspin.store import RunWriter
         path = self.output_edit.text().strip()
+        try:               # the output first: a refused file must not cost an instrument open
+            writer = RunWriter(path, overwrite=self.overwrite_box.isChecked(),
+                               invocation=self._invocation())
+        except UserError as exc:
+            self._fail_to_start(str(exc))
+            return False
         try:
             station = self.spec.open()
         except Exception as exc:  # bad address, instrument not answering: not a traceback
             self._fail_to_start(f"station: {exc}")
             return False
-        bench = getattr(station, "bench", None)
-        try:
-            writer = RunWriter(path, overwrite=self.overwrite_box.isChecked(),
-                               state_provider=bench.hallbar.get_state if bench is not None else None,
-                               invocation=self._invocation())
-        except UserError as exc:
-            station.close()
-            self._fail_to_start(str(exc))
-            return False
+        attach_sim_state(station, writer, None, 0)
         self.station = station
         self.output_path = path
         self.station_opened.emit(station)

@@ -70,7 +70,8 @@ class RunWorker(QtCore.QObject):
         self.runner = runner
         self.status: str | None = None
         self.error: str | None = None
-        self._thread = threading.Thread(target=self._main, name="labspin-runner", daemon=True)
+        # not a daemon: at interpreter exit the runner still finishes its shutdown (outputs off)
+        self._thread = threading.Thread(target=self._main, name="labspin-runner", daemon=False)
 
     def start(self) -> None:
         self._thread.start()
