@@ -24,7 +24,7 @@ def test_sim_loop_prints_table_and_switching_currents(capsys):
     code, out, err = run_cli(["sim", "loop", "--device", "tilted", "--seed", "1", "--steps", "21"], capsys)
     assert code == 0, err
     rows = _table(out)
-    assert len(rows) == 42
+    assert len(rows) == 84                      # the loop recipe: 0 → +I → −I → 0, 21 pulses a quarter
     assert {b for b, _, _ in rows} == {"up", "down"}
     sw = [float(v) for v in re.findall(r"switching current \((?:up|down) branch\):\s+([-+0-9.]+) mA", out)]
     assert len(sw) == 2 and sw[0] * sw[1] < 0
@@ -50,9 +50,10 @@ def test_sim_loop_plot(tmp_path, capsys):
 
 @pytest.mark.parametrize("argv, word", [
     (["--device", "nosuch"], "nosuch"),
-    (["--width", "1e-3", "--max-current", "0.5"], "--max-current"),
-    (["--width", "1"], "--width"),
-    (["--steps", "2"], "--steps"),
+    (["--width", "1e-3", "--max-current", "0.5"], "max_current"),
+    (["--read-current", "0.05"], "max_read_current"),
+    (["--width", "1"], "pulse_width"),
+    (["--steps", "0"], "current_steps"),
 ])
 def test_sim_loop_bad_input_is_one_line_exit_2(argv, word, capsys):
     code, out, err = run_cli(["sim", "loop", *argv], capsys)

@@ -1,69 +1,39 @@
 """`labspin sim`: quick looks at the simulated bench through the real driver stack.
 
-`labspin sim loop --device tilted --seed 1` pulses a simulated Hall bar through an unmodified
-pymeasure `Keithley6221` (Pulse Delta pulses, Delta reads via the 2182A) served by
-`labspin.sim_backend.SimBench`, and prints the switching loop R_H(I) and its switching currents.
+`labspin sim loop --device tilted --seed 1` runs the shipped `loop` recipe on a simulated Hall
+bar — pymeasure `Keithley6221` Pulse Delta pulses and Delta reads via the 2182A, served by
+`labspin.sim_backend.SimBench`, driven by the runner with its limit checks and shutdown — and
+prints the switching loop R_H(I) with the switching currents from `labspin.analysis`.
 """
 from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
 
 import click
 import numpy as np
+import pandas as pd
 
 from labspin.errors import UserError
 
 
-@dataclass
-class LoopResult:
-    """A switching loop: up branch (-I_max → +I_max) then down branch (+I_max → -I_max)."""
+class _Collect:
+    """Runner listener keeping the points in memory (no run file for a quick look)."""
 
-    branch: np.ndarray          # "up" / "down" per point
-    current: np.ndarray         # pulse current (A)
-    hall_resistance: np.ndarray  # R_H read after each pulse (ohm)
-    switching_current_up: float  # A, where the up branch crosses the middle of its span; nan if none
-    switching_current_down: float
-    window: float               # ohm, R_H(end of up branch) - R_H(end of down branch)
+    def __init__(self) -> None:
+        self.blocks: list[dict] = []
 
+    def on_start(self, info) -> None:
+        self.info = info
 
-def loop_currents(max_current: float, steps: int) -> tuple[np.ndarray, np.ndarray]:
-    """Pulse currents of the two branches, `steps` points each, both ends included."""
-    up = np.linspace(-max_current, max_current, steps)
-    return up, up[::-1].copy()
+    def on_points(self, block: dict) -> None:
+        self.blocks.append({k: np.array(v) for k, v in block.items()})
 
+    def on_end(self, status: str, error: str | None) -> None:
+        self.status, self.error = status, error
 
-def crossing_current(currents: np.ndarray, r: np.ndarray) -> float:
-    """Current where R_H first crosses the midpoint between its start and end (interpolated)."""
-    mid = 0.5 * (r[0] + r[-1])
-    s = np.sign(r - mid)
-    for i in range(1, len(r)):
-        if s[i] != 0 and s[i] != s[0]:
-            r0, r1 = r[i - 1], r[i]
-            t = 0.0 if r1 == r0 else (mid - r0) / (r1 - r0)
-            return float(currents[i - 1] + t * (currents[i] - currents[i - 1]))
-    return math.nan
-
-
-def measure_loop(pulse_source, hall_reader, *, max_current: float, steps: int, width: float,
-                 read_current: float) -> LoopResult:
-    """Reset with one pulse at -I_max, then sweep up and down, reading R_H after every pulse."""
-    up, down = loop_currents(max_current, steps)
-    pulse_source.pulse(-max_current, width)
-    currents = np.concatenate([up, down])
-    r = np.empty(len(currents))
-    for i, current in enumerate(currents):
-        pulse_source.pulse(float(current), width)
-        r[i] = hall_reader.read(read_current).hall_resistance
-    n = len(up)
-    return LoopResult(
-        branch=np.array(["up"] * n + ["down"] * n),
-        current=currents, hall_resistance=r,
-        switching_current_up=crossing_current(up, r[:n]),
-        switching_current_down=crossing_current(down, r[n:]),
-        window=float(r[n - 1] - r[-1]),
-    )
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame({k: np.concatenate([b[k] for b in self.blocks]) for k in self.blocks[0]})
 
 
 def critical_current(params) -> float:
@@ -72,82 +42,50 @@ def critical_current(params) -> float:
 
 
 def run_sim_loop(device: str, seed: int, *, width: float = 100e-6, max_current: float | None = None,
-                 steps: int = 41, read_current: float = 100e-6) -> tuple[LoopResult, dict]:
-    """Build a simulated bench, open the 6221 through its VISA library, measure one loop."""
-    from labspin.drivers import open_instrument
-    from labspin.drivers.hall import DeltaHallReader
-    from labspin.drivers.pulse import K6221PulseSource
-    from labspin.drivers.roles import LimitError, Limits
+                 steps: int = 21, read_current: float = 100e-6):
+    """One `loop` cycle on the simulated device; returns its RunAnalysis (data, I_c±, window)."""
+    from labspin.analysis import analyze_run
+    from labspin.measure import open_station
+    from labspin.protocols import load_recipe
+    from labspin.runner import Runner, check_limits
     from labspin.sim_backend import physics
-    from labspin.sim_backend.bench import SimBench
+    from labspin.station import sim_station_spec
 
-    if device not in physics.PRESETS:
-        raise UserError(f"--device {device!r}: unknown (known: {', '.join(sorted(physics.PRESETS))})")
-    if steps < 3:
-        raise UserError(f"--steps {steps}: need at least 3 points per branch")
-    params = physics.preset(device)
-    i_c = critical_current(params)
+    params = physics.preset(device)                 # UserError on an unknown preset
     if max_current is None:
-        max_current = min(1.5 * i_c, 0.105)
-    if not (math.isfinite(max_current) and 0 < max_current <= 0.105):
-        raise UserError(f"--max-current {max_current!r}: must be in (0, 0.105] A (the 6221's range)")
-    limits = Limits(max_pulse_current=max_current, max_read_current=max(abs(read_current), 1e-6))
-    bench = SimBench(device, seed=seed)
+        max_current = 1.5 * critical_current(params)
+    recipe = load_recipe("loop", {"max_current": max_current, "current_steps": steps,
+                                  "pulse_width": width, "read_current": read_current, "cycles": 1})
+    spec = sim_station_spec(f"{device}:{seed}")
+    check_limits(recipe, spec, spec.limits)         # e.g. |I|·R_xx over the compliance: one line
+    collect = _Collect()
+    station = open_station(spec)
     try:
-        k = open_instrument("keithley6221", bench.addresses["keithley6221"],
-                            visa_library=bench.visa_library)
-        try:
-            pulses, reader = K6221PulseSource(k, limits), DeltaHallReader(k, limits)
-            try:
-                result = measure_loop(pulses, reader, max_current=max_current, steps=steps,
-                                      width=width, read_current=read_current)
-            except LimitError as exc:
-                raise UserError(f"sim loop: {exc}") from None
-            finally:
-                reader.shutdown()
-                pulses.shutdown()
-        finally:
-            k.adapter.close()
+        status = Runner(station, recipe, [collect]).run()
     finally:
-        bench.close()
-    info = {"device": device, "seed": seed, "width": width, "max_current": max_current,
-            "steps": steps, "read_current": read_current, "critical_current": i_c,
-            "R_AHE": params.R_AHE}
-    return result, info
+        station.close()
+    if status != "completed":
+        raise UserError(f"sim loop on {device}: the run ended {status}: {collect.error}")
+    data = collect.frame()
+    data.attrs.update(path=f"sim:{device}:{seed}", protocol={"name": "loop", "kind": "loop",
+                      "parameters": recipe.protocol.parameters()}, sample=spec.sample)
+    return analyze_run(data)
 
 
-def format_loop(result: LoopResult, info: dict) -> str:
-    lines = [f"# switching loop: device {info['device']}, seed {info['seed']}, "
-             f"pulse width {info['width'] * 1e6:g} us, read current {info['read_current'] * 1e6:g} uA, "
-             f"I_c0 = {info['critical_current'] * 1e3:.3f} mA",
+def format_loop(a, width: float, read_current: float) -> str:
+    d = a.data
+    cur, r = d["pulse_current"].to_numpy(), d["hall_resistance"].to_numpy()
+    branch = np.where(np.diff(cur, prepend=0.0) >= 0, "up", "down")
+    lines = [f"# switching loop: {a.device_id}, pulse width {width * 1e6:g} us, "
+             f"read current {read_current * 1e6:g} uA",
              f"{'branch':<6} {'current (mA)':>13} {'R_H (ohm)':>12}"]
-    for b, i, r in zip(result.branch, result.current, result.hall_resistance):
-        lines.append(f"{b:<6} {i * 1e3:>13.4f} {r:>12.6f}")
-    lines.append(f"switching current (up branch):   {result.switching_current_up * 1e3:+.3f} mA")
-    lines.append(f"switching current (down branch): {result.switching_current_down * 1e3:+.3f} mA")
-    lines.append(f"window: {result.window:.4f} ohm")
+    lines += [f"{b:<6} {i * 1e3:>13.4f} {x:>12.6f}" for b, i, x in zip(branch, cur, r)]
+    for key, name in (("ic_plus", "up"), ("ic_minus", "down")):
+        ic = a.loop[key]["mean"]
+        lines.append(f"switching current ({name} branch): {' ' if name == 'up' else ''}  "
+                     + (f"{ic * 1e3:+.3f} mA" if math.isfinite(ic) else "none (no crossing)"))
+    lines.append(f"window: {a.window['window']:.4f} ohm")
     return "\n".join(lines)
-
-
-def plot_loop(result: LoopResult, info: dict, path: str) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    n = len(result.current) // 2
-    fig, ax = plt.subplots(figsize=(5.5, 4.0), dpi=120)
-    ax.plot(result.current[:n] * 1e3, result.hall_resistance[:n], "o-", ms=3, label="up (−I → +I)")
-    ax.plot(result.current[n:] * 1e3, result.hall_resistance[n:], "s-", ms=3, label="down (+I → −I)")
-    for i_sw in (result.switching_current_up, result.switching_current_down):
-        if math.isfinite(i_sw):
-            ax.axvline(i_sw * 1e3, color="0.6", lw=0.8, ls="--")
-    ax.set_xlabel("pulse current I (mA)")
-    ax.set_ylabel("Hall resistance R_H (Ω)")
-    ax.set_title(f"{info['device']} (seed {info['seed']}), {info['width'] * 1e6:g} µs pulses")
-    ax.legend(loc="best", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
 
 
 @click.group()
@@ -162,7 +100,7 @@ def sim() -> None:
 @click.option("--overwrite", is_flag=True, help="replace an existing --plot file")
 @click.option("--width", default=100e-6, show_default=True, type=float, help="pulse width (s), 50e-6 … 12e-3")
 @click.option("--max-current", default=None, type=float, help="sweep amplitude (A); default 1.5 × I_c0")
-@click.option("--steps", default=41, show_default=True, type=int, help="points per branch")
+@click.option("--steps", default=21, show_default=True, type=int, help="pulses from 0 to the sweep amplitude")
 @click.option("--read-current", default=100e-6, show_default=True, type=float, help="Delta read current (A)")
 def loop(device: str, seed: int, plot: str | None, overwrite: bool, width: float,
          max_current: float | None, steps: int, read_current: float) -> None:
@@ -175,13 +113,10 @@ def loop(device: str, seed: int, plot: str | None, overwrite: bool, width: float
         parent = os.path.dirname(os.path.abspath(plot))
         if not os.path.isdir(parent):
             raise UserError(f"--plot {plot}: folder {parent} does not exist")
-    if not (50e-6 <= width <= 12e-3):
-        raise UserError(f"--width {width!r}: must be within the 6221 Pulse Delta range 50e-6 … 12e-3 s")
-    if not (math.isfinite(read_current) and 0 < abs(read_current) <= 0.105):
-        raise UserError(f"--read-current {read_current!r}: must be non-zero, |I| <= 0.105 A")
-    result, info = run_sim_loop(device, seed, width=width, max_current=max_current, steps=steps,
-                                read_current=read_current)
-    click.echo(format_loop(result, info))
+    a = run_sim_loop(device, seed, width=width, max_current=max_current, steps=steps,
+                     read_current=read_current)
+    click.echo(format_loop(a, width, read_current))
     if plot is not None:
-        plot_loop(result, info, plot)
+        from labspin.report import plot_loop
+        plot_loop(a, plot)
         click.echo(f"plot: {plot}")
