@@ -27,22 +27,17 @@ SHARED = Path(os.environ.get("LABSPIN_SHARED", ROOT.parent / "shared"))
 def sim_level_table(ctc: float = 0.02, n_states: int = 11, cycles: int = 200, seed: int = 1):
     """Staircase levels of the simulated tilted device, std scaled to ``ctc`` of the window."""
     from labspin.levels import LevelTable
-    try:
-        from labspin.sim_backend.physics import HallBarBatch, preset, suggested_staircase
-        p = preset("tilted")
-        st = suggested_staircase(p, n_states)
-        b = HallBarBatch(p, cycles, seed=seed, nominal=True)   # one device, `cycles` cycles
-        b.pulse(st["reset_current"], st["pulse_width"])
-        r = [b.hall_resistance.copy()]
-        for a in st["amplitudes"]:
-            b.pulse(a, st["pulse_width"])
-            r.append(b.hall_resistance.copy())
-        r = np.array(r)
-        mean, std, src = r.mean(1), r.std(1, ddof=1), "sim_backend tilted staircase"
-    except ImportError:
-        rng = np.random.default_rng(seed)
-        mean = np.sort(np.linspace(0, 1, n_states) + rng.normal(0, 0.02, n_states))
-        std, src = np.ones(n_states), "synthetic"
+    from labspin.sim_backend.physics import HallBarBatch, preset, suggested_staircase
+    p = preset("tilted")
+    st = suggested_staircase(p, n_states)
+    b = HallBarBatch(p, cycles, seed=seed, nominal=True)   # one device, `cycles` cycles
+    b.pulse(st["reset_current"], st["pulse_width"])
+    r = [b.hall_resistance.copy()]
+    for a in st["amplitudes"]:
+        b.pulse(a, st["pulse_width"])
+        r.append(b.hall_resistance.copy())
+    r = np.array(r)
+    mean, std, src = r.mean(1), r.std(1, ddof=1), "sim_backend tilted staircase"
     span = mean[-1] - mean[0]
     std = std * (ctc * span / std.mean())
     return LevelTable(mean, std, np.full(n_states, cycles),

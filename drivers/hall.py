@@ -20,7 +20,6 @@ from .pulse import (
     clock_sleep,
     forget_settings,
     instrument_address,
-    is_2450,
     query_idn,
     reraise_with_errors,
     require_2182,
@@ -202,7 +201,6 @@ class SourceMeterHallReader(HallReader):
         self.smu = smu
         self.limits = limits
         self.nplc = float(nplc)
-        self._2450 = is_2450(smu)
         self._idn = query_idn(smu)
 
     def _configure(self) -> None:

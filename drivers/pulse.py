@@ -229,11 +229,6 @@ class K6221PulseSource(PulseSource):
 
 
 # ----- 2400 / 2450 ------------------------------------------------------------------------------
-def is_2450(smu: Any) -> bool:
-    from pymeasure.instruments.keithley import Keithley2450
-    return isinstance(smu, Keithley2450)
-
-
 class SourceMeterPulseSource(PulseSource):
     """Software-timed pulse on a Keithley 2400/2450: level, output on, wait, output off.
 

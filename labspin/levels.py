@@ -137,7 +137,7 @@ def _from_json(text: str, src: str) -> LevelTable:
             mean.append(float(lv["mean"]))
             std.append(float(lv["std"]))
             n.append(int(lv.get("n", 0)))
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise UserError(f"{src}: levels[{i}]: mean/std/n must be numbers") from None
     known = {"format", "device", "sources", "quantity", "unit", "ctc_definition", "levels"}
     device = doc.get("device") or {}
@@ -186,9 +186,9 @@ def _validate(mean: np.ndarray, std: np.ndarray, src: str) -> None:
         raise UserError(f"{src}: level {bad}: mean/std not finite")
     if np.any(std < 0):
         raise UserError(f"{src}: level {int(np.flatnonzero(std < 0)[0])}: std is negative")
-    if np.any(np.diff(mean) < 0):
-        raise UserError(f"{src}: levels are not sorted by mean "
-                        f"(level {int(np.flatnonzero(np.diff(mean) < 0)[0]) + 1})")
+    if np.any(np.diff(mean) <= 0):     # equal means are one state, not two weight levels
+        raise UserError(f"{src}: levels are not strictly increasing by mean "
+                        f"(level {int(np.flatnonzero(np.diff(mean) <= 0)[0]) + 1})")
 
 
 def to_jsonable(obj: Any) -> Any:

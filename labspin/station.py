@@ -73,7 +73,6 @@ INSTRUMENT_KEYS = ("driver", "address", "options")
 ROLE_KEYS = ("pulse_source", "hall_reader")
 HALL_READER_KEYS = ("mode", "instrument", "series_resistance")
 
-SIM_DRIVERS = {"pulse": "keithley6221", "nanovoltmeter": "keithley2182"}
 
 
 @dataclass(frozen=True)
@@ -241,16 +240,13 @@ class Station:
 
     def snapshot(self) -> dict:
         """Roles, addresses, *IDN?, settings, limits — JSON-able, for the run file."""
+        from labspin.drivers.pulse import query_idn
         instruments = {}
         for name, inst in self.instruments.items():
             entry: dict[str, Any] = {"address": self.addresses.get(name)}
             if self.spec is not None and name in self.spec.instruments:
                 entry["driver"] = self.spec.instruments[name].driver
-            try:
-                entry["idn"] = str(inst.id).strip()
-            except Exception as exc:  # a snapshot must not fail the run
-                entry["idn"] = None
-                entry["idn_error"] = f"{type(exc).__name__}: {exc}"
+            entry["idn"] = query_idn(inst)          # None (logged) if it does not answer
             instruments[name] = entry
         roles = {}
         for name, role in (("pulse_source", self.pulse_source), ("hall_reader", self.hall_reader)):

@@ -511,7 +511,7 @@ def read_run(path: str | os.PathLike) -> RunFile:
             total_points=total, software_version=_s(f.attrs.get("software_version", "")),
             invocation=_load_json(entry, "invocation"))
     except KeyError as exc:
-        raise UserError(f"{path}: labspin run file is missing {exc.args[0]!s}") from None
+        raise UserError(f"{path}: labspin run file is missing {_missing(exc)}") from None
     finally:
         f.close()
 
@@ -547,5 +547,13 @@ def resume_point(path: str | os.PathLike) -> tuple[int, float, dict | None]:
             n = at
         offset = float(frame["time"].iloc[n - 1]) if n > 0 else 0.0
         return n, offset, state
+    except KeyError as exc:
+        raise UserError(f"{path}: labspin run file is missing {_missing(exc)}") from None
     finally:
         f.close()
+
+
+def _missing(exc: KeyError) -> str:
+    """The object a KeyError from h5py or a dict is about, as one short phrase."""
+    text = str(exc.args[0]) if exc.args else ""
+    return text if len(text) < 120 and "\n" not in text else "a required group or dataset"

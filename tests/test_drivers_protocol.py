@@ -66,6 +66,7 @@ def test_6221_setters(prop, value, command):
     ("pulse_delta_connected", "1", True),
     ("pulse_delta_connected", "0", False),
     ("pulse_delta_armed", "0", False),
+    ("delta_armed", "1", True),
     ("trace_points_actual", "3", 3),
     ("format_elements", "READ,TST", "READ,TST"),
 ])
@@ -75,6 +76,7 @@ def test_6221_getters(prop, reply, value):
              "pulse_delta_interval": ":SOUR:PDEL:INT?", "pulse_delta_sweep": ":SOUR:PDEL:SWE?",
              "pulse_delta_low_measurements": ":SOUR:PDEL:LME?",
              "pulse_delta_connected": ":SOUR:PDEL:NVPR?", "pulse_delta_armed": ":SOUR:PDEL:ARM?",
+             "delta_armed": ":SOUR:DELT:ARM?",
              "trace_points_actual": ":TRAC:POIN:ACT?", "format_elements": ":FORM:ELEM?"}[prop]
     with expected_protocol(Keithley6221, [(query, reply)]) as inst:
         got = getattr(inst, prop)

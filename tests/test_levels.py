@@ -72,7 +72,7 @@ def test_no_overwrite_without_flag(tmp_path):
 
 @pytest.mark.parametrize("rows, reason", [
     ("states,mean,std\n0,1.0,0.1\n", "at least 2 levels"),
-    ("states,mean,std\n0,2.0,0.1\n1,1.0,0.1\n", "not sorted"),
+    ("states,mean,std\n0,2.0,0.1\n1,1.0,0.1\n", "not strictly increasing"),
     ("states,mean,std\n0,1.0,0.1\n1,nan,0.1\n", "not finite"),
     ("states,mean,std\n0,1.0,-0.1\n1,2.0,0.1\n", "negative"),
     ("states,mean,std\n0,1.0,0.1\n1,abc,0.1\n", "line 3"),
@@ -95,7 +95,7 @@ def test_bad_json_tables_are_refused(tmp_path):
         (json.dumps({**good, "format": "other/1"}), "format"),
         (json.dumps({**good, "levels": "x"}), "levels"),
         (json.dumps({**good, "levels": [{"mean": 1.0}]}), r"levels\[0\]"),
-        (json.dumps({**good, "levels": good["levels"][::-1]}), "not sorted"),
+        (json.dumps({**good, "levels": good["levels"][::-1]}), "not strictly increasing"),
         (json.dumps({**good, "levels": [{"mean": 1.0, "std": None}, {"mean": 2.0, "std": 0.1}]}), "numbers"),
     ]:
         p.write_text(doc)

@@ -79,10 +79,13 @@ def test_python_snippets_run(tmp_path, shared_dir, monkeypatch):
         exec(compile(code, str(README), "exec"), {"__name__": "readme"})
 
 
-def test_example_station_and_toml_blocks_validate(tmp_path):
-    from labspin.station import parse_station_spec
+def test_readme_station_is_the_shipped_example():
+    """The station the README shows validates and says what docs/station_example.toml says."""
+    from labspin.station import load_station_spec, parse_station_spec
     tomls = blocks("toml")
-    assert tomls
-    for text in tomls:
-        spec = parse_station_spec(text, "README.md")
-        assert spec.limits.max_pulse_current > 0
+    assert len(tomls) == 1
+    shown = parse_station_spec(tomls[0], "README.md")
+    example = load_station_spec(ROOT / "docs" / "station_example.toml")
+    assert shown.limits == example.limits
+    assert shown.instruments == example.instruments
+    assert shown.hall_reader == example.hall_reader and shown.pulse_source == example.pulse_source

@@ -194,8 +194,8 @@ class FakeInst:
         self.closed = 0
         self.adapter = self
 
-    @property
-    def id(self):
+    def ask(self, command):
+        assert command == "*IDN?"
         return "KEITHLEY INSTRUMENTS INC.,MODEL 6221,1,A01"
 
     def close(self):
