@@ -59,7 +59,7 @@ def shipped_recipes() -> list[str]:
     return sorted(p.name[:-5] for p in _recipes_dir().iterdir() if p.name.endswith(".toml"))
 
 
-def _parse_override(value):
+def parse_value(value):
     """`--set` gives strings: read them as TOML values; anything else passes through."""
     if not isinstance(value, str):
         return value
@@ -99,7 +99,7 @@ def parse_recipe(text: str, source: str = "<recipe>", *, path: str | None = None
     protocol = cls.from_parameters(params, source)
     applied: dict = {}
     if overrides:
-        applied = {k: _parse_override(v) for k, v in overrides.items()}
+        applied = {k: parse_value(v) for k, v in overrides.items()}
         # None removes a parameter (e.g. switch a staircase from start/stop/states to amplitudes)
         merged = {k: v for k, v in {**params, **applied}.items() if v is not None}
         try:

@@ -13,7 +13,6 @@ import json
 import math
 import re
 import time
-import tomllib
 from pathlib import Path
 
 from PySide6 import QtCore, QtGui, QtWidgets
@@ -53,14 +52,10 @@ def _fmt_duration(seconds: float) -> str:
 
 
 def _parse_value(text: str):
-    """Field text -> value the way `labspin run --set` reads it (a TOML value), else the raw text."""
+    """Field text -> value the way `labspin run --set` reads it; empty = not set (the default)."""
+    from labspin.protocols.recipe import parse_value
     t = text.strip()
-    if not t:
-        return None          # an empty field means "not set" (the protocol's default)
-    try:
-        return tomllib.loads(f"v = {t}")["v"]
-    except tomllib.TOMLDecodeError:
-        return t
+    return parse_value(t) if t else None
 
 
 def _show_value(v) -> str:
