@@ -56,19 +56,24 @@ def execute(recipe: Any, spec: Any, writer: Any, *, listeners: Sequence[Any] = (
     return status, runner
 
 
+def invocation(recipe: Any, spec: Any, argv: Sequence[str] = ()) -> dict:
+    """How a run was started (recipe, overrides, station file or simulator), stored in the run
+    file so that `labspin run --resume` can rebuild it."""
+    station = ({"file": os.path.abspath(spec.path)} if spec.path
+               else {"sim": f"{spec.sim[0]}:{spec.sim[1]}"})
+    return {"recipe": recipe.path or recipe.name, "recipe_path": recipe.path,
+            "overrides": dict(recipe.overrides), "station": station, "argv": list(argv)}
+
+
 def measure(recipe: Any, spec: Any, output: str | os.PathLike, *, overwrite: bool = False,
             flush_interval: float = 0.5, progress: bool = False, listeners: Sequence[Any] = (),
-            invocation: dict | None = None):
+            argv: Sequence[str] = ()):
     """A new run file at ``output`` (refused if it exists, unless ``overwrite``); (status, runner).
 
     Over-limit schedules are refused before any instrument is opened or any file written.
     """
     from labspin.store import RunWriter
 
-    if invocation is None:
-        station = ({"file": os.path.abspath(spec.path)} if spec.path
-                   else {"sim": f"{spec.sim[0]}:{spec.sim[1]}"})
-        invocation = {"recipe": recipe.path or recipe.name, "recipe_path": recipe.path,
-                      "overrides": dict(recipe.overrides), "station": station}
-    writer = RunWriter(output, overwrite=overwrite, flush_interval=flush_interval, invocation=invocation)
+    writer = RunWriter(output, overwrite=overwrite, flush_interval=flush_interval,
+                       invocation=invocation(recipe, spec, argv))
     return execute(recipe, spec, writer, listeners=listeners, progress=progress)

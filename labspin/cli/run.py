@@ -6,7 +6,6 @@ Exit status: 0 completed, 1 the run failed (instrument error; the file says why)
 from __future__ import annotations
 
 import math
-import os
 import sys
 from typing import Any
 
@@ -101,12 +100,8 @@ def run(recipe: str | None, station_file: str | None, sim: str | None, output: s
     overrides = _overrides(sets)
     rec = load_recipe(recipe, overrides or None)
     spec = _station_spec(station_file, sim)
-    station_inv = ({"file": os.path.abspath(station_file)} if station_file
-                   else {"sim": f"{spec.sim[0]}:{spec.sim[1]}"})
-    invocation = {"recipe": recipe, "recipe_path": rec.path, "overrides": dict(rec.overrides),
-                  "station": station_inv, "argv": sys.argv[1:]}
     status, runner = measure(rec, spec, output, overwrite=overwrite, flush_interval=flush_interval,
-                             progress=not no_progress, invocation=invocation)
+                             progress=not no_progress, argv=sys.argv[1:])
     return _report(status, runner, output)
 
 

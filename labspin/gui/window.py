@@ -497,13 +497,13 @@ class MainWindow(QtWidgets.QMainWindow):
         if not self.validate():
             self._log("error", f"cannot start: {self._blocker}")
             return False
-        from labspin.measure import attach_sim_state
+        from labspin.measure import attach_sim_state, invocation
         from labspin.runner import Runner
         from labspin.store import RunWriter
         path = self.output_edit.text().strip()
         try:               # the output first: a refused file must not cost an instrument open
             writer = RunWriter(path, overwrite=self.overwrite_box.isChecked(),
-                               invocation=self._invocation())
+                               invocation=invocation(self.recipe, self.spec, ["gui"]))
         except UserError as exc:
             self._fail_to_start(str(exc))
             return False
@@ -541,14 +541,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self.redraw_timer.start()
         self._set_running(True)
         return True
-
-    def _invocation(self) -> dict:
-        """How this run was started, so `labspin run --resume` can rebuild it."""
-        station = ({"sim": f"{self.device_combo.currentText()}:{self.seed_spin.value()}"}
-                   if self.sim_radio.isChecked()
-                   else {"file": str(Path(self.station_file_edit.text().strip()).resolve())})
-        return {"recipe": self.recipe_combo.currentData(), "recipe_path": self.recipe.path,
-                "overrides": dict(self.recipe.overrides), "station": station, "argv": ["gui"]}
 
     def _fail_to_start(self, msg: str) -> None:
         self._set_status("failed to start", "#b00020")

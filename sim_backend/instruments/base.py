@@ -542,25 +542,20 @@ class SrsInstrument(SimInstrument):
         return v
 
     @staticmethod
-    def _int(p: list[str], lo: int, hi: int) -> int:
-        if not p:
-            raise err(-109)
-        try:
-            v = float(p[0])
-        except ValueError:
-            raise err(-104) from None
-        if v != int(v) or not lo <= v <= hi:
-            raise err(-222)
-        return int(v)
-
-    @staticmethod
     def _float(p: list[str], lo: float, hi: float) -> float:
         if not p:
-            raise err(-109)
+            raise err(-109)         # missing parameter
         try:
             v = float(p[0])
         except ValueError:
-            raise err(-104) from None
+            raise err(-104) from None   # data type error
         if not lo <= v <= hi:
-            raise err(-222)
+            raise err(-222)         # out of range
         return v
+
+    @classmethod
+    def _int(cls, p: list[str], lo: int, hi: int) -> int:
+        v = cls._float(p, lo, hi)
+        if v != int(v):
+            raise err(-222)
+        return int(v)
