@@ -14,8 +14,9 @@ pulse raises R_H for the default polarity). Joule heating ΔT = R_xx·R_th·I²�
 lowers J_c by h(T) = 1 - ΔT/T_scale and Δ by h·T_amb/(T_amb+ΔT); each pulse carries one drive
 jitter draw J_eff = |J|·(1 + σ_J·η). Units are grouped into bins of equal sign and similar J_c
 and each pulse draws one binomial number of switching units per bin, so large N_eff costs no more
-than a few dozen bins (bins whose switching is near-impossible or certain skip the binomial, see
-`_draw_switches`; bins with P < 7e-13 per unit are left alone for that pulse).
+than a few dozen bins (bins with P < 7e-13 per unit are left alone for that pulse). `HallBar.pulse`
+runs that loop compiled (`pulse_kernel`, exact binomials); `HallBarBatch` runs it as numpy over
+devices × bins (`_draw_switches`).
 
     R_H = R0 + R_AHE·Σ w_i m_i      (|R_H - R0| ≤ R_AHE always)
 
@@ -35,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from labspin.errors import UserError
+from labspin.sim_backend.pulse_kernel import LOG_COLD, generator_handle, pulse_bins
 
 __all__ = [
     "SWITCH_SIGN", "DeviceParams", "PRESETS", "preset", "suggested_staircase",
@@ -45,8 +47,6 @@ __all__ = [
 #: H_x > 0 (the default polarity) a positive pulse drives units to m = +1, i.e. R_H up.
 SWITCH_SIGN = -1
 
-_LOG_COLD = -28.0     # ln(rate) below which a bin is left alone this pulse (P < 7e-13 per unit)
-_LOG_SURE = 4.0       # ln(rate) above which every candidate switches (1 - P < 1e-23)
 
 
 @dataclass(frozen=True)
@@ -418,12 +418,10 @@ class HallBar:
         fab, sw, ro = np.random.SeedSequence(self.seed).spawn(3)
         self._jc, self._sign, self._count = _fabricate(params, np.random.default_rng(fab))
         self._rng = np.random.default_rng(sw)
+        self._fn, self._state = generator_handle(self._rng)     # the kernel draws from _rng itself
         self.readout_rng = np.random.default_rng(ro)
         self._inv_jc = 1.0 / self._jc
-        self._jc_min = float(self._jc[self._count > 0].min())
-        self._jc_max = float(self._jc[self._count > 0].max())
         self._hx_sign = 1
-        self._one_sign = bool((self._sign == self._sign[0]).all())
         self._up = np.zeros_like(self._count)          # units at m = +1 per bin
         self._m_sum = -int(self._count.sum())          # Σ m_i over units (integer)
         self._set_all(-1)                              # as-grown state: saturated at m = -1
@@ -449,50 +447,13 @@ class HallBar:
             raise UserError(f"pulse: need finite current and width > 0, got {current!r} A, {width!r} s")
         if current == 0:
             return
-        eta = float(self._rng.standard_normal()) if p.sigma_J > 0 else 0.0
-        J = abs(current) / p.area * (1.0 + p.sigma_J * eta)
+        eta = self._rng.standard_normal() if p.sigma_J > 0 else 0.0
         dT = p.joule_rise(current, width)
         h = max(0.05, 1.0 - dT / p.T_scale)
-        delta = p.delta0 * h * p.T_ambient / (p.T_ambient + dT)
-        ln_t = math.log(width / p.tau0)
-        n = p.n_exp
-        # early exit: even the weakest bin cannot switch
-        x = max(0.0, 1.0 - J / (self._jc_min * h))
-        if ln_t - delta * x ** n < _LOG_COLD:
-            return
-        d = self._direction(current)
-        tgt_up = self._sign == d
-        x = max(0.0, 1.0 - J / (self._jc_max * h))
-        if ln_t - delta * x ** n > _LOG_SURE:            # every unit switches: saturate
-            self._up = np.where(tgt_up, self._count, 0)
-            self._m_sum = int((2 * self._up - self._count).sum())
-            return
-        if n == 1.0:                                      # ln(rate) = ln_t - Δ·max(0, 1 - J/J_c)^n
-            arg = np.multiply(self._inv_jc, delta * J / h)
-            arg += ln_t - delta
-            np.minimum(arg, ln_t, out=arg)
-        else:
-            arg = np.multiply(self._inv_jc, -J / h)
-            arg += 1.0
-            np.maximum(arg, 0.0, out=arg)
-            arg **= n
-            arg *= -delta
-            arg += ln_t
-        if self._one_sign:                                # all units share the sign of H_x
-            up = bool(tgt_up[0])
-            cand = self._count - self._up if up else self._up
-        else:
-            cand = np.where(tgt_up, self._count - self._up, self._up)
-        act = np.flatnonzero((arg > _LOG_COLD) & (cand > 0))
-        if act.size == 0:
-            return
-        k = _draw_switches(self._rng, cand[act], np.exp(arg[act]))
-        if self._one_sign:
-            k = k if up else -k
-        else:
-            k = np.where(tgt_up[act], k, -k)
-        self._up[act] += k
-        self._m_sum += 2 * int(k.sum())
+        self._m_sum += pulse_bins(
+            self._fn, self._state, self._inv_jc, self._sign, self._count, self._up,
+            self._direction(current), abs(current) / p.area * (1.0 + p.sigma_J * eta) / h,
+            p.delta0 * h * p.T_ambient / (p.T_ambient + dT), math.log(width / p.tau0), p.n_exp)
 
     def pulse_train(self, currents, width: float) -> np.ndarray:
         """Apply a train of pulses of one width; returns the noise-free R_H after each (ohm).
@@ -656,7 +617,7 @@ class HallBarBatch:
         d = -SWITCH_SIGN * p.theta_sh_sign * self._hx_sign * np.sign(I).astype(np.int64)
         tgt_up = self._sign == d[:, None]
         cand = np.where(tgt_up, self._count - self._up, self._up)
-        live = (x > _LOG_COLD) & (cand > 0)
+        live = (x > LOG_COLD) & (cand > 0)
         live &= (I != 0)[:, None]
         idx = np.flatnonzero(live)
         if idx.size == 0:
