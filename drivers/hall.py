@@ -5,6 +5,9 @@
 - `LockinHallReader`: SR830/SR860 sine output driving the channel through a series resistor,
   I_rms = SLVL / series_resistance; R_H = X / I_rms after the output filter has settled.
 - `SourceMeterHallReader`: 2400/2450 sources +I and -I and measures V; R_H = (V+ - V-) / 2I.
+- `PulseDeltaHallReader`: a read is one low-amplitude 6221 Pulse Delta pulse at the read current
+  (reading (2B - A - C)/2, so thermal EMFs cancel as in Delta); R_H = reading / I. Its
+  `run_block(steps)` runs many steps' write and read pulses as ONE hardware-timed list sweep.
 
 Settings are sent only when they change (see `labspin.drivers.pulse.set_if_changed`).
 """
@@ -12,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 from .pulse import (
     Sleep,
@@ -27,10 +30,14 @@ from .pulse import (
     safely,
     sent_settings,
     set_if_changed,
+    set_pulse_width,
     shutdown_sourcemeter,
     wait_until,
 )
-from .roles import HallReader, HallReading, LimitError, Limits
+from .roles import HallReader, HallReading, LimitError, Limits, pulse_delta_read_width
+
+if TYPE_CHECKING:  # pragma: no cover
+    from labspin.protocols import Step
 
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
@@ -244,3 +251,142 @@ class SourceMeterHallReader(HallReader):
 
     def shutdown(self) -> None:
         shutdown_sourcemeter(self.smu)
+
+
+# ----- 6221 + 2182A Pulse Delta reads, and blocks of steps as one list sweep --------------------
+PDEL_MIN_WIDTH, PDEL_MAX_WIDTH = 50e-6, 12e-3      # Pulse Delta pulse widths (scpi.md §2.3)
+MAX_BLOCK_POINTS = 65536                           # the 6221 buffer holds one reading per pulse
+
+
+class PulseDeltaHallReader(HallReader):
+    """Hall reads as 6221 Pulse Delta pulses; blocks of steps as one hardware-timed list sweep.
+
+    The 6221 is the station's pulse source too. `read(I)` sends one pulse of `read_width` at I on
+    a 0 A low level and takes its Pulse Delta reading (2B - A - C)/2 = I·R_H (thermal EMF
+    cancels). `run_block(steps)` loads the list [write, read, write, read, ...] (a step without a
+    write pulse contributes only its read) into `SOUR:LIST:CURR` with one cycle time per point
+    in `SOUR:LIST:DEL`, all at the steps' common pulse width, arms sweep output, starts, waits,
+    and fetches the buffer once: one reading per pulse, the read entries returned. Each cycle is
+    max(`cycle_time`, 2 × width) long, so the duty cycle stays <= 50 %.
+    """
+
+    def __init__(self, k6221: Any, limits: Limits, *, cycle_time: float = 5e-3,
+                 read_width: float | None = None, sleep: Sleep | None = None,
+                 timeout: float = 10.0) -> None:
+        check_compliance(limits, 0.1, 105, "6221")
+        if limits.min_pulse_width < PDEL_MIN_WIDTH or limits.max_pulse_width > PDEL_MAX_WIDTH:
+            raise LimitError("pulse width limits must lie within the 6221 Pulse Delta range [50e-6, 12e-3] s")
+        for name in ("max_pulse_current", "max_read_current"):
+            if getattr(limits, name) > 0.105:
+                raise LimitError(f"{name} {getattr(limits, name):.4g} A exceeds the 6221's 0.105 A")
+        if not (1e-3 <= cycle_time <= 999999.999):
+            raise LimitError(f"cycle_time {cycle_time!r} s outside the 6221 list delay range "
+                             f"[1e-3, 999999.999] s")
+        self.k = k6221
+        self.limits = limits
+        self.cycle_time = float(cycle_time)
+        self.read_width = pulse_delta_read_width(limits) if read_width is None else float(read_width)
+        limits.check_pulse(0.0, self.read_width)        # LimitError if outside the width limits
+        self._sleep = sleep or clock_sleep(k6221)
+        self._timeout = timeout
+        self._idn = query_idn(k6221)
+        require_2182(k6221, "pulse_delta_connected", "Pulse Delta")
+        self._static_for: dict | None = None
+
+    def cycle_for(self, width: float) -> float:
+        """Cycle time (s) of every list point at this pulse width."""
+        return max(self.cycle_time, 2.0 * width)
+
+    def read(self, read_current: float) -> HallReading:
+        self.limits.check_read(read_current)
+        current = _nonzero(read_current)
+        return self._sweep([current], [True], self.read_width)[0]
+
+    def run_block(self, steps: Sequence["Step"]) -> list[HallReading]:
+        """One list sweep for `steps` (no waits; one pulse width); one HallReading per step.
+
+        Every current and width is checked against the limits before anything is sent
+        (LimitError, nothing written). The readings carry the instrument's timestamps.
+        """
+        if not steps:
+            return []
+        widths = {float(s.pulse_width) for s in steps if s.pulse_current != 0.0}
+        if len(widths) > 1:
+            raise ValueError(f"run_block: steps must share one pulse width, got {sorted(widths)}")
+        if any(s.wait > 0 for s in steps):
+            raise ValueError("run_block: a step with a wait cannot be part of a list sweep")
+        width = widths.pop() if widths else self.read_width
+        limits = self.limits
+        limits.check_pulse(0.0, width)                  # the read pulses have this width too
+        currents: list[float] = []
+        reads: list[bool] = []
+        for s in steps:
+            if s.pulse_current != 0.0:
+                limits.check_pulse(s.pulse_current, width)
+                currents.append(float(s.pulse_current))
+                reads.append(False)
+            limits.check_read(s.read_current)
+            currents.append(_nonzero(s.read_current))
+            reads.append(True)
+        if len(currents) > MAX_BLOCK_POINTS:
+            raise ValueError(f"run_block: {len(currents)} pulses exceed the 6221 buffer ({MAX_BLOCK_POINTS})")
+        return self._sweep(currents, reads, width)
+
+    def _configure(self, currents: list[float], width: float, cycle: float) -> None:
+        k = self.k
+        cache = sent_settings(k)
+        if self._static_for is not cache:      # once per cache generation (after shutdown/error)
+            for name, value in (("source_compliance", self.limits.compliance_voltage),
+                                ("delta_unit", "V"), ("pulse_delta_low", 0.0),
+                                ("pulse_delta_low_measurements", 2), ("sweep_spacing", "list"),
+                                ("sweep_ranging", "best"), ("sweep_count", 1),
+                                ("format_elements", "READ,TST")):
+                set_if_changed(k, name, value, cache)
+            self._static_for = cache
+        # per call: the fixed-output pulse source on this 6221 turns sweep output off
+        set_if_changed(k, "pulse_delta_sweep", True, cache)
+        set_pulse_width(k, width, cache)
+        n = len(currents)
+        if cache.get("buffer_points", 0) < n:
+            set_if_changed(k, "buffer_points", n, cache)
+        # the lists are sent only when they change (every full staircase cycle is the same list)
+        lists = (tuple(currents), (cycle,) * n)
+        if cache.get("_sweep_lists") != lists:
+            cache.pop("_sweep_lists", None)
+            k.set_sweep_list(*lists)
+            cache["_sweep_lists"] = lists
+
+    def _sweep(self, currents: list[float], reads: list[bool], width: float) -> list[HallReading]:
+        k = self.k
+        n = len(currents)
+        cycle = self.cycle_for(width)
+        try:
+            self._configure(currents, width, cycle)
+            k.pulse_delta_trigger()             # :TRAC:CLE;:SOUR:PDEL:ARM;:INIT:IMM
+            wait_until(lambda: k.trace_points_actual >= n, self._sleep, n * cycle,
+                       self._timeout + n * cycle, f"{instrument_address(k)}: Pulse Delta sweep")
+            data = k.trace_data
+            data = data if isinstance(data, list) else [data]
+            if len(data) < 2 * n:
+                raise RuntimeError(f"{instrument_address(k)}: Pulse Delta sweep returned "
+                                   f"{len(data) // 2} of {n} readings")
+        except Exception as exc:
+            forget_settings(k)
+            reraise_with_errors(k, exc)
+        out = []
+        for j, (current, is_read) in enumerate(zip(currents, reads)):
+            if is_read:
+                v = float(data[2 * j])
+                out.append(HallReading(hall_voltage=v, read_current=current,
+                                       hall_resistance=v / current, timestamp=float(data[2 * j + 1])))
+        return out
+
+    def snapshot(self) -> dict:
+        return role_snapshot(self, self.k, self._idn,
+                             {"mode": "pulse_delta", "cycle_time": self.cycle_time,
+                              "read_width": self.read_width,
+                              "timing": "hardware (Pulse Delta list sweep per block)"})
+
+    def shutdown(self) -> None:
+        forget_settings(self.k)
+        safely("shut down the 6221", self.k.shutdown, instrument_address(self.k))

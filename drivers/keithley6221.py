@@ -1,7 +1,8 @@
 """Keithley 6221 on pymeasure 0.16, with what pymeasure lacks for SOT switching work.
 
-Added: Pulse Delta (`SOUR:PDEL:*`, 6221 + 2182A), buffer/trace helpers, the 2182A serial
-pass-through. Changed: current, compliance, waveform and phase-marker setters *refuse*
+Added: Pulse Delta (`SOUR:PDEL:*`, 6221 + 2182A), sweep settings and custom lists
+(`SOUR:SWE:*`, `SOUR:LIST:CURR|DEL`, for hardware-timed pulse trains), buffer/trace helpers, the
+2182A serial pass-through. Changed: current, compliance, waveform and phase-marker setters *refuse*
 out-of-range values (pymeasure silently clips them, so a typo would reach a device as a
 different current); `shutdown()` aborts armed sweeps, ramps the DC level to zero and turns the
 output off without ever raising. Every string follows ../shared/reference/scpi.md §2 and §7.A.
@@ -32,6 +33,28 @@ def strict_number(value, values):
     if isinstance(value, (str, bytes, bool)) or not isinstance(value, numbers.Real):
         raise ValueError(f"Value of {value!r} is not a number in range [{min(values)},{max(values)}]")
     return strict_range(value, values)
+
+
+# Values per SOUR:LIST:* message. The reference gives no limit for lists; the 6221 takes at most
+# 100 points per SOUR:WAVE:ARB:DATA message, and public list-loading scripts send 100 at a time,
+# so we never send more (U).
+LIST_CHUNK = 100
+
+
+def strict_number_list(value, values, chunk: int | None = LIST_CHUNK) -> list[float]:
+    """A non-empty sequence of numbers, each strictly within `values`; at most `chunk` of them."""
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
+        raise ValueError(f"Value of {value!r} is not a list of numbers")
+    items = [float(strict_number(v, values)) for v in value]
+    if not items:
+        raise ValueError("an empty list cannot be sent")
+    if chunk is not None and len(items) > chunk:
+        raise ValueError(f"{len(items)} values in one message; at most {chunk}")
+    return items
+
+
+def _join_numbers(values) -> str:
+    return ",".join(f"{v:g}" for v in values)
 
 
 def _count_or_inf(value):
@@ -171,6 +194,87 @@ class Keithley6221(_PMKeithley6221):
         """Get whether Delta is armed.""",
         cast=bool,
     )
+
+    # ----- sweeps and custom lists (scpi.md §2.1; Pulse Delta sweep output, §2.3) ---------------
+    sweep_spacing = Instrument.control(
+        ":SOUR:SWE:SPAC?", ":SOUR:SWE:SPAC %s",
+        """Control the sweep spacing: "linear", "log" or "list" (a custom list, `sweep_list_*`).""",
+        validator=strict_discrete_set,
+        values={"linear": "LIN", "log": "LOG", "list": "LIST"}, map_values=True,
+    )
+    sweep_ranging = Instrument.control(
+        ":SOUR:SWE:RANG?", ":SOUR:SWE:RANG %s",
+        """Control the sweep ranging: "best" (one range for all points), "auto" (per point; the
+        output drops to 0 during a range change) or "fixed".""",
+        validator=strict_discrete_set,
+        values={"auto": "AUTO", "best": "BEST", "fixed": "FIX"}, map_values=True,
+        get_process=lambda v: "FIX" if str(v).upper().startswith("FIX") else v,
+    )
+    sweep_count = Instrument.control(
+        ":SOUR:SWE:COUN?", ":SOUR:SWE:COUN %s",
+        """Control how many times a sweep runs (strictly 1 … 9999, or "INF"). The same
+        instrument setting as pymeasure's `delta_measurement_sets`.""",
+        validator=joined_validators(strict_range, strict_discrete_set),
+        values=([1, 9999], ["INF"]),
+        set_process=_count_or_inf,
+    )
+    sweep_compliance_abort = Instrument.control(
+        ":SOUR:SWE:CAB?", ":SOUR:SWE:CAB %d",
+        """Control whether a sweep aborts on compliance.""",
+        validator=strict_discrete_set, values={True: 1, False: 0}, map_values=True,
+    )
+    sweep_list_currents = Instrument.control(
+        ":SOUR:LIST:CURR?", ":SOUR:LIST:CURR %s",
+        f"""Control the custom-sweep current list in A (replaces it; each value strictly -0.105 …
+        0.105, at most {LIST_CHUNK} values per message — longer lists go on with
+        `sweep_list_currents_append`).""",
+        validator=strict_number_list, values=[-MAX_CURRENT, MAX_CURRENT],
+        set_process=_join_numbers, get_process=lambda v: [v],    # a one-point list stays a list
+    )
+    sweep_list_currents_append = Instrument.setting(
+        ":SOUR:LIST:CURR:APP %s",
+        f"""Append currents in A to the custom-sweep list (at most {LIST_CHUNK} per message).""",
+        validator=strict_number_list, values=[-MAX_CURRENT, MAX_CURRENT],
+        set_process=_join_numbers,
+    )
+    sweep_list_current_points = Instrument.measurement(
+        ":SOUR:LIST:CURR:POIN?",
+        """Get the number of points in the custom-sweep current list.""",
+        cast=int,
+    )
+    sweep_list_delays = Instrument.control(
+        ":SOUR:LIST:DEL?", ":SOUR:LIST:DEL %s",
+        f"""Control the custom-sweep delay list in s (replaces it; strictly 1e-3 … 999999.999, the
+        `SOUR:DEL` range; at most {LIST_CHUNK} values per message). In Pulse Delta sweep output
+        each delay is that point's cycle time.""",
+        validator=strict_number_list, values=[1e-3, 999999.999],
+        set_process=_join_numbers, get_process=lambda v: [v],
+    )
+    sweep_list_delays_append = Instrument.setting(
+        ":SOUR:LIST:DEL:APP %s",
+        f"""Append delays in s to the custom-sweep list (at most {LIST_CHUNK} per message).""",
+        validator=strict_number_list, values=[1e-3, 999999.999],
+        set_process=_join_numbers,
+    )
+    sweep_list_delay_points = Instrument.measurement(
+        ":SOUR:LIST:DEL:POIN?",
+        """Get the number of points in the custom-sweep delay list.""",
+        cast=int,
+    )
+
+    def set_sweep_list(self, currents, delays) -> None:
+        """Load a custom list of any length: `currents` (A) and `delays` (s), point by point.
+
+        Sent in chunks of at most LIST_CHUNK values (first a replacing command, then `:APP`);
+        every value is checked before anything is written.
+        """
+        currents = strict_number_list(currents, [-MAX_CURRENT, MAX_CURRENT], chunk=None)
+        delays = strict_number_list(delays, [1e-3, 999999.999], chunk=None)
+        if len(currents) != len(delays):
+            raise ValueError(f"{len(currents)} currents but {len(delays)} delays")
+        for name, values in (("sweep_list_currents", currents), ("sweep_list_delays", delays)):
+            for i in range(0, len(values), LIST_CHUNK):
+                setattr(self, name if i == 0 else name + "_append", values[i:i + LIST_CHUNK])
 
     def pulse_delta_arm(self) -> None:
         """Arm Pulse Delta (talks to the 2182A; un-arms Delta)."""

@@ -146,6 +146,23 @@ def wait_until(done: Callable[[], bool], sleep: Sleep, expected: float, timeout:
 
 
 # ----- 6221 Pulse Delta -------------------------------------------------------------------------
+def pulse_delta_source_delay(width: float) -> float:
+    """2182A A/D delay inside the pulse: mid-pulse, within the 6221's 16 µs … 11.966 ms."""
+    return float(min(max(width / 2, 16e-6), 11.966e-3))
+
+
+def set_pulse_width(k6221: Any, width: float, cache: dict) -> None:
+    """PDEL:WIDT and the matching PDEL:SDEL, in the order that keeps the A/D inside the pulse."""
+    sdel = pulse_delta_source_delay(width)
+    if cache.get("pulse_delta_width", 0.0) > width:
+        # shrinking: move the A/D point first so that it always lies inside the pulse
+        set_if_changed(k6221, "pulse_delta_source_delay", sdel, cache)
+        set_if_changed(k6221, "pulse_delta_width", width, cache)
+    else:
+        set_if_changed(k6221, "pulse_delta_width", width, cache)
+        set_if_changed(k6221, "pulse_delta_source_delay", sdel, cache)
+
+
 class K6221PulseSource(PulseSource):
     """One hardware-timed pulse per call: 6221 Pulse Delta, fixed output, COUN 1.
 
@@ -170,10 +187,7 @@ class K6221PulseSource(PulseSource):
         require_2182(k6221, "pulse_delta_connected", "Pulse Delta")
         self._static_for: dict | None = None
 
-    @staticmethod
-    def source_delay_for(width: float) -> float:
-        """2182A A/D delay inside the pulse: mid-pulse, within the 6221's 16 µs … 11.966 ms."""
-        return float(min(max(width / 2, 16e-6), 11.966e-3))
+    source_delay_for = staticmethod(pulse_delta_source_delay)
 
     def _configure(self, amplitude: float, width: float) -> None:
         k = self.k
@@ -183,21 +197,16 @@ class K6221PulseSource(PulseSource):
                                 ("pulse_delta_low", 0.0), ("pulse_delta_count", 1),
                                 ("pulse_delta_ranging", "best"),
                                 ("pulse_delta_interval", self.INTERVAL_PLC),
-                                ("pulse_delta_sweep", False), ("pulse_delta_low_measurements", 2),
+                                ("pulse_delta_low_measurements", 2),
                                 ("format_elements", "READ,TST")):
                 set_if_changed(k, name, value, cache)
             if "buffer_points" not in cache:   # >= 1 is all a pulse needs; a reader may want more
                 set_if_changed(k, "buffer_points", 1, cache)
             self._static_for = cache
+        # per pulse, not once: a Pulse Delta Hall reader on this 6221 turns sweep output on
+        set_if_changed(k, "pulse_delta_sweep", False, cache)
         set_if_changed(k, "pulse_delta_high", amplitude, cache)
-        sdel = self.source_delay_for(width)
-        if cache.get("pulse_delta_width", 0.0) > width:
-            # shrinking: move the A/D point first so that it always lies inside the pulse
-            set_if_changed(k, "pulse_delta_source_delay", sdel, cache)
-            set_if_changed(k, "pulse_delta_width", width, cache)
-        else:
-            set_if_changed(k, "pulse_delta_width", width, cache)
-            set_if_changed(k, "pulse_delta_source_delay", sdel, cache)
+        set_pulse_width(k, width, cache)
 
     def pulse(self, amplitude: float, width: float) -> None:
         self.limits.check_pulse(amplitude, width)

@@ -43,11 +43,22 @@ class Limits:
         return asdict(self)
 
 
+PDEL_READ_WIDTH = 110e-6   # s, a lone Pulse Delta read pulse (the 6221's PDEL:WIDT default)
+
+
+def pulse_delta_read_width(limits: Limits) -> float:
+    """Width of a Pulse Delta read pulse that is not part of a block (a block reads at its write
+    width): 110 µs, moved inside the station's width limits if they exclude it — our choice of
+    width, not a clipped request. Here (not in hall.py) so the dry-run imports no driver."""
+    return float(min(max(PDEL_READ_WIDTH, limits.min_pulse_width), limits.max_pulse_width))
+
+
 @dataclass(frozen=True)
 class HallReading:
     hall_voltage: float      # V
     read_current: float      # A
     hall_resistance: float   # ohm
+    timestamp: float | None = None   # s, the instrument's buffer time stamp (block reads only)
 
 
 class Role(ABC):

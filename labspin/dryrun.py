@@ -16,8 +16,19 @@ from labspin.protocols import Recipe
 from labspin.station import StationSpec
 
 # Rough seconds per point beyond pulse widths and waits (bus traffic, the read itself), by Hall
-# reader mode: a 6221/2182A delta reading, a lock-in settling a few time constants, an SMU read.
-DEFAULT_OVERHEAD = {"dc_delta": 0.1, "lockin": 0.3, "sourcemeter": 0.05}
+# reader mode: a 6221/2182A delta reading, a lock-in settling a few time constants, an SMU read,
+# and for pulse_delta two hardware-timed list-sweep cycles (write + read) of the reader's default
+# 5 ms (PulseDeltaHallReader.cycle_time).
+DEFAULT_OVERHEAD = {"dc_delta": 0.1, "pulse_delta": 0.01, "lockin": 0.3, "sourcemeter": 0.05}
+
+# How each Hall-reader mode reads, for the summary.
+HALL_READS = {
+    "dc_delta": "6221/2182A Delta at ±I_read, one read per point",
+    "pulse_delta": "6221 Pulse Delta read pulses at the write width; runs of steps as one "
+                   "hardware-timed list sweep",
+    "lockin": "lock-in sine out through series_resistance",
+    "sourcemeter": "SourceMeter ±I, measure V",
+}
 
 _UNITS = {"pulse_current": "A", "read_current": "A", "pulse_width": "s", "compliance_voltage": "V"}
 
@@ -64,6 +75,7 @@ class DryRunSummary:
     overhead: float                 # s per point used in the duration estimate
     limits: dict
     violations: tuple[Violation, ...]
+    hall_mode: str = "dc_delta"     # the station's Hall-reader mode
 
     @property
     def ok(self) -> bool:
@@ -145,7 +157,7 @@ def dry_run(recipe: Recipe, spec: StationSpec, *, overhead: float | None = None)
         r_xx=r_xx, peak_voltage=peak * r_xx if r_xx is not None else None,
         energy=protocol.energy(r_xx) if r_xx is not None else None,
         duration=protocol.duration(overhead), overhead=float(overhead),
-        limits=limits.as_dict(), violations=tuple(violations))
+        limits=limits.as_dict(), violations=tuple(violations), hall_mode=spec.hall_reader.mode)
 
 
 def check(recipe: Recipe, spec: StationSpec) -> DryRunSummary:
@@ -208,6 +220,7 @@ def format_summary(summary: DryRunSummary) -> str:
         ("peak voltage (I·R_xx)", "n/a (sample r_xx not given)" if summary.peak_voltage is None
          else f"{_si(summary.peak_voltage, 'V')}  (compliance {_si(lim['compliance_voltage'], 'V')})"),
         ("pulse energy", "n/a (sample r_xx not given)" if summary.energy is None else _si(summary.energy, "J")),
+        ("Hall reads", f"{summary.hall_mode}: {HALL_READS.get(summary.hall_mode, '')}"),
         ("duration (estimate)", f"{_hms(summary.duration)}  ({_si(summary.overhead, 's')}/point overhead)"),
     ]
     width = max(len(k) for k, _ in rows)

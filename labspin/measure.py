@@ -61,6 +61,8 @@ def invocation(recipe: Any, spec: Any, argv: Sequence[str] = ()) -> dict:
     file so that `labspin run --resume` can rebuild it."""
     station = ({"file": os.path.abspath(spec.path)} if spec.path
                else {"sim": f"{spec.sim[0]}:{spec.sim[1]}"})
+    if not spec.path and spec.hall_reader.mode != "dc_delta":   # --hall-mode, for --resume
+        station["hall_mode"] = spec.hall_reader.mode
     return {"recipe": recipe.path or recipe.name, "recipe_path": recipe.path,
             "overrides": dict(recipe.overrides), "station": station, "argv": list(argv)}
 

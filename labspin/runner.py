@@ -8,6 +8,9 @@ Ctrl-C, SIGTERM and ``abort()`` from another thread. Ctrl-C and SIGTERM are turn
 request (checked between steps) while the runner owns the main thread, and are held off while
 the shutdown runs, so a second Ctrl-C cannot interrupt the ramp-down.
 
+A Hall reader with ``run_block(steps)`` (the 6221 Pulse Delta reader) gets runs of steps as
+hardware-timed blocks (``_loop_blocks``); abort and pause are honoured between blocks.
+
 Listeners are called in the runner thread: ``on_start`` once, ``on_points`` with blocks of
 points (every ``block_points`` points or ``block_seconds`` of wall time, and at the end), and
 ``on_end(status, error)`` once, after the shutdown.
@@ -18,7 +21,7 @@ import signal
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Protocol as _TypingProtocol
+from typing import Any, Iterator, Protocol as _TypingProtocol
 
 import numpy as np
 
@@ -51,11 +54,15 @@ class _Aborted(Exception):
     """Raised inside the loop when abort() was requested."""
 
 
-def check_schedule(recipe: Any, limits: Any, start_index: int = 0) -> None:
+def check_schedule(recipe: Any, limits: Any, start_index: int = 0,
+                   hall_mode: str | None = None) -> None:
     """Refuse (UserError) a schedule that any step would violate the limits with.
 
     Works on the protocol's arrays, testing each distinct (current, width) pair once, so a
-    200k-point schedule is checked in milliseconds. Nothing is sent to any instrument.
+    200k-point schedule is checked in milliseconds. Nothing is sent to any instrument. With
+    ``hall_mode="pulse_delta"`` every read is a pulse too, checked as one: at its step's write
+    width, or the lone-read width for a step without a write pulse (in a block such a read takes
+    the block's write width, which the writes' check already covers).
     """
     proto = recipe.protocol
     source = getattr(recipe, "path", None) or getattr(recipe, "name", "recipe")
@@ -76,6 +83,11 @@ def check_schedule(recipe: Any, limits: Any, start_index: int = 0) -> None:
             limits.check_pulse(float(c), float(w))
         for r in np.unique(rd):
             limits.check_read(float(r))
+        if hall_mode == "pulse_delta":
+            from labspin.drivers.roles import pulse_delta_read_width
+            rwid = np.where(pulsed, wid, pulse_delta_read_width(limits))
+            for r, w in np.unique(np.stack([rd, rwid], axis=1), axis=0):
+                limits.check_pulse(float(r), float(w))
     except ValueError as exc:           # LimitError is a ValueError
         raise UserError(f"{source}: schedule exceeds station limits: {exc}") from None
 
@@ -83,10 +95,12 @@ def check_schedule(recipe: Any, limits: Any, start_index: int = 0) -> None:
 def check_limits(recipe: Any, spec: Any, limits: Any, start_index: int = 0) -> None:
     """Every limit check there is, before anything is sent: the dry-run's (which also checks
     |I|·R_xx against the compliance) where the station has a spec, then the schedule's."""
+    mode = None
     if spec is not None:
         from labspin.dryrun import check
         check(recipe, spec)
-    check_schedule(recipe, limits, start_index)
+        mode = spec.hall_reader.mode
+    check_schedule(recipe, limits, start_index, mode)
 
 
 def _error_text(exc: BaseException) -> str:
@@ -99,7 +113,8 @@ class Runner:
 
     def __init__(self, station: Any, recipe: Any, listeners: list[Any], *,
                  start_index: int = 0, time_offset: float = 0.0,
-                 block_points: int = 256, block_seconds: float = 0.05) -> None:
+                 block_points: int = 256, block_seconds: float = 0.05,
+                 block_steps: int = 64) -> None:
         self.station = station
         self.recipe = recipe
         self.listeners = list(listeners)
@@ -107,6 +122,7 @@ class Runner:
         self.time_offset = float(time_offset)
         self.block_points = max(1, int(block_points))
         self.block_seconds = float(block_seconds)
+        self.block_steps = max(1, int(block_steps))    # steps per hardware-timed block, at most
         self.state = "idle"
         self.error: str | None = None
         self.points_done = 0
@@ -181,6 +197,8 @@ class Runner:
 
     def _loop(self, buf: "_Buffer") -> None:
         st = self.station
+        if getattr(st.hall_reader, "run_block", None) is not None:
+            return self._loop_blocks(buf)
         pulse = st.pulse_source.pulse
         read = st.hall_reader.read
         now = st.now
@@ -198,6 +216,55 @@ class Runner:
             r = read(step.read_current)
             buf.add(idx, step, r, offset + now() - t0)
             idx += 1
+            if buf.n >= buf.size or time.monotonic() - last_emit >= self.block_seconds:
+                self._emit(buf)
+                last_emit = time.monotonic()
+        self._emit(buf)
+
+    def _loop_blocks(self, buf: "_Buffer") -> None:
+        """The loop for a Hall reader with `run_block` (hardware-timed list sweeps).
+
+        Consecutive steps without a wait and with one write-pulse width go out as one block (at
+        most one protocol cycle and `block_steps` steps, so abort/pause wait for at most one
+        block); steps with a wait run one by one as in `_loop`. Each point's time is the clock
+        after the block minus the instrument's time stamps (same time base as `_loop`). Points
+        reach the listeners only at block boundaries, so a stored simulator state never runs
+        ahead of the stored points (what `--resume` needs).
+        """
+        st = self.station
+        pulse = st.pulse_source.pulse
+        read = st.hall_reader.read
+        run_block = st.hall_reader.run_block
+        now = st.now
+        t0 = now()
+        offset = self.time_offset
+        idx = self.start_index
+        last_emit = time.monotonic()
+        limit = max(1, min(self.block_steps, buf.size))
+        for group in _blocks(self.recipe.protocol.steps(self.start_index), limit):
+            if self._abort or self._pause:
+                self._checkpoint(buf)
+            if buf.n + len(group) > buf.size:
+                self._emit(buf)
+                last_emit = time.monotonic()
+            if group[0].wait > 0:                       # a lone step that waits: as in _loop
+                step = group[0]
+                if step.pulse_current != 0.0:
+                    pulse(step.pulse_current, step.pulse_width)
+                self._wait(step.wait)
+                buf.add(idx, step, read(step.read_current), offset + now() - t0)
+                idx += 1
+            else:
+                readings = run_block(group)
+                if len(readings) != len(group):
+                    raise RuntimeError(f"run_block returned {len(readings)} readings for {len(group)} steps")
+                t_end = now() - t0
+                ts_last = readings[-1].timestamp
+                for step, r in zip(group, readings):
+                    t = t_end if ts_last is None or r.timestamp is None \
+                        else t_end - max(0.0, ts_last - r.timestamp)
+                    buf.add(idx, step, r, offset + t)
+                    idx += 1
             if buf.n >= buf.size or time.monotonic() - last_emit >= self.block_seconds:
                 self._emit(buf)
                 last_emit = time.monotonic()
@@ -320,6 +387,30 @@ def _hold_signals():
 def _release_signals(held) -> None:
     if held is not None:
         signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
+def _blocks(steps: Iterator[Any], limit: int) -> Iterator[list[Any]]:
+    """Group steps for `run_block`: no waits, one write width (read-only steps join any block),
+    one protocol cycle, at most `limit` steps. A step with a wait is a group of its own."""
+    group: list[Any] = []
+    width = None
+    for s in steps:
+        if s.wait > 0:
+            if group:
+                yield group
+                group, width = [], None
+            yield [s]
+            continue
+        w = s.pulse_width if s.pulse_current != 0.0 else None
+        if group and (len(group) >= limit or s.cycle != group[0].cycle
+                      or (w is not None and width is not None and w != width)):
+            yield group
+            group, width = [], None
+        group.append(s)
+        if w is not None:
+            width = w
+    if group:
+        yield group
 
 
 class _Buffer:

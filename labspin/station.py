@@ -29,8 +29,9 @@ A station file is TOML (SI units)::
     [roles]
     pulse_source = "k6221"                   # a keithley6221 (Pulse Delta) or a 2400/2450
     hall_reader = { mode = "dc_delta", instrument = "k6221" }
-    # mode = "dc_delta" (a 6221 with the 2182A attached) | "lockin" (sr830/sr860; needs
-    # series_resistance, ohm) | "sourcemeter" (2400/2450)
+    # mode = "dc_delta" (a 6221 with the 2182A attached) | "pulse_delta" (the pulse-source 6221
+    # with its 2182A: reads are Pulse Delta pulses, and runs of steps go out as one hardware-timed
+    # list sweep) | "lockin" (sr830/sr860; needs series_resistance, ohm) | "sourcemeter" (2400/2450)
 
 `load_station_spec` validates all of it without touching any instrument (not even a VISA
 resource manager); `StationSpec.open()` opens the instruments and builds the roles.
@@ -61,8 +62,8 @@ log = logging.getLogger(__name__)
 # which of them can play which role is decided here.
 DRIVER_NAMES = tuple(DRIVERS)
 PULSE_DRIVERS = ("keithley6221", "keithley2400", "keithley2450")
-HALL_MODES = {"dc_delta": ("keithley6221",), "lockin": ("sr830", "sr860"),
-              "sourcemeter": ("keithley2400", "keithley2450")}
+HALL_MODES = {"dc_delta": ("keithley6221",), "pulse_delta": ("keithley6221",),
+              "lockin": ("sr830", "sr860"), "sourcemeter": ("keithley2400", "keithley2450")}
 
 TOP_LEVEL_KEYS = ("name", "description", "sample", "limits", "instruments", "roles")
 SAMPLE_TEXT_KEYS = ("id", "type", "notes")
@@ -84,7 +85,7 @@ class InstrumentSpec:
 
 @dataclass(frozen=True)
 class HallReaderSpec:
-    mode: str                           # "dc_delta" | "lockin" | "sourcemeter"
+    mode: str                           # "dc_delta" | "pulse_delta" | "lockin" | "sourcemeter"
     instrument: str                     # a key of StationSpec.instruments
     series_resistance: float | None = None   # ohm, lock-in only
 
@@ -173,6 +174,8 @@ def _build_hall_reader(spec: HallReaderSpec, inst: Any, limits: Limits) -> HallR
     from labspin.drivers import hall
     if spec.mode == "dc_delta":
         return hall.DeltaHallReader(inst, limits)
+    if spec.mode == "pulse_delta":
+        return hall.PulseDeltaHallReader(inst, limits)
     if spec.mode == "lockin":
         return hall.LockinHallReader(inst, limits, spec.series_resistance)
     return hall.SourceMeterHallReader(inst, limits)
@@ -441,6 +444,9 @@ def _roles(doc: dict, where: str, instruments: dict[str, InstrumentSpec]) -> tup
     if "instrument" not in hall:
         raise UserError(f"{where}: roles.hall_reader.instrument: missing (required)")
     inst = instrument(hall["instrument"], "roles.hall_reader.instrument", HALL_MODES[mode])
+    if mode == "pulse_delta" and inst != pulse:
+        raise UserError(f"{where}: roles.hall_reader.instrument: mode = \"pulse_delta\" writes and "
+                        f"reads with one 6221, so it must be the pulse_source {pulse!r}, not {inst!r}")
     series = hall.get("series_resistance")
     if mode == "lockin":
         if series is None:
@@ -501,14 +507,22 @@ def parse_sim_spec(spec: str) -> tuple[str, int]:
     return preset_name, seed
 
 
-def sim_station_spec(spec: str, limits: Limits | None = None) -> StationSpec:
-    """A simulated bench: 6221 (pulse source, Delta mode) + 2182A on a `SimBench(preset, seed)`.
+SIM_HALL_MODES = ("dc_delta", "pulse_delta")     # what a --sim bench (6221 + 2182A) can read with
+
+
+def sim_station_spec(spec: str, limits: Limits | None = None, *,
+                     hall_mode: str = "dc_delta") -> StationSpec:
+    """A simulated bench: 6221 (pulse source, Hall reads in `hall_mode`: "dc_delta" or
+    "pulse_delta") + 2182A on a `SimBench(preset, seed)`.
 
     The sample is the preset's device: geometry, R_xx, the full parameter set and the seed
     (what DESIGN §3.3 puts under /entry/sample). No bench is built until `open()`.
     """
     from labspin.sim_backend import physics
 
+    if hall_mode not in SIM_HALL_MODES:
+        raise UserError(f"--hall-mode: {hall_mode!r} is not a mode of the simulated bench "
+                        f"(one of: {', '.join(SIM_HALL_MODES)})")
     preset_name, seed = parse_sim_spec(spec)
     params = physics.preset(preset_name)        # UserError on an unknown preset
     p = params.to_dict()
@@ -531,6 +545,6 @@ def sim_station_spec(spec: str, limits: Limits | None = None) -> StationSpec:
     }
     return StationSpec(name=f"sim:{preset_name}:{seed}", sample=_jsonable(sample),
                        limits=limits if limits is not None else Limits(), instruments=instruments,
-                       pulse_source="k6221", hall_reader=HallReaderSpec("dc_delta", "k6221"),
+                       pulse_source="k6221", hall_reader=HallReaderSpec(hall_mode, "k6221"),
                        description=f"simulated bench, preset {preset_name!r}, seed {seed}",
                        sim=(preset_name, seed))

@@ -153,10 +153,11 @@ def test_2182_channel_2_range_limit_holds():
 
 
 # ----- roles ------------------------------------------------------------------------------------
-PDEL_SETUP = [   # once per cache generation, then the pulse's own amplitude / width / A-D delay
+PDEL_SETUP = [   # once per cache generation, then sweep off (a Pulse Delta reader may have
+    # turned it on) and the pulse's own amplitude / width / A-D delay
     (":SOUR:CURR:COMP 10", None), (":SOUR:PDEL:LOW 0", None), (":SOUR:PDEL:COUN 1", None),
-    (":SOUR:PDEL:RANG BEST", None), (":SOUR:PDEL:INT 5", None), (":SOUR:PDEL:SWE 0", None),
-    (":SOUR:PDEL:LME 2", None), (":FORM:ELEM READ,TST", None), (":TRAC:POIN 1", None),
+    (":SOUR:PDEL:RANG BEST", None), (":SOUR:PDEL:INT 5", None), (":SOUR:PDEL:LME 2", None),
+    (":FORM:ELEM READ,TST", None), (":TRAC:POIN 1", None), (":SOUR:PDEL:SWE 0", None),
     (":SOUR:PDEL:HIGH 0.01", None), (":SOUR:PDEL:WIDT 0.0001", None), (":SOUR:PDEL:SDEL 5e-05", None),
 ]
 PDEL_FIRE = [(":TRAC:CLE;:SOUR:PDEL:ARM;:INIT:IMM", None), (":TRAC:POIN:ACT?", "1")]
@@ -372,3 +373,156 @@ def test_pulse_source_and_reader_share_one_6221_without_undoing_each_other():
         reader.read(1e-4)
         src.pulse(-0.01, 1e-4)
         assert reader.read(1e-4).hall_resistance == pytest.approx(1.0)
+
+
+# ----- sweeps, custom lists and the Pulse Delta Hall reader (hardware-timed blocks) --------------
+@pytest.mark.parametrize("prop, value, command", [
+    ("sweep_spacing", "list", ":SOUR:SWE:SPAC LIST"),
+    ("sweep_spacing", "linear", ":SOUR:SWE:SPAC LIN"),
+    ("sweep_ranging", "best", ":SOUR:SWE:RANG BEST"),
+    ("sweep_ranging", "fixed", ":SOUR:SWE:RANG FIX"),
+    ("sweep_count", 1, ":SOUR:SWE:COUN 1"),
+    ("sweep_count", "INF", ":SOUR:SWE:COUN INF"),
+    ("sweep_compliance_abort", False, ":SOUR:SWE:CAB 0"),
+    ("sweep_list_currents", [0.01, -1e-4, 0.105], ":SOUR:LIST:CURR 0.01,-0.0001,0.105"),
+    ("sweep_list_currents", (1e-4,), ":SOUR:LIST:CURR 0.0001"),
+    ("sweep_list_currents_append", [-0.00964], ":SOUR:LIST:CURR:APP -0.00964"),
+    ("sweep_list_delays", [5e-3, 1e-3], ":SOUR:LIST:DEL 0.005,0.001"),
+    ("sweep_list_delays_append", [2.5], ":SOUR:LIST:DEL:APP 2.5"),
+    ("pulse_delta_sweep", True, ":SOUR:PDEL:SWE 1"),
+])
+def test_6221_sweep_setters(prop, value, command):
+    with expected_protocol(Keithley6221, [(command, None)]) as inst:
+        setattr(inst, prop, value)
+
+
+@pytest.mark.parametrize("prop, query, reply, value", [
+    ("sweep_spacing", ":SOUR:SWE:SPAC?", "LIST", "list"),
+    ("sweep_ranging", ":SOUR:SWE:RANG?", "BEST", "best"),
+    ("sweep_count", ":SOUR:SWE:COUN?", "1", 1),
+    ("sweep_compliance_abort", ":SOUR:SWE:CAB?", "0", False),
+    ("sweep_list_currents", ":SOUR:LIST:CURR?", "1.000000E-02,-1.000000E-04", [0.01, -1e-4]),
+    ("sweep_list_currents", ":SOUR:LIST:CURR?", "1.000000E-04", [1e-4]),     # still a list
+    ("sweep_list_current_points", ":SOUR:LIST:CURR:POIN?", "22", 22),
+    ("sweep_list_delays", ":SOUR:LIST:DEL?", "5.000000E-03,5.000000E-03", [5e-3, 5e-3]),
+    ("sweep_list_delay_points", ":SOUR:LIST:DEL:POIN?", "2", 2),
+])
+def test_6221_sweep_getters(prop, query, reply, value):
+    with expected_protocol(Keithley6221, [(query, reply)]) as inst:
+        assert getattr(inst, prop) == value
+
+
+@pytest.mark.parametrize("prop, value", [
+    ("sweep_spacing", "random"), ("sweep_ranging", "fastest"), ("sweep_count", 0),
+    ("sweep_count", 10000), ("sweep_list_currents", [0.01, 0.2]),   # refused, not clipped
+    ("sweep_list_currents", []), ("sweep_list_currents", "0.01"),
+    ("sweep_list_currents", [float("nan")]), ("sweep_list_currents", [1e-4] * 101),
+    ("sweep_list_currents_append", [-0.2]), ("sweep_list_delays", [0.0]),
+    ("sweep_list_delays", [1e6]), ("sweep_list_delays_append", [5e-4]),
+])
+def test_6221_sweep_refuses_out_of_range_before_writing(prop, value):
+    with expected_protocol(Keithley6221, []) as inst:
+        with pytest.raises(ValueError):
+            setattr(inst, prop, value)
+
+
+def test_6221_set_sweep_list_sends_chunks_of_at_most_100():
+    cur = [1e-3 * (i % 7) for i in range(150)]
+    dly = [5e-3] * 150
+    fmt = lambda vals: ",".join(f"{v:g}" for v in vals)      # noqa: E731
+    with expected_protocol(Keithley6221, [
+        (f":SOUR:LIST:CURR {fmt(cur[:100])}", None), (f":SOUR:LIST:CURR:APP {fmt(cur[100:])}", None),
+        (f":SOUR:LIST:DEL {fmt(dly[:100])}", None), (f":SOUR:LIST:DEL:APP {fmt(dly[100:])}", None),
+    ]) as inst:
+        inst.set_sweep_list(cur, dly)
+    with expected_protocol(Keithley6221, []) as inst:          # checked before anything is sent
+        with pytest.raises(ValueError):
+            inst.set_sweep_list([1e-3, 2e-3], [5e-3])
+        with pytest.raises(ValueError):
+            inst.set_sweep_list([1e-3] * 150 + [0.2], [5e-3] * 151)
+
+
+PDEL_READER_SETUP = [      # once per cache generation
+    (":SOUR:CURR:COMP 10", None), (":UNIT:VOLT:DC V", None), (":SOUR:PDEL:LOW 0", None),
+    (":SOUR:PDEL:LME 2", None), (":SOUR:SWE:SPAC LIST", None), (":SOUR:SWE:RANG BEST", None),
+    (":SOUR:SWE:COUN 1", None), (":FORM:ELEM READ,TST", None),
+]
+
+
+def _trace(readings, cycle=5e-3):
+    return ",".join(f"{v:E},{i * cycle:E}" for i, v in enumerate(readings))
+
+
+def test_pulse_delta_reader_block_is_one_list_sweep():
+    from labspin.drivers.hall import PulseDeltaHallReader
+    from labspin.protocols import Step
+
+    steps = [Step(0, 0, -0.00964, 1e-4, 1e-4), Step(0, 1, 0.005415, 1e-4, 1e-4),
+             Step(0, 2, 0.0, 0.0, -1e-4)]                       # read-only step: its read only
+    data = _trace([0.0, -8e-5, 0.0, -7.9e-5, 7.9e-5])
+    sweep = [(":TRAC:CLE;:SOUR:PDEL:ARM;:INIT:IMM", None), (":TRAC:POIN:ACT?", "5"),
+             (":TRAC:DATA?", data)]
+    with expected_protocol(Keithley6221, OPEN_PDEL + PDEL_READER_SETUP + [
+        (":SOUR:PDEL:SWE 1", None), (":SOUR:PDEL:WIDT 0.0001", None), (":SOUR:PDEL:SDEL 5e-05", None),
+        (":TRAC:POIN 5", None),
+        (":SOUR:LIST:CURR -0.00964,0.0001,0.005415,0.0001,-0.0001", None),
+        (":SOUR:LIST:DEL 0.005,0.005,0.005,0.005,0.005", None),
+    ] + sweep + sweep) as inst:                                 # same block again: lists cached
+        reader = PulseDeltaHallReader(inst, Limits(), **NO_SLEEP)
+        for _ in range(2):
+            r = reader.run_block(steps)
+            assert [x.hall_resistance for x in r] == pytest.approx([-0.8, -0.79, -0.79])
+            assert [x.read_current for x in r] == [1e-4, 1e-4, -1e-4]
+            assert [x.timestamp for x in r] == pytest.approx([5e-3, 15e-3, 20e-3])
+
+
+def test_pulse_delta_reader_lone_read_and_sharing_with_the_pulse_source():
+    from labspin.drivers.hall import PulseDeltaHallReader
+
+    with expected_protocol(Keithley6221, OPEN_PDEL + PDEL_SETUP + PDEL_FIRE + OPEN_PDEL + [
+        # compliance, low level, LME and buffer format were already sent by the pulse source
+        (":UNIT:VOLT:DC V", None), (":SOUR:SWE:SPAC LIST", None), (":SOUR:SWE:RANG BEST", None),
+        (":SOUR:SWE:COUN 1", None), (":SOUR:PDEL:SWE 1", None),
+        (":SOUR:PDEL:WIDT 0.00011", None), (":SOUR:PDEL:SDEL 5.5e-05", None),
+        (":SOUR:LIST:CURR 0.0001", None), (":SOUR:LIST:DEL 0.005", None),
+        (":TRAC:CLE;:SOUR:PDEL:ARM;:INIT:IMM", None), (":TRAC:POIN:ACT?", "1"),
+        (":TRAC:DATA?", "5.000000E-05,0.000000E+00"),
+        # back to a fixed-output pulse: sweep output off again, width back down
+        (":SOUR:PDEL:SWE 0", None), (":SOUR:PDEL:HIGH -0.01", None),
+        (":SOUR:PDEL:SDEL 5e-05", None), (":SOUR:PDEL:WIDT 0.0001", None)] + PDEL_FIRE) as inst:
+        src = K6221PulseSource(inst, Limits(), **NO_SLEEP)
+        src.pulse(0.01, 1e-4)
+        reader = PulseDeltaHallReader(inst, Limits(), **NO_SLEEP)
+        r = reader.read(1e-4)
+        assert r.hall_resistance == pytest.approx(0.5) and r.hall_voltage == pytest.approx(5e-5)
+        src.pulse(-0.01, 1e-4)
+
+
+@pytest.mark.parametrize("steps", [
+    [(0.03, 1e-4, 1e-4)],                    # write current over max_pulse_current
+    [(0.01, 1e-4, 1e-4), (0.01, 1e-4, 2e-3)],   # second read over max_read_current
+    [(0.01, 1e-5, 1e-4)],                    # width under min_pulse_width (write and read)
+    [(0.01, 1e-4, 0.0)],                     # a zero read current cannot give R_H
+    [(0.01, 1e-4, 1e-4), (0.01, 2e-4, 1e-4)],   # two widths in one block
+])
+def test_pulse_delta_reader_checks_the_whole_block_before_any_write(steps):
+    from labspin.drivers.hall import PulseDeltaHallReader
+    from labspin.protocols import Step
+
+    with expected_protocol(Keithley6221, OPEN_PDEL) as inst:
+        reader = PulseDeltaHallReader(inst, Limits(), **NO_SLEEP)
+        with pytest.raises(ValueError):          # LimitError is a ValueError
+            reader.run_block([Step(0, i, c, w, r) for i, (c, w, r) in enumerate(steps)])
+
+
+def test_pulse_delta_reader_needs_the_2182_and_instrument_limits():
+    from labspin.drivers.hall import PulseDeltaHallReader
+
+    with expected_protocol(Keithley6221, [("*IDN?", IDN_6221), (":SOUR:PDEL:NVPR?", "0")]) as inst:
+        with pytest.raises(UserError, match="2182A"):
+            PulseDeltaHallReader(inst, Limits())
+    with expected_protocol(Keithley6221, []) as inst:
+        with pytest.raises(LimitError):
+            PulseDeltaHallReader(inst, Limits(max_pulse_current=0.2))
+        with pytest.raises(LimitError):
+            PulseDeltaHallReader(inst, Limits(), cycle_time=1e-4)

@@ -175,3 +175,13 @@ def test_dry_run_imports_no_instrument_code():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["UserError", "[]"]
+
+
+def test_pulse_delta_mode_in_the_summary_and_estimate():
+    recipe = load_recipe("staircase")
+    dc = dry_run(recipe, sim_station_spec("tilted:1"))
+    pd = dry_run(recipe, sim_station_spec("tilted:1", hall_mode="pulse_delta"))
+    assert pd.hall_mode == "pulse_delta" and pd.ok
+    assert pd.duration < dc.duration / 5                    # list sweeps: ~10 ms per point
+    assert "pulse_delta" in format_summary(pd) and "list sweep" in format_summary(pd)
+    json.dumps(pd.as_dict())

@@ -303,3 +303,169 @@ def test_pause_resume_on_simulator_keeps_the_device_history(tmp_path):
     outputs, straight = run(pause_after=None)
     assert outputs == [(False, 0.0)]
     np.testing.assert_allclose(paused, straight, rtol=0, atol=2e-3)   # read noise << CTC
+
+
+# --- hardware-timed blocks (a Hall reader with run_block) -------------------------------------
+
+class FakeBlockStation(FakeStation):
+    """FakeStation whose Hall reader also runs blocks; records each block's steps."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.blocks: list[list] = []
+
+    def run_block(self, steps):
+        self._tick("block", len(steps))
+        self.blocks.append(list(steps))
+        out = []
+        for s in steps:
+            self.t += 2e-3 if s.pulse_current else 1e-3
+            out.append(HallReading(hall_voltage=s.read_current * 0.5, read_current=s.read_current,
+                                   hall_resistance=0.5, timestamp=self.t))
+        return out
+
+
+def test_blocks_group_steps_by_cycle_width_and_wait():
+    from labspin.protocols import Step
+    from labspin.runner import _blocks
+
+    steps = [Step(0, 0, 1e-3, 1e-4, 1e-4), Step(0, 1, 0.0, 0.0, 1e-4),      # read-only joins
+             Step(0, 2, 1e-3, 1e-4, 1e-4), Step(0, 3, 1e-3, 2e-4, 1e-4),    # new width
+             Step(0, 4, 0.0, 0.0, 1e-4, wait=1.0),                           # a wait: alone
+             Step(0, 5, 1e-3, 2e-4, 1e-4), Step(1, 0, 1e-3, 2e-4, 1e-4),    # new cycle
+             Step(1, 1, 1e-3, 2e-4, 1e-4), Step(1, 2, 1e-3, 2e-4, 1e-4)]
+    groups = [[(s.cycle, s.step) for s in g] for g in _blocks(iter(steps), limit=2)]
+    assert groups == [[(0, 0), (0, 1)], [(0, 2)], [(0, 3)], [(0, 4)], [(0, 5)],
+                      [(1, 0), (1, 1)], [(1, 2)]]
+
+
+def test_block_runner_delivers_every_point_with_the_same_columns():
+    st, rec = FakeBlockStation(), Recorder()
+    plain_st, plain = FakeStation(), Recorder()
+    assert Runner(st, RECIPE, [rec], block_points=16).run() == "completed"
+    assert Runner(plain_st, RECIPE, [plain], block_points=16).run() == "completed"
+    assert [len(b) for b in st.blocks] == [11] * 5                 # one block per staircase cycle
+    assert not [c for c in st.calls if c[0] in ("pulse", "read")]
+    got = {k: np.concatenate([b[k] for b in rec.blocks]) for k in COLUMNS}
+    ref = {k: np.concatenate([b[k] for b in plain.blocks]) for k in COLUMNS}
+    for k in COLUMNS:
+        if k != "time":
+            np.testing.assert_array_equal(got[k], ref[k], err_msg=k)
+    assert np.all(np.diff(got["time"]) > 0) and got["time"][0] > 0
+    assert st.shutdowns == 1 and st.calls[-1] == ("shutdown",)
+
+
+def test_block_runner_resumes_mid_cycle_and_runs_waits_one_by_one():
+    st, rec = FakeBlockStation(), Recorder()
+    Runner(st, RECIPE, [rec], start_index=30, time_offset=100.0).run()
+    np.testing.assert_array_equal(rec.index, np.arange(30, 55))
+    assert [len(b) for b in st.blocks] == [3, 11, 11]              # finish cycle 2, then whole cycles
+    assert rec.blocks[0]["time"][0] >= 100.0
+    st = FakeBlockStation()
+    Runner(st, load_recipe("retention", {"reads": 3, "interval": 0.01}), [Recorder()]).run()
+    assert [c[0] for c in st.calls] == ["block", "read", "read", "read", "shutdown"]
+
+
+def test_block_runner_failure_mid_block_shuts_down_and_keeps_earlier_points():
+    st, rec = FakeBlockStation(fail_at=(3, TimeoutError("VI_ERROR_TMO"))), Recorder()
+    assert Runner(st, RECIPE, [rec], block_points=16).run() == "failed"
+    assert st.shutdowns == 1 and st.calls[-1] == ("shutdown",)
+    np.testing.assert_array_equal(rec.index, np.arange(22))       # the two blocks before it
+
+
+def pd_station(seed=1):
+    from labspin.station import sim_station_spec
+    return sim_station_spec(f"tilted:{seed}", hall_mode="pulse_delta").open()
+
+
+def test_pulse_delta_block_timeout_on_simulator_leaves_outputs_off(tmp_path):
+    station = pd_station()
+    bench = station.bench
+    addr = bench.addresses["keithley6221"]
+    bench.inject_fault(addr, "timeout", after=60)       # a reply lost in the middle of the run
+    runner = Runner(station, load_recipe("staircase", {"cycles": 30}), [RunWriter(tmp_path / "t.h5")])
+    try:
+        status = runner.run()
+    finally:
+        station.close()
+    assert status == "failed" and "VI_ERROR_TMO" in runner.error
+    assert source_ramped_off(bench, addr)
+    writes = [r.message for r in bench.log if r.kind == "write" and r.address == addr]
+    assert "OUTPUT OFF" in writes[-1] and ":SOUR:SWE:ABOR" in writes      # aborted, ramped, off
+    rf = read_run(tmp_path / "t.h5")
+    assert rf.status == "failed" and 0 < len(rf.data) < 330 and len(rf.data) % 11 == 0
+
+
+def test_pulse_delta_abort_mid_block_on_simulator_leaves_outputs_off(tmp_path):
+    station = pd_station()
+    bench = station.bench
+    runner = Runner(station, load_recipe("staircase", {"cycles": 30}), [RunWriter(tmp_path / "a.h5")])
+    run_block, calls = station.hall_reader.run_block, []
+
+    def aborting_block(steps):                           # abort() arrives while a block runs
+        calls.append(len(steps))
+        if len(calls) == 4:
+            runner.abort()
+        return run_block(steps)
+    station.hall_reader.run_block = aborting_block
+    try:
+        assert runner.run() == "aborted"
+    finally:
+        station.close()
+    assert calls == [11] * 4                              # the block finished; no further block
+    assert source_ramped_off(bench, bench.addresses["keithley6221"])
+    src = bench.instrument(bench.addresses["keithley6221"])
+    assert src.armed is None and not src.output_on
+    rf = read_run(tmp_path / "a.h5")
+    assert rf.status == "aborted" and len(rf.data) == 44
+
+
+def test_pulse_delta_over_limit_block_sends_no_scpi():
+    from labspin.protocols import Step
+
+    station = pd_station()
+    bench = station.bench
+    n_writes = sum(r.kind == "write" for r in bench.log)
+    steps = [Step(0, 0, 0.005, 1e-4, 1e-4), Step(0, 1, 0.03, 1e-4, 1e-4)]   # 2nd over 20 mA
+    with pytest.raises(LimitError, match="max_pulse_current"):
+        station.hall_reader.run_block(steps)
+    assert sum(r.kind == "write" for r in bench.log) == n_writes
+    station.close()
+
+
+
+def test_pulse_delta_pause_resume_keeps_the_device_history():
+    """Pausing between blocks shuts the 6221 off; resuming re-sends the settings and lists."""
+    recipe = load_recipe("staircase", {"cycles": 12})
+
+    def run(pause_after):
+        station = pd_station(seed=3)
+        src = station.bench.instrument(station.bench.addresses["keithley6221"])
+        shutdown, outputs_after = station.shutdown, []
+
+        def recording_shutdown():
+            shutdown()
+            outputs_after.append((src.output_on, src.level, src.armed))
+        station.shutdown = recording_shutdown
+        rec = Recorder()
+        runner = Runner(station, recipe, [rec], block_points=16)
+        if pause_after:
+            class Pauser:
+                def on_start(self, info): pass
+                def on_end(self, status, error): pass
+                def on_points(self, block):
+                    if block["pulse_index"][-1] >= pause_after and not hasattr(self, "done"):
+                        self.done = True
+                        runner.pause()
+                        threading.Timer(0.05, runner.resume).start()
+            runner.listeners.append(Pauser())
+        try:
+            assert runner.run() == "completed"
+        finally:
+            station.close()
+        return outputs_after, np.concatenate([b["hall_resistance"] for b in rec.blocks])
+
+    outputs, paused = run(pause_after=50)
+    assert outputs == [(False, 0.0, None)] * 2
+    _, straight = run(pause_after=None)
+    np.testing.assert_allclose(paused, straight, rtol=0, atol=5e-3)   # read noise << CTC

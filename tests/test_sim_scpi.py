@@ -201,3 +201,129 @@ def test_lockin_syntax_and_esr(rm):
     assert l2.query("SCAL?;OFLT?").strip() == "9;10"
     assert len(l2.query("SNAP? X, Y").split(",")) == 2
     assert len(l2.query("SNAPD?").split(",")) == 4
+
+
+# ----- 6221 custom lists and the Pulse Delta list sweep ------------------------------------------
+class RecordingHallBar:
+    """Fixed R_H and R_xx; records every (current, duration) the bench delivers."""
+
+    def __init__(self, r_h=0.5, r_xx=1000.0):
+        import numpy as np
+        self.hall_resistance = r_h
+        self.longitudinal_resistance = r_xx
+        self.readout_rng = np.random.default_rng(0)
+        self.pulses: list[tuple[float, float]] = []
+
+    def pulse(self, current, width):
+        self.pulses.append((round(current, 12), round(width, 12)))
+
+    def apply_inplane_field(self, hx):
+        return False
+
+
+def _list_bench(**kw):
+    hb = RecordingHallBar()
+    b = SimBench(hb, **kw)
+    return b, hb, pyvisa.ResourceManager(b.visa_library).open_resource(K6221)
+
+
+def _arm_list(k, currents, delays=None, count=1, width=1e-4, points=1000):
+    k.write("SOUR:LIST:CURR " + ",".join(f"{c:g}" for c in currents))
+    if delays is not None:
+        k.write("SOUR:LIST:DEL " + ",".join(f"{d:g}" for d in delays))
+    for msg in ("SOUR:CURR:COMP 20", "SOUR:PDEL:LOW 0", f"SOUR:PDEL:WIDT {width:g}", "SOUR:PDEL:SDEL 5e-5",
+                "SOUR:PDEL:SWE ON", "SOUR:SWE:SPAC LIST", f"SOUR:SWE:COUN {count}", "SOUR:PDEL:LME 2",
+                "TRAC:CLE", f"TRAC:POIN {points}", "SOUR:PDEL:ARM"):
+        k.write(msg)
+
+
+def test_6221_list_commands_append_points_and_range_checks(rm):
+    k = rm.open_resource(K6221)
+    k.write("SOUR:LIST:CURR 1e-3,-2e-3")
+    k.write("SOUR:LIST:CURR:APP 0.105")
+    assert k.query("SOUR:LIST:CURR:POIN?").strip() == "3"
+    assert k.query("SOUR:LIST:CURR?").strip() == "1.000000E-03,-2.000000E-03,1.050000E-01"
+    k.write("SOUR:LIST:DEL 5e-3;:SOUR:LIST:DEL:APP 1e-3,2")
+    assert k.query("SOUR:LIST:DEL:POIN?").strip() == "3"
+    assert k.query("SYST:ERR?").strip() == '0,"No error"'
+    for bad, code in (("SOUR:LIST:CURR 1e-3,0.2", "-222"), ("SOUR:LIST:CURR:APP -0.11", "-222"),
+                      ("SOUR:LIST:DEL 5e-4", "-222"), ("SOUR:LIST:DEL:APP 1e6", "-222"),
+                      ("SOUR:LIST:CURR abc", "-104"), ("SOUR:LIST:CURR", "-109")):
+        k.write(bad)
+        assert k.query("SYST:ERR?").startswith(code), bad
+    # a refused message leaves the lists as they were
+    assert k.query("SOUR:LIST:CURR:POIN?").strip() == "3"
+    assert k.query("SOUR:LIST:DEL:POIN?").strip() == "3"
+    k.write("*RST")
+    assert k.query("SOUR:LIST:CURR:POIN?").strip() == "0"
+
+
+def test_pulse_delta_list_sweep_delivers_the_list_in_order_and_reads_each_pulse():
+    b, hb, k = _list_bench(thermal_emf=5e-6)
+    currents = [0.01, 1e-4, -0.01, 1e-4, -2e-4]
+    _arm_list(k, currents, delays=[2e-3, 2e-3, 3e-3, 2e-3, 2e-3], count=2)
+    assert k.query("SOUR:PDEL:ARM?").strip() == "1"
+    t0 = b.clock.now
+    k.write("INIT:IMM")
+    assert int(k.query("TRAC:POIN:ACT?")) == 10                    # one reading per pulse, ×SWE:COUN
+    assert b.clock.now - t0 == pytest.approx(2 * 11e-3)            # the list delays are cycle times
+    data = [float(x) for x in k.query("TRAC:DATA?").split(",")]
+    readings, stamps = data[0::2], data[1::2]
+    # (2B - A - C)/2 = I * R_H: the 5 µV thermal EMF cancels (A/D noise ~60 nV)
+    assert readings == pytest.approx([c * 0.5 for c in currents] * 2, abs=3e-7)
+    assert stamps[:3] == pytest.approx([0.0, 2e-3, 4e-3])
+    # every pulse reached the device, in list order, at the programmed width (read pulses too)
+    assert hb.pulses == [(c, 1e-4) for c in currents] * 2
+    assert k.query("SYST:ERR?").strip() == '0,"No error"'
+    k.write("SOUR:SWE:ABOR")
+    t, on, level = b.output_history(K6221)[-1]
+    assert not on and level == 0.0
+    b.close()
+
+
+def test_pulse_delta_list_sweep_cycle_from_sour_del_and_arm_conflicts():
+    b, hb, k = _list_bench()
+    k.write("SOUR:DEL 4e-3")
+    _arm_list(k, [1e-3, 2e-3])                                     # no delay list: SOUR:DEL
+    t0 = b.clock.now
+    k.write("INIT:IMM")
+    assert b.clock.now - t0 == pytest.approx(8e-3)
+    k.write("SOUR:SWE:ABOR")
+    k.write("SOUR:LIST:DEL 1e-3,1e-3,1e-3")                        # 3 delays for 2 currents
+    k.write("SOUR:PDEL:ARM")
+    assert k.query("SYST:ERR?").startswith("-221")
+    assert k.query("SOUR:PDEL:ARM?").strip() == "0"
+    b.close()
+
+
+def test_pulse_delta_list_sweep_compliance_clamps_like_fixed_output():
+    b, hb, k = _list_bench()                                       # R_xx = 1 kΩ
+    _arm_list(k, [0.01, 1e-4], delays=[2e-3, 2e-3])
+    k.write("SOUR:CURR:COMP 5")
+    k.write("SOUR:PDEL:ARM;:INIT:IMM")
+    readings = [float(x) for x in k.query("TRAC:DATA?").split(",")][0::2]
+    assert readings == pytest.approx([5e-3 * 0.5, 1e-4 * 0.5], abs=3e-7)   # 10 mA asked, 5 mA flowed
+    assert int(k.query("STAT:MEAS?")) & 8
+    assert hb.pulses[0] == (5e-3, 1e-4)
+    b.close()
+
+
+def test_pulse_delta_list_sweep_infinite_count_then_abort():
+    b, hb, k = _list_bench()
+    _arm_list(k, [1e-3, 2e-3, 3e-3], delays=[1e-3] * 3, count="INF")
+    k.write("INIT:IMM")
+    b.clock.advance(0.01)
+    n = int(k.query("TRAC:POIN:ACT?"))
+    assert n == 0                                                  # produced when asked for data
+    first = [float(x) for x in k.query("TRAC:DATA?").split(",")][0::2]
+    assert len(first) >= 3 and first[:3] == pytest.approx([5e-4, 1e-3, 1.5e-3], abs=3e-7)
+    assert [c for c, _ in hb.pulses][:4] == [1e-3, 2e-3, 3e-3, 1e-3]   # the list repeats
+    k.write("SOUR:SWE:ABOR")
+    assert k.query("SOUR:PDEL:ARM?").strip() == "0"
+    t, on, level = b.output_history(K6221)[-1]
+    assert not on and level == 0.0                                 # un-armed: output back off
+    count = len(hb.pulses)
+    b.clock.advance(1.0)
+    k.query("TRAC:DATA?")
+    assert len(hb.pulses) == count                                 # nothing more after the abort
+    b.close()

@@ -286,3 +286,38 @@ def test_station_file_opens_on_a_simulated_bench():
             st.pulse_source.pulse(20e-3, 100e-6)         # over the file's 15 mA: refused, not clipped
         st.pulse_source.pulse(-9e-3, 100e-6)
         assert math.isfinite(st.hall_reader.read(100e-6).hall_resistance)
+
+
+def test_pulse_delta_mode_validates_and_must_share_the_pulse_source(tmp_path, no_visa):
+    text = GOOD.replace('hall_reader = { mode = "lockin", instrument = "lia", series_resistance = 10e3 }',
+                        'hall_reader = { mode = "pulse_delta", instrument = "src" }')
+    spec = load_station_spec(write(tmp_path, text))
+    assert spec.hall_reader.mode == "pulse_delta" and spec.hall_reader.instrument == "src"
+    two = text.replace('hall_reader = { mode = "pulse_delta", instrument = "src" }',
+                       'hall_reader = { mode = "pulse_delta", instrument = "k2" }') \
+        + '[instruments.k2]\ndriver = "keithley6221"\naddress = "GPIB0::13::INSTR"\n'
+    with pytest.raises(UserError, match="roles.hall_reader.instrument: .*pulse_source 'src'"):
+        load_station_spec(write(tmp_path, two))
+    with pytest.raises(UserError, match="sr830"):
+        load_station_spec(write(tmp_path, text.replace('instrument = "src" }', 'instrument = "lia" }')))
+
+
+def test_sim_station_hall_mode(no_visa):
+    assert sim_station_spec("tilted:2").hall_reader.mode == "dc_delta"
+    spec = sim_station_spec("tilted:2", hall_mode="pulse_delta")
+    assert spec.hall_reader.mode == "pulse_delta" and spec.hall_reader.instrument == spec.pulse_source
+    with pytest.raises(UserError, match="--hall-mode"):
+        sim_station_spec("tilted:2", hall_mode="lockin")
+
+
+def test_pulse_delta_sim_station_opens_with_a_block_reader():
+    from labspin.drivers.hall import PulseDeltaHallReader
+    from labspin.protocols import Step
+
+    with sim_station_spec("tilted:2", hall_mode="pulse_delta").open() as st:
+        assert isinstance(st.hall_reader, PulseDeltaHallReader)
+        r = st.hall_reader.read(1e-4)
+        assert r.hall_resistance == pytest.approx(st.bench.hallbar.hall_resistance, abs=3e-3)
+        (r,) = st.hall_reader.run_block([Step(0, 0, 0.0096, 1e-4, 1e-4)])
+        assert r.hall_resistance > 0.5                  # a +9.6 mA pulse set the tilted device high
+        assert st.snapshot()["roles"]["hall_reader"]["mode"] == "pulse_delta"

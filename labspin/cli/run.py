@@ -24,11 +24,20 @@ def _overrides(sets: tuple[str, ...]) -> dict:
     return out
 
 
-def _station_spec(station_file: str | None, sim: str | None):
+def _station_spec(station_file: str | None, sim: str | None, hall_mode: str | None = None):
     from labspin import station as st
     if (station_file is None) == (sim is None):
         raise UserError("--station/--sim: give exactly one of --station FILE or --sim DEVICE[:SEED]")
-    return st.load_station_spec(station_file) if station_file else st.sim_station_spec(sim)
+    if station_file:
+        if hall_mode is not None:
+            raise UserError("--hall-mode: only with --sim (a station file names its hall_reader mode)")
+        return st.load_station_spec(station_file)
+    return st.sim_station_spec(sim, hall_mode=hall_mode or "dc_delta")
+
+
+_HALL_MODE = click.option(
+    "--hall-mode", type=click.Choice(["dc_delta", "pulse_delta"]), default=None,
+    help="with --sim: Hall reads by 6221/2182A Delta (default) or Pulse Delta list sweeps")
 
 
 def _report(status: str, runner: Any, path: str) -> int:
@@ -54,9 +63,10 @@ def _report(status: str, runner: Any, path: str) -> int:
               help="seconds between flushes to disk (a hard kill loses at most this)")
 @click.option("--no-progress", is_flag=True, help="no progress bar")
 @click.option("--resume", metavar="RUN.h5", help="continue an interrupted run file")
+@_HALL_MODE
 def run(recipe: str | None, station_file: str | None, sim: str | None, output: str | None,
         overwrite: bool, sets: tuple[str, ...], flush_interval: float, no_progress: bool,
-        resume: str | None) -> int:
+        resume: str | None, hall_mode: str | None) -> int:
     """Run RECIPE (a file or a shipped name) on a station or the simulator into an HDF5 run file.
 
     \b
@@ -74,7 +84,8 @@ def run(recipe: str | None, station_file: str | None, sim: str | None, output: s
         raise UserError(f"--flush-interval: must be > 0 seconds, got {flush_interval!r}")
     if resume is not None:
         extra = [n for n, v in (("RECIPE", recipe), ("--station", station_file), ("--sim", sim),
-                                ("-o", output), ("--set", sets), ("--overwrite", overwrite)) if v]
+                                ("-o", output), ("--set", sets), ("--overwrite", overwrite),
+                                ("--hall-mode", hall_mode)) if v]
         if extra:
             raise UserError(f"--resume: {', '.join(extra)} cannot be combined with --resume "
                             f"(recipe, station and seed come from the file)")
@@ -86,7 +97,7 @@ def run(recipe: str | None, station_file: str | None, sim: str | None, output: s
         rec = parse_recipe(rf.recipe, f"{resume}:/entry/protocol/recipe", path=inv.get("recipe_path"),
                            overrides=inv.get("overrides") or None)
         st = inv["station"]
-        spec = _station_spec(st.get("file"), st.get("sim"))
+        spec = _station_spec(st.get("file"), st.get("sim"), st.get("hall_mode"))
         writer.invocation = inv
         status, runner = execute(rec, spec, writer, progress=not no_progress,
                                  start_index=writer.start_index, time_offset=writer.time_offset,
@@ -99,7 +110,7 @@ def run(recipe: str | None, station_file: str | None, sim: str | None, output: s
         raise UserError("-o/--output: missing (the run file to write)")
     overrides = _overrides(sets)
     rec = load_recipe(recipe, overrides or None)
-    spec = _station_spec(station_file, sim)
+    spec = _station_spec(station_file, sim, hall_mode)
     status, runner = measure(rec, spec, output, overwrite=overwrite, flush_interval=flush_interval,
                              progress=not no_progress, argv=sys.argv[1:])
     return _report(status, runner, output)
@@ -110,14 +121,16 @@ def run(recipe: str | None, station_file: str | None, sim: str | None, output: s
 @click.option("--station", "station_file", metavar="FILE", help="station TOML file")
 @click.option("--sim", metavar="DEVICE[:SEED]", help="simulated bench")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="override a recipe parameter")
-def dry_run(recipe: str, station_file: str | None, sim: str | None, sets: tuple[str, ...]) -> int:
+@_HALL_MODE
+def dry_run(recipe: str, station_file: str | None, sim: str | None, sets: tuple[str, ...],
+            hall_mode: str | None) -> int:
     """Check RECIPE against a station's limits and print what it would do; touches no instrument."""
     from labspin.dryrun import dry_run as summarize, format_summary
     from labspin.protocols.recipe import load_recipe
     from labspin.runner import check_limits
 
     rec = load_recipe(recipe, _overrides(sets) or None)
-    spec = _station_spec(station_file, sim)
+    spec = _station_spec(station_file, sim, hall_mode)
     click.echo(format_summary(summarize(rec, spec)))
     check_limits(rec, spec, spec.limits)    # UserError -> one line, exit 2
     return 0

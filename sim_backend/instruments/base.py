@@ -197,6 +197,38 @@ class SimInstrument:
 
         t.add(pattern, set=_set, query=_query if query else None)
 
+    @classmethod
+    def list_setting(cls, t: CommandTable, pattern: str, key: str, kind, max_points: int) -> None:
+        """A stored list of numbers (``SOUR:LIST:CURR v1,v2,...``) with ``:APPend`` and ``:POINts?``.
+
+        Every value is checked with ``kind`` before the list changes, so one bad value leaves the
+        list as it was (error queue: −222 / −104); more than ``max_points`` in all gives −222.
+        Stored as a tuple: ``reset()`` copies the defaults shallowly.
+        """
+        cls._defaults[key] = ()
+
+        def _values(params, kind=kind):
+            if not params:
+                raise err(-109)
+            return tuple(kind.parse(p) for p in params)
+
+        def _set(inst, params, sfx, key=key):
+            vals = _values(params)
+            if len(vals) > max_points:
+                raise err(-222)
+            inst.s[key] = vals
+
+        def _append(inst, params, sfx, key=key):
+            vals = inst.s[key] + _values(params)
+            if len(vals) > max_points:
+                raise err(-222)
+            inst.s[key] = vals
+
+        t.add(pattern, set=_set, query=lambda i, p, s, key=key, kind=kind:
+              ",".join(kind.fmt(v) for v in i.s[key]))
+        t.add(pattern + ":APPend", set=_append)
+        t.add(pattern + ":POINts", query=lambda i, p, s, key=key: str(len(i.s[key])))
+
     # ---- life cycle ----------------------------------------------------------------------
     def reset(self) -> None:
         """``*RST``: settings back to defaults; outputs off."""

@@ -4,7 +4,10 @@ Modes: DC output (``OUTP``, ``SOUR:CURR``, compliance), Pulse Delta (``SOUR:PDEL
 pulse of HIGH for WIDT is delivered to the Hall bar and the 2182A forms (2B − A − C)/2, or B − A
 with ``LME 1``), Delta (``SOUR:DELT:*``: alternating HIGH/LOW, reading ((X − 2Y + Z)/4)·(−1)^n,
 so the thermal EMF cancels), and the sine waveform (``SOUR:WAVE:*``) that an external-reference
-lock-in reads. Finite Pulse-Delta and Delta runs execute at ``INIT:IMM`` in virtual time (the
+lock-in reads. Pulse Delta *sweep output with a custom list* (``PDEL:SWE ON``, ``SWE:SPAC LIST``,
+``SOUR:LIST:CURR``/``SOUR:LIST:DEL``): each cycle takes the next list current as its high level
+and the matching list delay (or ``SOUR:DEL``) as its cycle time, ``SWE:COUN`` times over, one
+reading per pulse. Finite Pulse-Delta and Delta runs execute at ``INIT:IMM`` in virtual time (the
 clock jumps by COUN × cycle); with ``COUN INF`` readings are produced on demand as time passes.
 """
 from __future__ import annotations
@@ -15,6 +18,7 @@ from ..scpi import CommandTable, unquote
 from .base import Bool, Enum, Int, KeithleyInstrument, Num, err, nr3
 
 PDEL_ADC_NOISE = 50e-9   # V rms of one 2182A A/D inside a Pulse-Delta cycle
+LIST_MAX_POINTS = 65535  # custom-list length; the reference is silent, SOUR:SWE:POIN allows 65535 (U)
 _ELEMENTS = ("READ", "TST", "RNUM", "SOUR", "COMP", "AVOL", "UNIT")
 
 
@@ -75,6 +79,12 @@ class Keithley6221(KeithleyInstrument):
         S(t, "[:SOURce]:PDELta:INTerval", "pdel_interval", Int(5, 999999), 5)
         S(t, "[:SOURce]:PDELta:SWEep[:STATe]", "pdel_sweep", Bool(), False)
         S(t, "[:SOURce]:PDELta:LMEasure", "pdel_lme", Int(1, 2), 2)
+        # Custom sweep lists (scpi.md §2.1 "custom lists SOUR:LIST:CURR|DEL|COMP <v,...>, …:APP,
+        # …:POIN?"). The reference gives no point limit nor a range for the delays: we take the
+        # SOUR:SWE:POIN limit (65535) and the SOUR:DEL range (1 ms … 999999.999 s) — U.
+        L = cls.list_setting
+        L(t, "[:SOURce]:LIST:CURRent", "list_curr", amps, LIST_MAX_POINTS)
+        L(t, "[:SOURce]:LIST:DELay", "list_del", Num(1e-3, 999999.999), LIST_MAX_POINTS)
         t.add("[:SOURce]:PDELta:ARM", set=lambda i, p, s: i.arm("PDEL"),
               query=lambda i, p, s: "1" if i.armed == "PDEL" else "0")
         t.add("[:SOURce]:PDELta:NVPResent", query=lambda i, p, s: i.nvpresent())
@@ -152,6 +162,7 @@ class Keithley6221(KeithleyInstrument):
         self._inf_next = 0.0
         self._delta_v: list[float] = []
         self._cycle_no = 0
+        self._list_i = 0
         super().__init__(bench, address)
 
     # ---- reset / DC output ---------------------------------------------------------------
@@ -234,6 +245,14 @@ class Keithley6221(KeithleyInstrument):
     def arm(self, mode: str) -> None:
         if mode in ("PDEL", "DELT") and self.nvpresent() != "1":
             raise err(-221)
+        if mode == "PDEL" and self._pdel_list():
+            # A custom sweep needs a current list, and a delay list that is either empty (then
+            # SOUR:DEL times every cycle) or as long as the current list. The reference only says
+            # "cycle time = SOUR:LIST:DEL for custom"; what a real 6221 does with an empty or a
+            # mismatched delay list is not documented there: we refuse at arm with -221 (U).
+            n_curr, n_del = len(self.s["list_curr"]), len(self.s["list_del"])
+            if n_curr == 0 or n_del not in (0, n_curr):
+                raise err(-221)
         if self.running:
             self.abort_sweep()
         self.armed = mode
@@ -244,7 +263,16 @@ class Keithley6221(KeithleyInstrument):
             self._set_output(True, 0.0)
 
     def initiate(self) -> None:
-        if self.armed == "PDEL":
+        if self.armed == "PDEL" and self._pdel_list():
+            self._start_run()
+            if self.s["swe_count"] != math.inf:
+                currents = self.s["list_curr"]
+                periods = self._list_periods()
+                for _ in range(self._sets()):
+                    for high, period in zip(currents, periods):
+                        self._pdel_cycle(high, period)
+                self._sweep_done()
+        elif self.armed == "PDEL":
             self._start_run()
             n = self.s["pdel_count"]
             if n != math.inf:
@@ -264,6 +292,8 @@ class Keithley6221(KeithleyInstrument):
         return 1 if n == math.inf else int(n)
 
     def _infinite(self) -> bool:
+        if self.armed == "PDEL" and self._pdel_list():
+            return self.s["swe_count"] == math.inf      # the list length sets the points
         key = "pdel_count" if self.armed == "PDEL" else "delt_count"
         return self.s[key] == math.inf or self.s["swe_count"] == math.inf
 
@@ -274,6 +304,7 @@ class Keithley6221(KeithleyInstrument):
         self._delta_readings = 0
         self._delta_i = 0
         self._inf_next = self.clock.now
+        self._list_i = 0
         self.event["oper"] |= 1 << 3
 
     def _sweep_done(self) -> None:
@@ -294,7 +325,16 @@ class Keithley6221(KeithleyInstrument):
         """Infinite runs: produce the cycles whose time has come (at least one per query)."""
         if not (self.running and self._infinite()):
             return
-        if self.armed == "PDEL":
+        if self.armed == "PDEL" and self._pdel_list():
+            currents, periods = self.s["list_curr"], self._list_periods()
+            period = sum(periods) / len(periods)
+            n = max(1, int((self.clock.now - self._inf_next) / period))
+            for _ in range(min(n, 65536)):
+                i = self._list_i % len(currents)
+                self._pdel_cycle(currents[i], periods[i])
+                self._list_i += 1
+            self._inf_next = self.clock.now
+        elif self.armed == "PDEL":
             period = self._pdel_period()
             n = max(1, int((self.clock.now - self._inf_next) / period))
             for _ in range(min(n, 65536)):
@@ -313,11 +353,29 @@ class Keithley6221(KeithleyInstrument):
             return self.s["delay"]
         return self.s["pdel_interval"] * self.line_period
 
-    def _pdel_cycle(self) -> None:
+    def _pdel_list(self) -> bool:
+        """Pulse Delta sweep output with a custom list (``PDEL:SWE ON``, ``SWE:SPAC LIST``).
+
+        Only LIST spacing is modelled as a sweep; LIN/LOG sweep output keeps the fixed HIGH level
+        timed by SOUR:DEL (the drivers never use them)."""
+        return bool(self.s["pdel_sweep"]) and self.s["swe_spacing"] == "LIST"
+
+    def _list_periods(self) -> tuple[float, ...]:
+        """Cycle time of each list point: the delay list, or SOUR:DEL for every point (U)."""
+        d = self.s["list_del"]
+        return d if d else (self.s["delay"],) * len(self.s["list_curr"])
+
+    def _pdel_cycle(self, high: float | None = None, period: float | None = None) -> None:
+        """One Pulse Delta cycle: low (A), pulse (B), low (C) -> one reading in the buffer.
+
+        ``high``/``period`` come from the custom list in a list sweep; by default PDEL:HIGH and
+        the fixed-output (or SOUR:DEL) cycle time."""
         bench = self.bench
         s = self.s
-        low, high, width = s["pdel_low"], s["pdel_high"], s["pdel_width"]
-        period = max(self._pdel_period(), width)
+        low, width = s["pdel_low"], s["pdel_width"]
+        if high is None:
+            high = s["pdel_high"]
+        period = max(self._pdel_period() if period is None else period, width)
         hb = bench.hallbar
         low_act = self.comply(low)
         self._drive(low_act)
