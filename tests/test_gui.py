@@ -288,3 +288,55 @@ def test_window_opens_run_file_given_on_command_line(qtbot, tmp_path):
     assert w.browser.run.status == "completed" and w.browser.plots.n_points == 120
     assert w.device_combo.currentText() == "idmi" and w.seed_spin.value() == 4
     assert w.browser.table.rowCount() == 6 and "completed" in w.browser.header.text()
+
+
+def test_hall_read_pulse_delta_reaches_the_bench_and_the_run_file(qtbot, window, tmp_path):
+    w = window
+    assert w.hall_combo.isEnabled() and w.hall_mode() == "dc_delta"          # the default
+    assert w.hall_combo.currentText() == "Delta (2182A)"
+    w.hall_combo.setCurrentIndex(w.hall_combo.findData("pulse_delta"))
+    assert w.hall_combo.currentText() == "Pulse Delta list sweeps"
+    qtbot.waitUntil(lambda: w.spec.hall_reader.mode == "pulse_delta", timeout=2_000)  # re-checked
+    assert "pulse_delta" in w.dry_label.text()
+    w.set_parameter("cycles", 50)
+    opened = []
+    w.station_opened.connect(opened.append)
+    with qtbot.waitSignal(w.run_finished, timeout=30_000) as done:
+        assert w.start_run()
+        assert not w.hall_combo.isEnabled()                                  # locked while running
+    assert done.args[0] == "completed", done.args
+    assert w.hall_combo.isEnabled()
+    run = read_run(tmp_path / "run.h5")
+    assert run.status == "completed" and len(run.data) == len(w.recipe.protocol) == 550
+    assert run.station["roles"]["hall_reader"]["mode"] == "pulse_delta"
+    assert run.invocation["station"] == {"sim": "tilted:1", "hall_mode": "pulse_delta"}
+    bench = opened[0].bench
+    writes = [str(r.message) for r in bench.log if r.kind == "write"]
+    assert any("SOUR:LIST:CURR" in m for m in writes)                       # list sweeps on the 6221
+    # a station file keeps its own mode: the combo is off, the file's mode is used
+    from labspin.station import load_station_spec
+    example = Path(__file__).resolve().parents[1] / "docs" / "station_example.toml"
+    file_mode = load_station_spec(str(example)).hall_reader.mode
+    w.output_edit.setText(str(tmp_path / "next.h5"))
+    w.station_file_radio.setChecked(True)
+    w.station_file_edit.setText(str(example))
+    assert not w.hall_combo.isEnabled() and w.hall_mode() == "pulse_delta"
+    assert w.validate(), w._blocker
+    assert w.spec.hall_reader.mode == file_mode and f"<b>{file_mode}</b>" in w.dry_label.text()
+    w.sim_radio.setChecked(True)
+    assert w.hall_combo.isEnabled() and w.validate() and w.spec.hall_reader.mode == "pulse_delta"
+
+
+def test_window_and_cli_gui_take_hall_mode(qtbot, capsys):
+    from labspin.cli import main
+    from labspin.errors import UserError
+    w = MainWindow(sim="idmi:2", recipe="staircase_idmi", hall_mode="pulse_delta")
+    qtbot.addWidget(w)
+    assert w.hall_mode() == "pulse_delta" and w.validate() and w.spec.hall_reader.mode == "pulse_delta"
+    with pytest.raises(UserError, match="--hall-mode"):
+        MainWindow(station_file="x.toml", hall_mode="pulse_delta")
+    with pytest.raises(SystemExit) as exc:
+        main(["gui", "--station", "x.toml", "--hall-mode", "pulse_delta"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("labspin: error: --hall-mode") and "\n" not in err

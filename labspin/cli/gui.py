@@ -9,13 +9,16 @@ import click
 from labspin.errors import UserError
 
 
-def _check_args(sim: str | None, station: str | None, recipe: str | None, run_file: str | None) -> None:
+def _check_args(sim: str | None, station: str | None, recipe: str | None, run_file: str | None,
+                hall_mode: str | None = None) -> None:
     """Bad command-line input ends here, as one line and exit 2, before any window exists."""
     if sim and station:
         raise UserError("--sim and --station: choose one")
+    if station and hall_mode:
+        raise UserError("--hall-mode: only with --sim (a station file names its hall_reader mode)")
     if sim:
         from labspin.station import sim_station_spec
-        sim_station_spec(sim)                 # UserError on a bad preset or seed
+        sim_station_spec(sim, hall_mode=hall_mode or "dc_delta")   # UserError on a bad preset or seed
     if station:
         from labspin.station import load_station_spec
         load_station_spec(station)
@@ -43,10 +46,13 @@ def _check_display() -> None:
               help="Station TOML (real instruments).")
 @click.option("--recipe", "recipe", metavar="NAME|PATH", default=None,
               help="Shipped recipe name or recipe TOML to preselect.")
+@click.option("--hall-mode", type=click.Choice(["dc_delta", "pulse_delta"]), default=None,
+              help="Simulated bench: Hall reads by 6221/2182A Delta (default) or Pulse Delta list sweeps.")
 @click.argument("run_file", required=False, metavar="[RUN.h5]")
-def gui(sim: str | None, station: str | None, recipe: str | None, run_file: str | None) -> None:
+def gui(sim: str | None, station: str | None, recipe: str | None, run_file: str | None,
+        hall_mode: str | None) -> None:
     """Open the live bench window; RUN.h5 (optional) opens in the run browser."""
-    _check_args(sim, station, recipe, run_file)
+    _check_args(sim, station, recipe, run_file, hall_mode)
     _check_display()
     try:
         import pyqtgraph as pg
@@ -58,6 +64,6 @@ def gui(sim: str | None, station: str | None, recipe: str | None, run_file: str 
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
     pg.setConfigOptions(antialias=False)
     win = MainWindow(sim=sim or (None if station else "tilted:1"), station_file=station,
-                     recipe=recipe, open_run=run_file)
+                     recipe=recipe, open_run=run_file, hall_mode=hall_mode)
     win.show()
     app.exec()

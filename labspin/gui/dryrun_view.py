@@ -21,6 +21,7 @@ def describe(recipe, spec) -> tuple[str, str | None, dict[str, str]]:
          else f"{s.peak_current_density:.3g} A/m²"),
         ("peak voltage I·R_xx", "n/a" if s.peak_voltage is None
          else f"{_si(s.peak_voltage, 'V')} (compliance {_si(lim['compliance_voltage'], 'V')})"),
+        ("Hall reads", s.hall_mode),
         ("duration (estimate)", _hms(s.duration)),
     ]
     body = "".join(f"<tr><td>{k}</td><td>&nbsp;<b>{html.escape(v)}</b></td></tr>" for k, v in rows)

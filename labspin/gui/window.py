@@ -26,6 +26,11 @@ def _sim_devices() -> list[str]:
     """Simulator presets, tilted first (the study's best device)."""
     from labspin.sim_backend.physics import PRESETS
     return sorted(PRESETS, key=lambda name: (name != "tilted", name))
+
+
+# Hall-read modes of the simulated bench (`sim_station_spec(hall_mode=...)`, `labspin run
+# --hall-mode`), as shown in the combo; a station file names its own mode.
+HALL_MODE_LABELS = {"dc_delta": "Delta (2182A)", "pulse_delta": "Pulse Delta list sweeps"}
 REDRAW_HZ = 25
 
 
@@ -75,7 +80,8 @@ class MainWindow(QtWidgets.QMainWindow):
     station_opened = QtCore.Signal(object)      # the Station, before the runner starts (scripts, tests)
 
     def __init__(self, *, sim: str | None = "tilted:1", station_file: str | None = None,
-                 recipe: str | None = None, open_run: str | None = None) -> None:
+                 recipe: str | None = None, open_run: str | None = None,
+                 hall_mode: str | None = None) -> None:
         super().__init__()
         self.setWindowTitle("labspin — live bench")
         self.resize(1400, 860)
@@ -117,6 +123,15 @@ class MainWindow(QtWidgets.QMainWindow):
                                 f"(one of {', '.join(_sim_devices())})")
             self.device_combo.setCurrentIndex(i)
             self.seed_spin.setValue(seed)
+        if hall_mode is not None:
+            if station_file:
+                raise UserError("--hall-mode: only with --sim (a station file names its "
+                                "hall_reader mode)")
+            i = self.hall_combo.findData(hall_mode)
+            if i < 0:
+                raise UserError(f"--hall-mode: {hall_mode!r} is not a mode of the simulated bench "
+                                f"(one of: {', '.join(HALL_MODE_LABELS)})")
+            self.hall_combo.setCurrentIndex(i)
         if recipe:
             self.select_recipe(recipe)
         else:
@@ -138,6 +153,15 @@ class MainWindow(QtWidgets.QMainWindow):
         self.seed_spin.setRange(0, 2**31 - 1)
         self.seed_spin.setValue(1)
         self.seed_spin.setPrefix("seed ")
+        self.hall_combo = QtWidgets.QComboBox()
+        for mode, label in HALL_MODE_LABELS.items():
+            self.hall_combo.addItem(label, mode)
+        self.hall_combo.setToolTip("How the simulated bench reads R_H: 6221/2182A Delta per point, "
+                                   "or each protocol cycle as one hardware-timed 6221 Pulse Delta "
+                                   "list sweep (labspin run --hall-mode). A station file names "
+                                   "its own mode.")
+        hall_label = QtWidgets.QLabel("Hall read")
+        hall_label.setBuddy(self.hall_combo)
         self.station_file_edit = QtWidgets.QLineEdit()
         self.station_file_edit.setPlaceholderText("station.toml")
         st_browse = QtWidgets.QToolButton(text="…")
@@ -147,10 +171,12 @@ class MainWindow(QtWidgets.QMainWindow):
         g.addWidget(self.sim_radio, 0, 0, 1, 3)
         g.addWidget(self.device_combo, 1, 0, 1, 2)
         g.addWidget(self.seed_spin, 1, 2)
-        g.addWidget(self.station_file_radio, 2, 0, 1, 3)
-        g.addWidget(self.station_file_edit, 3, 0, 1, 2)
-        g.addWidget(st_browse, 3, 2)
-        g.addWidget(self.station_error, 4, 0, 1, 3)
+        g.addWidget(hall_label, 2, 0)
+        g.addWidget(self.hall_combo, 2, 1, 1, 2)
+        g.addWidget(self.station_file_radio, 3, 0, 1, 3)
+        g.addWidget(self.station_file_edit, 4, 0, 1, 2)
+        g.addWidget(st_browse, 4, 2)
+        g.addWidget(self.station_error, 5, 0, 1, 3)
 
         # recipe
         rc_box = QtWidgets.QGroupBox("Recipe")
@@ -268,10 +294,12 @@ class MainWindow(QtWidgets.QMainWindow):
 
         # revalidate on any input change
         for sig in (self.sim_radio.toggled, self.device_combo.currentIndexChanged,
-                    self.seed_spin.valueChanged, self.station_file_edit.textChanged,
+                    self.seed_spin.valueChanged, self.hall_combo.currentIndexChanged,
+                    self.station_file_edit.textChanged,
                     self.output_edit.textChanged, self.overwrite_box.toggled):
             sig.connect(self._schedule_validate)
         self.recipe_combo.currentIndexChanged.connect(self._recipe_changed)
+        self.sim_radio.toggled.connect(self._sync_hall_combo)
         self._set_running(False)
 
     @staticmethod
@@ -391,10 +419,19 @@ class MainWindow(QtWidgets.QMainWindow):
     def _schedule_validate(self, *_) -> None:
         self._validate_timer.start()
 
+    def hall_mode(self) -> str:
+        """The simulated bench's Hall-read mode chosen in the combo ("dc_delta", "pulse_delta")."""
+        return self.hall_combo.currentData()
+
+    def _sync_hall_combo(self, *_) -> None:
+        """The Hall-read combo is for the simulated bench only (a station file keeps its mode)."""
+        self.hall_combo.setEnabled(self.sim_radio.isChecked() and not self.is_running())
+
     def _station_spec(self):
         from labspin.station import load_station_spec, sim_station_spec
         if self.sim_radio.isChecked():
-            return sim_station_spec(f"{self.device_combo.currentText()}:{self.seed_spin.value()}")
+            return sim_station_spec(f"{self.device_combo.currentText()}:{self.seed_spin.value()}",
+                                    hall_mode=self.hall_mode())
         path = self.station_file_edit.text().strip()
         if not path:
             raise UserError("station file: none chosen")
@@ -488,6 +525,7 @@ class MainWindow(QtWidgets.QMainWindow):
             w.setEnabled(not running)
         for edit, _ in self._fields.values():
             edit.setEnabled(not running)
+        self._sync_hall_combo()
         self._update_buttons()
 
     def start_run(self) -> bool:
