@@ -27,6 +27,8 @@ from .pulse import (
     reraise_with_errors,
     require_2182,
     role_snapshot,
+    raise_if_compliance,
+    reraise_checking_compliance,
     safely,
     sent_settings,
     set_if_changed,
@@ -90,6 +92,7 @@ class DeltaHallReader(HallReader):
                 set_if_changed(k, name, value, cache)
             if cache.get("buffer_points", 0) < self.count:
                 set_if_changed(k, "buffer_points", self.count, cache)
+            k.measurement_event                # read = clear: only this run's trips count
             self._static_for = cache
         set_if_changed(k, "delta_high_source", amplitude, cache)     # the 6221 sets LOW = -HIGH
 
@@ -108,9 +111,9 @@ class DeltaHallReader(HallReader):
 
             wait_until(done, self._sleep, 3 * self.delay * (self.count + 2), self._timeout,
                        f"{instrument_address(k)}: Delta")
-        except Exception as exc:
+        except Exception as exc:             # Delta aborts on compliance (CAB ON): say so
             forget_settings(k)
-            reraise_with_errors(k, exc)
+            reraise_checking_compliance(k, exc, f"a Delta read at {read_current:g} A", self.limits)
         readings = data[0:2 * self.count:2]           # reading, timestamp, reading, ...
         v = sum(readings) / len(readings)             # Hall voltage at +|I|
         return HallReading(hall_voltage=math.copysign(1.0, current) * v, read_current=current,
@@ -342,6 +345,7 @@ class PulseDeltaHallReader(HallReader):
                                 ("sweep_ranging", "best"), ("sweep_count", 1),
                                 ("format_elements", "READ,TST")):
                 set_if_changed(k, name, value, cache)
+            k.measurement_event                # read = clear: only this run's trips count
             self._static_for = cache
         # per call: the fixed-output pulse source on this 6221 turns sweep output off
         set_if_changed(k, "pulse_delta_sweep", True, cache)
@@ -360,6 +364,7 @@ class PulseDeltaHallReader(HallReader):
         k = self.k
         n = len(currents)
         cycle = self.cycle_for(width)
+        what = f"a Pulse Delta list sweep of {n} pulses (peak {max(map(abs, currents)):g} A)"
         try:
             self._configure(currents, width, cycle)
             k.pulse_delta_trigger()             # :TRAC:CLE;:SOUR:PDEL:ARM;:INIT:IMM
@@ -370,9 +375,10 @@ class PulseDeltaHallReader(HallReader):
             if len(data) < 2 * n:
                 raise RuntimeError(f"{instrument_address(k)}: Pulse Delta sweep returned "
                                    f"{len(data) // 2} of {n} readings")
+            raise_if_compliance(k, what, self.limits)
         except Exception as exc:
             forget_settings(k)
-            reraise_with_errors(k, exc)
+            reraise_checking_compliance(k, exc, what, self.limits)
         out = []
         for j, (current, is_read) in enumerate(zip(currents, reads)):
             if is_read:

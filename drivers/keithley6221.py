@@ -296,6 +296,13 @@ class Keithley6221(_PMKeithley6221):
         """Clear the buffer, arm Delta and start it, in one compound message (§7.B)."""
         self.write(":TRAC:CLE;:SOUR:DELT:ARM;:INIT:IMM")
 
+    measurement_event = Instrument.measurement(
+        ":STAT:MEAS?",
+        """Get and clear the measurement event register (bit 3: the source reached its compliance
+        voltage since the last read; scpi.md §2.7).""",
+        cast=int,
+    )
+
     # ----- buffer / trace (scpi.md §2.6) ----------------------------------------------------
     trace_points_actual = Instrument.measurement(
         ":TRAC:POIN:ACT?",

@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .roles import LimitError, Limits, PulseSource
+from .roles import ComplianceError, LimitError, Limits, PulseSource
 
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
@@ -145,6 +145,35 @@ def wait_until(done: Callable[[], bool], sleep: Sleep, expected: float, timeout:
         waited += step
 
 
+# ----- 6221 compliance -------------------------------------------------------------------------
+COMPLIANCE_BIT = 1 << 3        # 6221 measurement event register (scpi.md §2.7)
+
+
+def raise_if_compliance(k6221: Any, what: str, limits: Limits) -> None:
+    """ComplianceError if the 6221 reached its compliance voltage since the register was last read.
+
+    The Pulse Delta and Delta readings carry no compliance flag (FORM:ELEM READ,TST), and a pulse
+    clamped at compliance still returns a reading, so the latched event bit is the only witness.
+    """
+    if int(k6221.measurement_event) & COMPLIANCE_BIT:
+        raise ComplianceError(f"{instrument_address(k6221)}: compliance ({limits.compliance_voltage:g} V) "
+                              f"reached during {what}: the programmed current did not flow")
+
+
+def reraise_checking_compliance(k6221: Any, exc: BaseException, what: str, limits: Limits) -> None:
+    """Re-raise `exc`, as a ComplianceError if the 6221 latched a compliance event (a Delta or
+    Pulse Delta run aborted by compliance otherwise shows up as a time-out)."""
+    if not isinstance(exc, (LimitError, ComplianceError)):
+        try:
+            tripped = int(k6221.measurement_event) & COMPLIANCE_BIT
+        except Exception:  # noqa: BLE001 - the instrument may be gone; report the first error
+            tripped = 0
+        if tripped:
+            raise ComplianceError(f"{instrument_address(k6221)}: compliance ({limits.compliance_voltage:g} V) "
+                                  f"reached during {what} ({exc})") from exc
+    reraise_with_errors(k6221, exc)
+
+
 # ----- 6221 Pulse Delta -------------------------------------------------------------------------
 def pulse_delta_source_delay(width: float) -> float:
     """2182A A/D delay inside the pulse: mid-pulse, within the 6221's 16 µs … 11.966 ms."""
@@ -202,6 +231,7 @@ class K6221PulseSource(PulseSource):
                 set_if_changed(k, name, value, cache)
             if "buffer_points" not in cache:   # >= 1 is all a pulse needs; a reader may want more
                 set_if_changed(k, "buffer_points", 1, cache)
+            k.measurement_event                # read = clear: only this run's trips count
             self._static_for = cache
         # per pulse, not once: a Pulse Delta Hall reader on this 6221 turns sweep output on
         set_if_changed(k, "pulse_delta_sweep", False, cache)
@@ -218,9 +248,10 @@ class K6221PulseSource(PulseSource):
             expected = 3 * self.INTERVAL_PLC / 50.0
             wait_until(lambda: k.trace_points_actual >= 1, self._sleep, expected,
                        self._timeout, f"{instrument_address(k)}: Pulse Delta")
+            raise_if_compliance(k, f"a {amplitude:g} A pulse", self.limits)
         except Exception as exc:
             forget_settings(k)
-            reraise_with_errors(k, exc)
+            reraise_checking_compliance(k, exc, f"a {amplitude:g} A pulse", self.limits)
 
     @property
     def output_enabled(self) -> bool:

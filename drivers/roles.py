@@ -16,6 +16,10 @@ class LimitError(ValueError):
     """A requested current or width is outside the station's limits; nothing was sent."""
 
 
+class ComplianceError(RuntimeError):
+    """The source hit its compliance voltage: the current asked for did not flow."""
+
+
 @dataclass(frozen=True)
 class Limits:
     """Per-device safety limits (SI units), checked before any write."""

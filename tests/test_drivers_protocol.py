@@ -16,7 +16,7 @@ from labspin.drivers.hall import DeltaHallReader, LockinHallReader, SourceMeterH
 from labspin.drivers.keithley2182 import Keithley2182
 from labspin.drivers.keithley6221 import Keithley6221
 from labspin.drivers.pulse import K6221PulseSource, SourceMeterPulseSource
-from labspin.drivers.roles import LimitError, Limits
+from labspin.drivers.roles import ComplianceError, LimitError, Limits
 from labspin.errors import UserError
 
 IDN_6221 = "KEITHLEY INSTRUMENTS INC.,MODEL 6221,4143710,D04 /700x"
@@ -157,10 +157,11 @@ PDEL_SETUP = [   # once per cache generation, then sweep off (a Pulse Delta read
     # turned it on) and the pulse's own amplitude / width / A-D delay
     (":SOUR:CURR:COMP 10", None), (":SOUR:PDEL:LOW 0", None), (":SOUR:PDEL:COUN 1", None),
     (":SOUR:PDEL:RANG BEST", None), (":SOUR:PDEL:INT 5", None), (":SOUR:PDEL:LME 2", None),
-    (":FORM:ELEM READ,TST", None), (":TRAC:POIN 1", None), (":SOUR:PDEL:SWE 0", None),
+    (":FORM:ELEM READ,TST", None), (":TRAC:POIN 1", None), (":STAT:MEAS?", "0"), (":SOUR:PDEL:SWE 0", None),
     (":SOUR:PDEL:HIGH 0.01", None), (":SOUR:PDEL:WIDT 0.0001", None), (":SOUR:PDEL:SDEL 5e-05", None),
 ]
-PDEL_FIRE = [(":TRAC:CLE;:SOUR:PDEL:ARM;:INIT:IMM", None), (":TRAC:POIN:ACT?", "1")]
+PDEL_FIRE = [(":TRAC:CLE;:SOUR:PDEL:ARM;:INIT:IMM", None), (":TRAC:POIN:ACT?", "1"),
+             (":STAT:MEAS?", "0")]      # bit 3 (compliance) clear
 
 
 def test_k6221_pulse_source_sends_settings_only_when_they_change():
@@ -185,7 +186,8 @@ def test_k6221_pulse_source_sends_settings_only_when_they_change():
 def test_k6221_pulse_source_polls_until_done():
     slept = []
     with expected_protocol(Keithley6221, OPEN_PDEL + PDEL_SETUP + PDEL_FIRE[:1] + [
-        (":TRAC:POIN:ACT?", "0"), (":TRAC:POIN:ACT?", "0"), (":TRAC:POIN:ACT?", "1")],
+        (":TRAC:POIN:ACT?", "0"), (":TRAC:POIN:ACT?", "0"), (":TRAC:POIN:ACT?", "1"),
+        (":STAT:MEAS?", "0")],
     ) as inst:
         K6221PulseSource(inst, Limits(), sleep=slept.append).pulse(0.01, 1e-4)
     assert len(slept) == 2 and all(s > 0 for s in slept)
@@ -217,13 +219,31 @@ def test_k6221_role_refuses_limits_beyond_the_instrument():
 
 def test_k6221_error_forgets_cache_so_settings_are_resent():
     with expected_protocol(Keithley6221, OPEN_PDEL + PDEL_SETUP + PDEL_FIRE[:1] + [
-        (":TRAC:POIN:ACT?", "0"),
+        (":TRAC:POIN:ACT?", "0"), (":STAT:MEAS?", "0"),
         ("SYST:ERR?", '-221,"Settings conflict"'), ("SYST:ERR?", '0,"No error"'),
     ] + PDEL_SETUP + PDEL_FIRE) as inst:
         src = K6221PulseSource(inst, Limits(), sleep=lambda s: None, timeout=0)
         with pytest.raises(RuntimeError, match="Settings conflict"):
             src.pulse(0.01, 1e-4)
         src.pulse(0.01, 1e-4)
+
+
+def test_k6221_pulse_source_reports_a_compliance_trip_and_forgets_its_settings():
+    # a pulse clamped at compliance still gives a reading; the latched event bit 3 says so
+    with expected_protocol(Keithley6221, OPEN_PDEL + PDEL_SETUP + PDEL_FIRE[:2] + [
+        (":STAT:MEAS?", "40"),                                  # bits 3 (compliance) and 5
+        ("SYST:ERR?", '0,"No error"'),
+    ] + PDEL_SETUP + PDEL_FIRE) as inst:
+        src = K6221PulseSource(inst, Limits(), **NO_SLEEP)
+        with pytest.raises(ComplianceError, match=r"compliance \(10 V\).*0.01 A pulse"):
+            src.pulse(0.01, 1e-4)
+        src.pulse(0.01, 1e-4)                                   # settings re-sent after the trip
+
+
+def test_k6221_pulse_source_ignores_other_event_bits():
+    with expected_protocol(Keithley6221, OPEN_PDEL + PDEL_SETUP + PDEL_FIRE[:2] + [
+        (":STAT:MEAS?", "544")]) as inst:                        # bits 5 and 9, not 3
+        K6221PulseSource(inst, Limits(), **NO_SLEEP).pulse(0.01, 1e-4)
 
 
 def test_k6221_pulse_source_shutdown():
@@ -239,7 +259,8 @@ def test_k6221_pulse_source_shutdown():
 DELTA_SETUP = [
     (":SOUR:CURR:COMP 10", None), (":UNIT:VOLT:DC V", None), (":SOUR:DELT:DELay 0.002", None),
     (":SOUR:DELT:COUN 1", None), (":SOUR:SWEep:COUN 1", None), (":SOUR:DELT:CAB ON", None),
-    (":FORM:ELEM READ,TST", None), (":TRAC:POIN 1", None), (":SOUR:DELT:HIGH 0.0001", None),
+    (":FORM:ELEM READ,TST", None), (":TRAC:POIN 1", None), (":STAT:MEAS?", "0"),
+    (":SOUR:DELT:HIGH 0.0001", None),
 ]
 DELTA_FIRE = [(":TRAC:CLE;:SOUR:DELT:ARM;:INIT:IMM", None)]
 
@@ -256,6 +277,15 @@ def test_delta_hall_reader():
         r = reader.read(-1e-4)        # negative read current: same DELT:HIGH, sign carried
         assert r.hall_resistance == pytest.approx(v2 / 1e-4)
         assert r.hall_voltage / r.read_current == pytest.approx(r.hall_resistance)
+
+
+def test_delta_hall_reader_says_compliance_when_delta_aborted_on_it():
+    # CAB ON: a compliance trip aborts the Delta run, so no reading arrives; the event bit names why
+    with expected_protocol(Keithley6221, OPEN_DELT + DELTA_SETUP + DELTA_FIRE + [
+        (":TRAC:DATA?", ""), (":STAT:MEAS?", "8")]) as inst:
+        reader = DeltaHallReader(inst, Limits(), sleep=lambda s: None, timeout=0)
+        with pytest.raises(ComplianceError, match="Delta read at 0.0001 A .*not complete"):
+            reader.read(1e-4)
 
 
 def test_delta_hall_reader_averages_count_readings():
@@ -364,7 +394,7 @@ def test_pulse_source_and_reader_share_one_6221_without_undoing_each_other():
         # compliance and buffer format were already sent by the pulse source
         (":UNIT:VOLT:DC V", None), (":SOUR:DELT:DELay 0.002", None), (":SOUR:DELT:COUN 3", None),
         (":SOUR:SWEep:COUN 1", None), (":SOUR:DELT:CAB ON", None), (":TRAC:POIN 3", None),
-        (":SOUR:DELT:HIGH 0.0001", None)] + DELTA_FIRE + [(":TRAC:DATA?", three),
+        (":STAT:MEAS?", "0"), (":SOUR:DELT:HIGH 0.0001", None)] + DELTA_FIRE + [(":TRAC:DATA?", three),
         (":SOUR:PDEL:HIGH -0.01", None)] + PDEL_FIRE     # TRAC:POIN stays 3
         + DELTA_FIRE + [(":TRAC:DATA?", three)]) as inst:
         src = K6221PulseSource(inst, Limits(), **NO_SLEEP)
@@ -445,7 +475,7 @@ def test_6221_set_sweep_list_sends_chunks_of_at_most_100():
 PDEL_READER_SETUP = [      # once per cache generation
     (":SOUR:CURR:COMP 10", None), (":UNIT:VOLT:DC V", None), (":SOUR:PDEL:LOW 0", None),
     (":SOUR:PDEL:LME 2", None), (":SOUR:SWE:SPAC LIST", None), (":SOUR:SWE:RANG BEST", None),
-    (":SOUR:SWE:COUN 1", None), (":FORM:ELEM READ,TST", None),
+    (":SOUR:SWE:COUN 1", None), (":FORM:ELEM READ,TST", None), (":STAT:MEAS?", "0"),
 ]
 
 
@@ -461,7 +491,7 @@ def test_pulse_delta_reader_block_is_one_list_sweep():
              Step(0, 2, 0.0, 0.0, -1e-4)]                       # read-only step: its read only
     data = _trace([0.0, -8e-5, 0.0, -7.9e-5, 7.9e-5])
     sweep = [(":TRAC:CLE;:SOUR:PDEL:ARM;:INIT:IMM", None), (":TRAC:POIN:ACT?", "5"),
-             (":TRAC:DATA?", data)]
+             (":TRAC:DATA?", data), (":STAT:MEAS?", "0")]
     with expected_protocol(Keithley6221, OPEN_PDEL + PDEL_READER_SETUP + [
         (":SOUR:PDEL:SWE 1", None), (":SOUR:PDEL:WIDT 0.0001", None), (":SOUR:PDEL:SDEL 5e-05", None),
         (":TRAC:POIN 5", None),
@@ -482,11 +512,11 @@ def test_pulse_delta_reader_lone_read_and_sharing_with_the_pulse_source():
     with expected_protocol(Keithley6221, OPEN_PDEL + PDEL_SETUP + PDEL_FIRE + OPEN_PDEL + [
         # compliance, low level, LME and buffer format were already sent by the pulse source
         (":UNIT:VOLT:DC V", None), (":SOUR:SWE:SPAC LIST", None), (":SOUR:SWE:RANG BEST", None),
-        (":SOUR:SWE:COUN 1", None), (":SOUR:PDEL:SWE 1", None),
+        (":SOUR:SWE:COUN 1", None), (":STAT:MEAS?", "0"), (":SOUR:PDEL:SWE 1", None),
         (":SOUR:PDEL:WIDT 0.00011", None), (":SOUR:PDEL:SDEL 5.5e-05", None),
         (":SOUR:LIST:CURR 0.0001", None), (":SOUR:LIST:DEL 0.005", None),
         (":TRAC:CLE;:SOUR:PDEL:ARM;:INIT:IMM", None), (":TRAC:POIN:ACT?", "1"),
-        (":TRAC:DATA?", "5.000000E-05,0.000000E+00"),
+        (":TRAC:DATA?", "5.000000E-05,0.000000E+00"), (":STAT:MEAS?", "0"),
         # back to a fixed-output pulse: sweep output off again, width back down
         (":SOUR:PDEL:SWE 0", None), (":SOUR:PDEL:HIGH -0.01", None),
         (":SOUR:PDEL:SDEL 5e-05", None), (":SOUR:PDEL:WIDT 0.0001", None)] + PDEL_FIRE) as inst:

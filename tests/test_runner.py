@@ -224,6 +224,8 @@ def test_injected_faults_on_simulator_leave_outputs_off(tmp_path, kind, seed):
     finally:
         station.close()
     assert status == "failed" and runner.error
+    if kind == "compliance":          # named as such, whether it hit a write pulse or a Delta read
+        assert runner.error.startswith("ComplianceError:"), runner.error
     assert source_ramped_off(bench, addr)
     rf = read_run(path)
     assert rf.status == "failed" and rf.error == runner.error and not rf.interrupted
@@ -394,6 +396,26 @@ def test_pulse_delta_block_timeout_on_simulator_leaves_outputs_off(tmp_path):
     assert "OUTPUT OFF" in writes[-1] and ":SOUR:SWE:ABOR" in writes      # aborted, ramped, off
     rf = read_run(tmp_path / "t.h5")
     assert rf.status == "failed" and 0 < len(rf.data) < 330 and len(rf.data) % 11 == 0
+
+
+@pytest.mark.parametrize("after", [40, 90])
+def test_pulse_delta_compliance_mid_block_fails_with_compliance(tmp_path, after):
+    # a pulse clamped at compliance still gives a reading: without the event check this run
+    # would complete with a wrong point in it
+    station = pd_station()
+    bench = station.bench
+    addr = bench.addresses["keithley6221"]
+    bench.inject_fault(addr, "compliance", after=after)
+    runner = Runner(station, load_recipe("staircase", {"cycles": 30}), [RunWriter(tmp_path / "c.h5")])
+    try:
+        status = runner.run()
+    finally:
+        station.close()
+    assert status == "failed" and runner.error.startswith("ComplianceError:"), runner.error
+    assert "list sweep" in runner.error
+    assert source_ramped_off(bench, addr)
+    rf = read_run(tmp_path / "c.h5")
+    assert rf.status == "failed" and len(rf.data) < 330 and len(rf.data) % 11 == 0
 
 
 def test_pulse_delta_abort_mid_block_on_simulator_leaves_outputs_off(tmp_path):
