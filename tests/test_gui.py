@@ -1,10 +1,12 @@
 """The live bench window, driven like a user would (offscreen Qt, simulated bench)."""
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -73,6 +75,30 @@ def test_full_run_plots_live_and_writes_file(qtbot, window, tmp_path):
     w.overwrite_box.setChecked(True)
     w.validate()
     assert w.start_btn.isEnabled()
+
+
+def test_no_garbage_collection_in_the_runner_thread_during_a_run(qtbot, window):
+    # a collection started in the runner thread can destroy old Qt objects there and deadlock Qt;
+    # during a run automatic GC is off and collections run on a GUI-thread timer
+    w = window
+    w.set_parameter("cycles", 300)
+    assert gc.isenabled()
+    collected_in = set()
+
+    def note(phase, info):
+        collected_in.add(threading.current_thread().name)
+    gc.callbacks.append(note)
+    try:
+        with qtbot.waitSignal(w.run_finished, timeout=30_000):
+            w.start_run()
+            assert not gc.isenabled()
+            for _ in range(3):
+                [[] for _ in range(2000)]              # garbage enough for the timer to collect
+                qtbot.wait(600)
+    finally:
+        gc.callbacks.remove(note)
+    assert gc.isenabled()                              # restored when the run ended
+    assert "labspin-runner" not in collected_in and "MainThread" in collected_in
 
 
 def test_pause_resume_abort_ramps_down_and_marks_file(qtbot, window, tmp_path):

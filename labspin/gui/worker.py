@@ -8,11 +8,13 @@ The runner's own pause/resume/abort are thread-safe; this class only forwards to
 from __future__ import annotations
 
 import collections
+import gc
 import threading
 import time
 import traceback
 
 from PySide6 import QtCore
+from pyqtgraph.util.garbage_collector import GarbageCollector
 
 
 class QtListener(QtCore.QObject):
@@ -60,6 +62,32 @@ class QtListener(QtCore.QObject):
                 return out
 
 
+class GuiThreadCollector(GarbageCollector):
+    """pyqtgraph's collector (automatic GC off, collections on a GUI-thread timer) for as long as
+    any run is going. Otherwise a collection can start in the runner thread, destroy unreachable Qt
+    objects there (a closed window's menus) and deadlock Qt against the GUI thread (seen: the runner
+    thread waiting for the GIL inside QObject::~QObject, the GUI thread for that object's mutex)."""
+
+    _holders = 0
+
+    def __init__(self, interval: float = 0.5) -> None:
+        if GuiThreadCollector._holders == 0:
+            GuiThreadCollector._was_enabled = gc.isenabled()
+        GuiThreadCollector._holders += 1
+        super().__init__(interval=interval)
+        self._active = True
+
+    def stop(self) -> None:
+        """Idempotent; the last holder restores automatic collection as it was."""
+        if not self._active:
+            return
+        self._active = False
+        self.timer.stop()
+        GuiThreadCollector._holders -= 1
+        if GuiThreadCollector._holders == 0 and GuiThreadCollector._was_enabled:
+            gc.enable()
+
+
 class RunWorker(QtCore.QObject):
     """Owns the runner thread. `finished(status, error)` fires once the thread has returned."""
 
@@ -74,7 +102,13 @@ class RunWorker(QtCore.QObject):
         self._thread = threading.Thread(target=self._main, name="labspin-runner", daemon=False)
 
     def start(self) -> None:
+        """Start the runner thread (call from the GUI thread)."""
+        self._collector = GuiThreadCollector()
+        self.finished.connect(self._release_collector)   # queued: runs in the GUI thread
         self._thread.start()
+
+    def _release_collector(self, *_) -> None:
+        self._collector.stop()
 
     def _main(self) -> None:
         try:
@@ -101,4 +135,7 @@ class RunWorker(QtCore.QObject):
         if self._thread.ident is None:
             return True
         self._thread.join(timeout)
-        return not self._thread.is_alive()
+        if self._thread.is_alive():
+            return False
+        self._collector.stop()
+        return True
