@@ -56,16 +56,69 @@ def run_labspin(recipe, spec: str, path: str | None, hall_mode: str = "dc_delta"
     return dt, len(recipe.protocol)
 
 
+COLUMNS = ["pulse_index", "cycle", "step", "pulse_current", "pulse_width", "read_current",
+           "hall_voltage", "hall_resistance", "time"]
+
+
+def _row(i, s, read_current: float, v: float, t: float) -> dict:
+    """One emitted row of the pymeasure loops (the same columns as the run file)."""
+    return {"pulse_index": i, "cycle": s.cycle, "step": s.step, "pulse_current": s.pulse_current,
+            "pulse_width": s.pulse_width, "read_current": read_current, "hall_voltage": v,
+            "hall_resistance": v / read_current, "time": t}
+
+
+def _time_procedure(procedure, path: str, n: int) -> tuple[float, int]:
+    """Run a Procedure through pymeasure's Worker into CSV Results; seconds and rows written."""
+    from pymeasure.experiment import Results, Worker
+
+    if os.path.exists(path):
+        os.remove(path)                     # Results appends to an existing file
+    worker = Worker(Results(procedure, path))
+    t = time.perf_counter()
+    worker.start()
+    worker.join(timeout=3600)              # Worker.shutdown stops the CSV Recorder (joins it)
+    dt = time.perf_counter() - t
+    rows = len(pd.read_csv(path, comment="#"))
+    assert rows == n, rows
+    return dt, rows
+
+
+def _stock_6221(spec: str, commands: tuple[str, ...]):
+    """A simulated bench and a stock pymeasure Keithley6221 on it, Pulse Delta set up by raw writes."""
+    from pymeasure.instruments.keithley import Keithley6221
+    from labspin.sim_backend import SimBench
+    from labspin.station import parse_sim_spec
+
+    bench = SimBench(*parse_sim_spec(spec))
+    k = Keithley6221(bench.addresses["keithley6221"], visa_library=bench.visa_library)
+    k.source_compliance = 10
+    for cmd in (":SOUR:PDEL:LOW 0", ":SOUR:PDEL:COUN 1", ":SOUR:PDEL:RANG BEST",
+                ":SOUR:PDEL:INT 5", ":SOUR:PDEL:SWE OFF", ":SOUR:PDEL:LME 2") + commands:
+        k.write(cmd)
+    return bench, k
+
+
+def _fire_pulse_delta(k, high: float, width: float) -> None:
+    """One fixed-output Pulse Delta pulse by raw writes (pymeasure has no property for it)."""
+    k.write(f":SOUR:PDEL:HIGH {high:g}")
+    k.write(f":SOUR:PDEL:WIDT {width:g}")
+    k.write(f":SOUR:PDEL:SDEL {max(width / 2, 16e-6):g}")
+    k.write(":TRAC:CLE")
+    k.write(":SOUR:PDEL:ARM")
+    k.write(":INIT:IMM")
+    while float(k.ask(":TRAC:POIN:ACT?")) < 1:
+        pass
+
+
 def run_pymeasure(recipe, spec: str, path: str) -> tuple[float, int]:
-    from pymeasure.experiment import Procedure, Results, Worker
+    from pymeasure.experiment import Procedure
     from pymeasure.experiment.parameters import IntegerParameter
 
     class Staircase(Procedure):
         """The staircase loop as a pymeasure Procedure (pulse, read, emit one row)."""
 
         seed = IntegerParameter("Seed", default=1)
-        DATA_COLUMNS = ["pulse_index", "cycle", "step", "pulse_current", "pulse_width",
-                        "read_current", "hall_voltage", "hall_resistance", "time"]
+        DATA_COLUMNS = COLUMNS
 
         def startup(self):
             self.station = sim_station_spec(spec).open()
@@ -79,50 +132,25 @@ def run_pymeasure(recipe, spec: str, path: str) -> tuple[float, int]:
                 if s.pulse_current != 0.0:
                     st.pulse_source.pulse(s.pulse_current, s.pulse_width)
                 r = st.hall_reader.read(s.read_current)
-                self.emit("results", {"pulse_index": i, "cycle": s.cycle, "step": s.step,
-                                      "pulse_current": s.pulse_current, "pulse_width": s.pulse_width,
-                                      "read_current": r.read_current, "hall_voltage": r.hall_voltage,
-                                      "hall_resistance": r.hall_resistance, "time": st.now() - t0})
+                self.emit("results", _row(i, s, r.read_current, r.hall_voltage, st.now() - t0))
 
         def shutdown(self):
             MESSAGES["pymeasure"] = _messages(self.station.bench, len(recipe.protocol))
             self.station.shutdown()
             self.station.close()
 
-    if os.path.exists(path):
-        os.remove(path)                     # Results appends to an existing file
-    procedure = Staircase()
-    results = Results(procedure, path)
-    worker = Worker(results)
-    t = time.perf_counter()
-    worker.start()
-    worker.join(timeout=3600)              # Worker.shutdown stops the CSV Recorder (joins it)
-    dt = time.perf_counter() - t
-    rows = len(pd.read_csv(path, comment="#"))
-    assert rows == len(recipe.protocol), rows
-    return dt, rows
+    return _time_procedure(Staircase(), path, len(recipe.protocol))
 
 
 def run_pymeasure_stock(recipe, spec: str, path: str) -> tuple[float, int]:
-    from pymeasure.experiment import Procedure, Results, Worker
-    from pymeasure.instruments.keithley import Keithley6221
-    from labspin.sim_backend import SimBench
-    from labspin.station import parse_sim_spec
-
-    preset, seed = parse_sim_spec(spec)
+    from pymeasure.experiment import Procedure
 
     class Staircase(Procedure):
-        DATA_COLUMNS = ["pulse_index", "cycle", "step", "pulse_current", "pulse_width",
-                        "read_current", "hall_voltage", "hall_resistance", "time"]
+        DATA_COLUMNS = COLUMNS
 
         def startup(self):
-            self.bench = SimBench(preset, seed)
-            k = self.k = Keithley6221(self.bench.addresses["keithley6221"],
-                                      visa_library=self.bench.visa_library)
-            k.source_compliance = 10
-            for cmd in (":SOUR:PDEL:LOW 0", ":SOUR:PDEL:COUN 1", ":SOUR:PDEL:RANG BEST",
-                        ":SOUR:PDEL:INT 5", ":SOUR:PDEL:SWE OFF", ":SOUR:PDEL:LME 2"):
-                k.write(cmd)
+            self.bench, self.k = _stock_6221(spec, ())
+            k = self.k
             k.delta_delay = 2e-3
             k.delta_cycles = 1
             k.delta_measurement_sets = 1
@@ -135,14 +163,7 @@ def run_pymeasure_stock(recipe, spec: str, path: str) -> tuple[float, int]:
                 if self.should_stop():
                     break
                 if s.pulse_current != 0.0:
-                    k.write(f":SOUR:PDEL:HIGH {s.pulse_current:g}")
-                    k.write(f":SOUR:PDEL:WIDT {s.pulse_width:g}")
-                    k.write(f":SOUR:PDEL:SDEL {max(s.pulse_width / 2, 16e-6):g}")
-                    k.write(":TRAC:CLE")
-                    k.write(":SOUR:PDEL:ARM")
-                    k.write(":INIT:IMM")
-                    while float(k.ask(":TRAC:POIN:ACT?")) < 1:
-                        pass
+                    _fire_pulse_delta(k, s.pulse_current, s.pulse_width)
                     k.write(":SOUR:SWE:ABOR")
                 k.delta_high_source = s.read_current
                 k.write(":TRAC:CLE")
@@ -150,63 +171,30 @@ def run_pymeasure_stock(recipe, spec: str, path: str) -> tuple[float, int]:
                 k.delta_start()
                 v = k.delta_values[0]
                 k.delta_abort()
-                self.emit("results", {"pulse_index": i, "cycle": s.cycle, "step": s.step,
-                                      "pulse_current": s.pulse_current, "pulse_width": s.pulse_width,
-                                      "read_current": s.read_current, "hall_voltage": v,
-                                      "hall_resistance": v / s.read_current, "time": clock.now - t0})
+                self.emit("results", _row(i, s, s.read_current, v, clock.now - t0))
 
         def shutdown(self):
             MESSAGES["stock"] = _messages(self.bench, len(recipe.protocol))
             self.k.shutdown()
             self.bench.close()
 
-    if os.path.exists(path):
-        os.remove(path)
-    results = Results(Staircase(), path)
-    worker = Worker(results)
-    t = time.perf_counter()
-    worker.start()
-    worker.join(timeout=3600)
-    dt = time.perf_counter() - t
-    rows = len(pd.read_csv(path, comment="#"))
-    assert rows == len(recipe.protocol), rows
-    return dt, rows
+    return _time_procedure(Staircase(), path, len(recipe.protocol))
 
 
 def run_pymeasure_stock_pulse_delta(recipe, spec: str, path: str) -> tuple[float, int]:
     """Stock pymeasure, reads as Pulse Delta pulses: two fixed-output Pulse Delta runs per point."""
-    from pymeasure.experiment import Procedure, Results, Worker
-    from pymeasure.instruments.keithley import Keithley6221
-    from labspin.sim_backend import SimBench
-    from labspin.station import parse_sim_spec
-
-    preset, seed = parse_sim_spec(spec)
+    from pymeasure.experiment import Procedure
 
     class Staircase(Procedure):
-        DATA_COLUMNS = ["pulse_index", "cycle", "step", "pulse_current", "pulse_width",
-                        "read_current", "hall_voltage", "hall_resistance", "time"]
+        DATA_COLUMNS = COLUMNS
 
         def startup(self):
-            self.bench = SimBench(preset, seed)
-            k = self.k = Keithley6221(self.bench.addresses["keithley6221"],
-                                      visa_library=self.bench.visa_library)
-            k.source_compliance = 10
-            for cmd in (":SOUR:PDEL:LOW 0", ":SOUR:PDEL:COUN 1", ":SOUR:PDEL:RANG BEST",
-                        ":SOUR:PDEL:INT 5", ":SOUR:PDEL:SWE OFF", ":SOUR:PDEL:LME 2",
-                        ":FORM:ELEM READ,TST", ":UNIT:VOLT:DC V"):
-                k.write(cmd)
-            k.buffer_points = 2
+            self.bench, self.k = _stock_6221(spec, (":FORM:ELEM READ,TST", ":UNIT:VOLT:DC V"))
+            self.k.buffer_points = 2
 
         def pulse_delta(self, high: float, width: float) -> float:
             k = self.k
-            k.write(f":SOUR:PDEL:HIGH {high:g}")
-            k.write(f":SOUR:PDEL:WIDT {width:g}")
-            k.write(f":SOUR:PDEL:SDEL {max(width / 2, 16e-6):g}")
-            k.write(":TRAC:CLE")
-            k.write(":SOUR:PDEL:ARM")
-            k.write(":INIT:IMM")
-            while float(k.ask(":TRAC:POIN:ACT?")) < 1:
-                pass
+            _fire_pulse_delta(k, high, width)
             v = float(k.ask(":TRAC:DATA?").split(",")[0])
             k.write(":SOUR:SWE:ABOR")
             return v
@@ -221,27 +209,14 @@ def run_pymeasure_stock_pulse_delta(recipe, spec: str, path: str) -> tuple[float
                 if s.pulse_current != 0.0:
                     self.pulse_delta(s.pulse_current, width)
                 v = self.pulse_delta(s.read_current, width)
-                self.emit("results", {"pulse_index": i, "cycle": s.cycle, "step": s.step,
-                                      "pulse_current": s.pulse_current, "pulse_width": s.pulse_width,
-                                      "read_current": s.read_current, "hall_voltage": v,
-                                      "hall_resistance": v / s.read_current, "time": clock.now - t0})
+                self.emit("results", _row(i, s, s.read_current, v, clock.now - t0))
 
         def shutdown(self):
             MESSAGES["stock-pd"] = _messages(self.bench, len(recipe.protocol))
             self.k.shutdown()
             self.bench.close()
 
-    if os.path.exists(path):
-        os.remove(path)
-    results = Results(Staircase(), path)
-    worker = Worker(results)
-    t = time.perf_counter()
-    worker.start()
-    worker.join(timeout=3600)
-    dt = time.perf_counter() - t
-    rows = len(pd.read_csv(path, comment="#"))
-    assert rows == len(recipe.protocol), rows
-    return dt, rows
+    return _time_procedure(Staircase(), path, len(recipe.protocol))
 
 
 def main() -> None:
