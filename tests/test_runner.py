@@ -268,37 +268,42 @@ def test_over_limit_on_simulator_sends_no_scpi():
     station.close()
 
 
+def run_with_pause(station, recipe, pause_after, source_state):
+    """Run on the simulator, pausing (then resuming 50 ms later) after `pause_after` points; the
+    6221's `source_state(src)` after every shutdown, and every R_H, are returned."""
+    src = station.bench.instrument(station.bench.addresses["keithley6221"])
+    shutdown, outputs_after = station.shutdown, []
+
+    def recording_shutdown():
+        shutdown()
+        outputs_after.append(source_state(src))
+    station.shutdown = recording_shutdown
+    rec = Recorder()
+    runner = Runner(station, recipe, [rec], block_points=16)
+    if pause_after:
+        class Pauser:
+            def on_start(self, info): pass
+            def on_end(self, status, error): pass
+            def on_points(self, block):
+                if block["pulse_index"][-1] >= pause_after and not hasattr(self, "done"):
+                    self.done = True
+                    runner.pause()
+                    threading.Timer(0.05, runner.resume).start()
+        runner.listeners.append(Pauser())
+    try:
+        assert runner.run() == "completed"
+    finally:
+        station.close()
+    return outputs_after, np.concatenate([b["hall_resistance"] for b in rec.blocks])
+
+
 def test_pause_resume_on_simulator_keeps_the_device_history(tmp_path):
     """Pausing shuts the outputs off and resuming re-arms them; the device sees the same pulses."""
     recipe = load_recipe("staircase", {"cycles": 20})
 
     def run(pause_after):
-        station = sim_station(seed=3)
-        bench = station.bench
-        src = bench.instrument(bench.addresses["keithley6221"])
-        shutdown, outputs_after = station.shutdown, []
-
-        def recording_shutdown():
-            shutdown()
-            outputs_after.append((src.output_on, src.level))
-        station.shutdown = recording_shutdown
-        rec = Recorder()
-        runner = Runner(station, recipe, [rec], block_points=16)
-        if pause_after:
-            class Pauser:
-                def on_start(self, info): pass
-                def on_end(self, status, error): pass
-                def on_points(self, block):
-                    if block["pulse_index"][-1] >= pause_after and not hasattr(self, "done"):
-                        self.done = True
-                        runner.pause()
-                        threading.Timer(0.05, runner.resume).start()
-            runner.listeners.append(Pauser())
-        try:
-            assert runner.run() == "completed"
-        finally:
-            station.close()
-        return outputs_after, np.concatenate([b["hall_resistance"] for b in rec.blocks])
+        return run_with_pause(sim_station(seed=3), recipe, pause_after,
+                              lambda src: (src.output_on, src.level))
 
     outputs, paused = run(pause_after=100)
     assert outputs == [(False, 0.0), (False, 0.0)]    # off and at zero in the pause, and at the end
@@ -461,31 +466,8 @@ def test_pulse_delta_pause_resume_keeps_the_device_history():
     recipe = load_recipe("staircase", {"cycles": 12})
 
     def run(pause_after):
-        station = pd_station(seed=3)
-        src = station.bench.instrument(station.bench.addresses["keithley6221"])
-        shutdown, outputs_after = station.shutdown, []
-
-        def recording_shutdown():
-            shutdown()
-            outputs_after.append((src.output_on, src.level, src.armed))
-        station.shutdown = recording_shutdown
-        rec = Recorder()
-        runner = Runner(station, recipe, [rec], block_points=16)
-        if pause_after:
-            class Pauser:
-                def on_start(self, info): pass
-                def on_end(self, status, error): pass
-                def on_points(self, block):
-                    if block["pulse_index"][-1] >= pause_after and not hasattr(self, "done"):
-                        self.done = True
-                        runner.pause()
-                        threading.Timer(0.05, runner.resume).start()
-            runner.listeners.append(Pauser())
-        try:
-            assert runner.run() == "completed"
-        finally:
-            station.close()
-        return outputs_after, np.concatenate([b["hall_resistance"] for b in rec.blocks])
+        return run_with_pause(pd_station(seed=3), recipe, pause_after,
+                              lambda src: (src.output_on, src.level, src.armed))
 
     outputs, paused = run(pause_after=50)
     assert outputs == [(False, 0.0, None)] * 2
