@@ -9,7 +9,7 @@ request (checked between steps) while the runner owns the main thread, and are h
 the shutdown runs, so a second Ctrl-C cannot interrupt the ramp-down.
 
 A Hall reader with ``run_block(steps)`` (the 6221 Pulse Delta reader) gets runs of steps as
-hardware-timed blocks (``_loop_blocks``); abort and pause are honoured between blocks.
+hardware-timed blocks (see ``_loop``); abort and pause are honoured between blocks.
 
 Listeners are called in the runner thread: ``on_start`` once, ``on_points`` with blocks of
 points (every ``block_points`` points or ``block_seconds`` of wall time, and at the end), and
@@ -196,62 +196,38 @@ class Runner:
             lst.on_start(self.info)
 
     def _loop(self, buf: "_Buffer") -> None:
-        st = self.station
-        if getattr(st.hall_reader, "run_block", None) is not None:
-            return self._loop_blocks(buf)
-        pulse = st.pulse_source.pulse
-        read = st.hall_reader.read
-        now = st.now
-        t0 = now()
-        offset = self.time_offset
-        idx = self.start_index
-        last_emit = time.monotonic()
-        for step in self.recipe.protocol.steps(self.start_index):
-            if self._abort or self._pause:
-                self._checkpoint(buf)
-            if step.pulse_current != 0.0:
-                pulse(step.pulse_current, step.pulse_width)
-            if step.wait > 0:
-                self._wait(step.wait)
-            r = read(step.read_current)
-            buf.add(idx, step, r, offset + now() - t0)
-            idx += 1
-            if buf.n >= buf.size or time.monotonic() - last_emit >= self.block_seconds:
-                self._emit(buf)
-                last_emit = time.monotonic()
-        self._emit(buf)
+        """Steps one by one: pulse, wait, read.
 
-    def _loop_blocks(self, buf: "_Buffer") -> None:
-        """The loop for a Hall reader with `run_block` (hardware-timed list sweeps).
-
-        Consecutive steps without a wait and with one write-pulse width go out as one block (at
+        A Hall reader with `run_block` (hardware-timed list sweeps) gets runs of steps instead:
+        consecutive steps without a wait and with one write-pulse width go out as one block (at
         most one protocol cycle and `block_steps` steps, so abort/pause wait for at most one
-        block); steps with a wait run one by one as in `_loop`. Each point's time is the clock
-        after the block minus the instrument's time stamps (same time base as `_loop`). Points
-        reach the listeners only at block boundaries, so a stored simulator state never runs
-        ahead of the stored points (what `--resume` needs).
+        block); steps with a wait still run one by one. Each block point's time is the clock
+        after the block minus the instrument's time stamps (the same time base). Points reach the
+        listeners only at group boundaries, so a stored simulator state never runs ahead of the
+        stored points (what `--resume` needs).
         """
         st = self.station
-        pulse = st.pulse_source.pulse
-        read = st.hall_reader.read
-        run_block = st.hall_reader.run_block
-        now = st.now
+        pulse, read, now = st.pulse_source.pulse, st.hall_reader.read, st.now
+        run_block = getattr(st.hall_reader, "run_block", None)
+        steps = self.recipe.protocol.steps(self.start_index)
+        groups = (_blocks(steps, max(1, min(self.block_steps, buf.size))) if run_block is not None
+                  else ([s] for s in steps))
         t0 = now()
         offset = self.time_offset
         idx = self.start_index
         last_emit = time.monotonic()
-        limit = max(1, min(self.block_steps, buf.size))
-        for group in _blocks(self.recipe.protocol.steps(self.start_index), limit):
+        for group in groups:
             if self._abort or self._pause:
                 self._checkpoint(buf)
             if buf.n + len(group) > buf.size:
                 self._emit(buf)
                 last_emit = time.monotonic()
-            if group[0].wait > 0:                       # a lone step that waits: as in _loop
+            if run_block is None or group[0].wait > 0:  # one step
                 step = group[0]
                 if step.pulse_current != 0.0:
                     pulse(step.pulse_current, step.pulse_width)
-                self._wait(step.wait)
+                if step.wait > 0:
+                    self._wait(step.wait)
                 buf.add(idx, step, read(step.read_current), offset + now() - t0)
                 idx += 1
             else:
