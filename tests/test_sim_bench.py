@@ -10,27 +10,12 @@ import pyvisa
 from pyvisa import constants
 from pyvisa.errors import VisaIOError
 
+from fakes import FixedHallBar
 from labspin.sim_backend import SimBench
 
 K6221, K2182, SR830, SR860, K2400, K2450 = (
     "GPIB0::12::INSTR", "GPIB0::7::INSTR", "GPIB0::8::INSTR", "GPIB0::9::INSTR",
     "GPIB0::24::INSTR", "GPIB0::18::INSTR")
-
-
-class FixedHallBar:
-    """Test double with the HallBar interface: fixed R_H, records every pulse it receives."""
-
-    def __init__(self, r_h=0.5, r_xx=1000.0):
-        self.hall_resistance = r_h
-        self.longitudinal_resistance = r_xx
-        self.readout_rng = np.random.default_rng(0)
-        self.pulses: list[tuple[float, float]] = []
-
-    def pulse(self, current, width):
-        self.pulses.append((current, width))
-
-    def apply_inplane_field(self, hx):
-        return False
 
 
 @pytest.fixture

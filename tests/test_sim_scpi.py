@@ -6,6 +6,7 @@ import warnings
 import pytest
 import pyvisa
 
+from fakes import RoundingHallBar
 from labspin.sim_backend import SimBench
 from labspin.sim_backend.scpi import CommandTable, KeithleyParser, parse_srs, split_params
 
@@ -204,25 +205,8 @@ def test_lockin_syntax_and_esr(rm):
 
 
 # ----- 6221 custom lists and the Pulse Delta list sweep ------------------------------------------
-class RecordingHallBar:
-    """Fixed R_H and R_xx; records every (current, duration) the bench delivers."""
-
-    def __init__(self, r_h=0.5, r_xx=1000.0):
-        import numpy as np
-        self.hall_resistance = r_h
-        self.longitudinal_resistance = r_xx
-        self.readout_rng = np.random.default_rng(0)
-        self.pulses: list[tuple[float, float]] = []
-
-    def pulse(self, current, width):
-        self.pulses.append((round(current, 12), round(width, 12)))
-
-    def apply_inplane_field(self, hx):
-        return False
-
-
 def _list_bench(**kw):
-    hb = RecordingHallBar()
+    hb = RoundingHallBar()
     b = SimBench(hb, **kw)
     return b, hb, pyvisa.ResourceManager(b.visa_library).open_resource(K6221)
 
