@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from .pulse import (
     Sleep,
+    check_6221_limits,
     check_compliance,
     clock_sleep,
     forget_settings,
@@ -36,6 +37,7 @@ from .pulse import (
     shutdown_sourcemeter,
     wait_until,
 )
+from .keithley6221 import DELAY_RANGE
 from .roles import HallReader, HallReading, LimitError, Limits, pulse_delta_read_width
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -65,9 +67,7 @@ class DeltaHallReader(HallReader):
 
     def __init__(self, k6221: Any, limits: Limits, *, count: int = 1, delay: float = 2e-3,
                  sleep: Sleep | None = None, timeout: float = 10.0) -> None:
-        check_compliance(limits, 0.1, 105, "6221")
-        if limits.max_read_current > 0.105:
-            raise LimitError(f"max_read_current {limits.max_read_current:.4g} A exceeds the 6221's 0.105 A")
+        check_6221_limits(limits, "max_read_current")
         if not (1 <= int(count) <= 65536) or not (1e-3 <= delay <= 9999.999):
             raise LimitError("Delta count must be 1…65536 and delay 1e-3…9999.999 s")
         self.k = k6221
@@ -257,7 +257,6 @@ class SourceMeterHallReader(HallReader):
 
 
 # ----- 6221 + 2182A Pulse Delta reads, and blocks of steps as one list sweep --------------------
-PDEL_MIN_WIDTH, PDEL_MAX_WIDTH = 50e-6, 12e-3      # Pulse Delta pulse widths (scpi.md §2.3)
 MAX_BLOCK_POINTS = 65536                           # the 6221 buffer holds one reading per pulse
 
 
@@ -276,15 +275,10 @@ class PulseDeltaHallReader(HallReader):
     def __init__(self, k6221: Any, limits: Limits, *, cycle_time: float = 5e-3,
                  read_width: float | None = None, sleep: Sleep | None = None,
                  timeout: float = 10.0) -> None:
-        check_compliance(limits, 0.1, 105, "6221")
-        if limits.min_pulse_width < PDEL_MIN_WIDTH or limits.max_pulse_width > PDEL_MAX_WIDTH:
-            raise LimitError("pulse width limits must lie within the 6221 Pulse Delta range [50e-6, 12e-3] s")
-        for name in ("max_pulse_current", "max_read_current"):
-            if getattr(limits, name) > 0.105:
-                raise LimitError(f"{name} {getattr(limits, name):.4g} A exceeds the 6221's 0.105 A")
-        if not (1e-3 <= cycle_time <= 999999.999):
+        check_6221_limits(limits, "max_pulse_current", "max_read_current", pulse_delta=True)
+        if not (DELAY_RANGE[0] <= cycle_time <= DELAY_RANGE[1]):
             raise LimitError(f"cycle_time {cycle_time!r} s outside the 6221 list delay range "
-                             f"[1e-3, 999999.999] s")
+                             f"{DELAY_RANGE} s")
         self.k = k6221
         self.limits = limits
         self.cycle_time = float(cycle_time)

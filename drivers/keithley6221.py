@@ -40,6 +40,8 @@ def strict_number(value, values):
 # so we never send more (U).
 LIST_CHUNK = 100
 
+DELAY_RANGE = [1e-3, 999999.999]     # SOUR:DEL, s; also taken for SOUR:LIST:DEL (U)
+
 
 def strict_number_list(value, values, chunk: int | None = LIST_CHUNK) -> list[float]:
     """A non-empty sequence of numbers, each strictly within `values`; at most `chunk` of them."""
@@ -84,7 +86,7 @@ class Keithley6221(_PMKeithley6221):
     source_delay = Instrument.control(
         ":SOUR:DEL?", ":SOUR:DEL %g",
         """Control the sweep source delay in s (strictly 1e-3 … 999999.999).""",
-        validator=strict_number, values=[1e-3, 999999.999],
+        validator=strict_number, values=DELAY_RANGE,
     )
     delta_delay = Instrument.control(
         ":SOUR:DELT:DELay?", ":SOUR:DELT:DELay %g",
@@ -247,13 +249,13 @@ class Keithley6221(_PMKeithley6221):
         f"""Control the custom-sweep delay list in s (replaces it; strictly 1e-3 … 999999.999, the
         `SOUR:DEL` range; at most {LIST_CHUNK} values per message). In Pulse Delta sweep output
         each delay is that point's cycle time.""",
-        validator=strict_number_list, values=[1e-3, 999999.999],
+        validator=strict_number_list, values=DELAY_RANGE,
         set_process=_join_numbers, get_process=lambda v: [v],
     )
     sweep_list_delays_append = Instrument.setting(
         ":SOUR:LIST:DEL:APP %s",
         f"""Append delays in s to the custom-sweep list (at most {LIST_CHUNK} per message).""",
-        validator=strict_number_list, values=[1e-3, 999999.999],
+        validator=strict_number_list, values=DELAY_RANGE,
         set_process=_join_numbers,
     )
     sweep_list_delay_points = Instrument.measurement(
@@ -269,7 +271,7 @@ class Keithley6221(_PMKeithley6221):
         every value is checked before anything is written.
         """
         currents = strict_number_list(currents, [-MAX_CURRENT, MAX_CURRENT], chunk=None)
-        delays = strict_number_list(delays, [1e-3, 999999.999], chunk=None)
+        delays = strict_number_list(delays, DELAY_RANGE, chunk=None)
         if len(currents) != len(delays):
             raise ValueError(f"{len(currents)} currents but {len(delays)} delays")
         for name, values in (("sweep_list_currents", currents), ("sweep_list_delays", delays)):

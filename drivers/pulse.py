@@ -145,6 +145,22 @@ def wait_until(done: Callable[[], bool], sleep: Sleep, expected: float, timeout:
         waited += step
 
 
+# ----- 6221 limits and compliance ---------------------------------------------------------------
+PDEL_MIN_WIDTH, PDEL_MAX_WIDTH = 50e-6, 12e-3      # Pulse Delta pulse widths (scpi.md §2.3)
+MAX_6221_CURRENT = 0.105                           # A
+
+
+def check_6221_limits(limits: Limits, *currents: str, pulse_delta: bool = False) -> None:
+    """Refuse station limits a 6221 cannot honour: compliance 0.1–105 V, the named current limits
+    above 0.105 A, and (Pulse Delta roles) pulse widths outside 50 µs – 12 ms."""
+    check_compliance(limits, 0.1, 105, "6221")
+    if pulse_delta and (limits.min_pulse_width < PDEL_MIN_WIDTH or limits.max_pulse_width > PDEL_MAX_WIDTH):
+        raise LimitError("pulse width limits must lie within the 6221 Pulse Delta range [50e-6, 12e-3] s")
+    for name in currents:
+        if getattr(limits, name) > MAX_6221_CURRENT:
+            raise LimitError(f"{name} {getattr(limits, name):.4g} A exceeds the 6221's 0.105 A")
+
+
 # ----- 6221 compliance -------------------------------------------------------------------------
 COMPLIANCE_BIT = 1 << 3        # 6221 measurement event register (scpi.md §2.7)
 
@@ -203,11 +219,7 @@ class K6221PulseSource(PulseSource):
 
     def __init__(self, k6221: Any, limits: Limits, *, sleep: Sleep | None = None,
                  timeout: float = 10.0) -> None:
-        check_compliance(limits, 0.1, 105, "6221")
-        if limits.min_pulse_width < 50e-6 or limits.max_pulse_width > 12e-3:
-            raise LimitError("pulse width limits must lie within the 6221 Pulse Delta range [50e-6, 12e-3] s")
-        if limits.max_pulse_current > 0.105:
-            raise LimitError(f"max_pulse_current {limits.max_pulse_current:.4g} A exceeds the 6221's 0.105 A")
+        check_6221_limits(limits, "max_pulse_current", pulse_delta=True)
         self.k = k6221
         self.limits = limits
         self._sleep = sleep or clock_sleep(k6221)
