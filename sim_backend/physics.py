@@ -36,12 +36,14 @@ from typing import Any
 import numpy as np
 
 from labspin.errors import UserError
-from labspin.sim_backend.pulse_kernel import LOG_COLD, generator_handle, pulse_bins
 
 __all__ = [
     "SWITCH_SIGN", "DeviceParams", "PRESETS", "preset", "suggested_staircase",
     "HallBar", "HallBarBatch",
 ]
+
+LOG_COLD = -28.0     # ln(rate) below which a bin is left alone this pulse (P < 7e-13 per unit)
+LOG_SURE = 4.0       # ln(rate) above which every candidate switches (1 - P < 1e-23)
 
 #: Global sign flag c of the target state m = -c·sign(θ_SH)·sign(J)·sign(H_x): with θ_SH > 0 and
 #: H_x > 0 (the default polarity) a positive pulse drives units to m = +1, i.e. R_H up.
@@ -417,8 +419,10 @@ class HallBar:
         self.params, self.seed = params, int(seed)
         fab, sw, ro = np.random.SeedSequence(self.seed).spawn(3)
         self._jc, self._sign, self._count = _fabricate(params, np.random.default_rng(fab))
+        from labspin.sim_backend.pulse_kernel import generator_handle, pulse_bins  # numba: on first use
         self._rng = np.random.default_rng(sw)
         self._fn, self._state = generator_handle(self._rng)     # the kernel draws from _rng itself
+        self._pulse_bins = pulse_bins
         self.readout_rng = np.random.default_rng(ro)
         self._inv_jc = 1.0 / self._jc
         self._hx_sign = 1
@@ -450,10 +454,11 @@ class HallBar:
         eta = self._rng.standard_normal() if p.sigma_J > 0 else 0.0
         dT = p.joule_rise(current, width)
         h = max(0.05, 1.0 - dT / p.T_scale)
-        self._m_sum += pulse_bins(
+        self._m_sum += self._pulse_bins(
             self._fn, self._state, self._inv_jc, self._sign, self._count, self._up,
             self._direction(current), abs(current) / p.area * (1.0 + p.sigma_J * eta) / h,
-            p.delta0 * h * p.T_ambient / (p.T_ambient + dT), math.log(width / p.tau0), p.n_exp)
+            p.delta0 * h * p.T_ambient / (p.T_ambient + dT), math.log(width / p.tau0), p.n_exp,
+            LOG_COLD, LOG_SURE)
 
     def pulse_train(self, currents, width: float) -> np.ndarray:
         """Apply a train of pulses of one width; returns the noise-free R_H after each (ohm).

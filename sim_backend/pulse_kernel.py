@@ -16,10 +16,9 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
-__all__ = ["LOG_COLD", "LOG_SURE", "generator_handle", "pulse_bins"]
 
-LOG_COLD = -28.0     # ln(rate) below which a bin is left alone this pulse (P < 7e-13 per unit)
-LOG_SURE = 4.0       # ln(rate) above which every candidate switches (1 - P < 1e-23)
+__all__ = ["generator_handle", "pulse_bins"]
+
 
 
 def generator_handle(rng: np.random.Generator) -> tuple[int, int]:
@@ -60,11 +59,13 @@ def _binomial(fn: int, st: int, n: int, p: float) -> int:
 @njit(cache=True)
 def pulse_bins(fn: int, st: int, inv_jc: np.ndarray, sign: np.ndarray, count: np.ndarray,
                up: np.ndarray, target: int, j_over_h: float, delta: float, ln_t: float,
-               n_exp: float) -> int:
+               n_exp: float, log_cold: float, log_sure: float) -> int:
     """Switch the candidate units of every bin for one pulse; returns the change of Σ m (integer).
 
     Bin i's units switch towards m = target·sign[i] with P = 1 - exp(-rate),
     ln rate = ln(t_p/τ0) - Δ·max(0, 1 - J/(J_c,i·h))^n. `up` (units at m = +1 per bin) is updated.
+    Bins with ln rate <= `log_cold` are left alone, bins above `log_sure` switch entirely (the
+    thresholds are arguments, not globals, so a cached compiled kernel cannot keep stale values).
     """
     dm = 0
     for i in range(inv_jc.size):
@@ -79,9 +80,9 @@ def pulse_bins(fn: int, st: int, inv_jc: np.ndarray, sign: np.ndarray, count: np
         if x < 0.0:
             x = 0.0
         arg = ln_t - delta * (x if n_exp == 1.0 else x ** n_exp)
-        if arg <= LOG_COLD:
+        if arg <= log_cold:
             continue
-        k = cand if arg > LOG_SURE else _binomial(fn, st, cand, -math.expm1(-math.exp(arg)))
+        k = cand if arg > log_sure else _binomial(fn, st, cand, -math.expm1(-math.exp(arg)))
         if rising:
             up[i] += k
             dm += 2 * k
