@@ -165,6 +165,11 @@ def check_6221_limits(limits: Limits, *currents: str, pulse_delta: bool = False)
 COMPLIANCE_BIT = 1 << 3        # 6221 measurement event register (scpi.md §2.7)
 
 
+def _compliance_error(k6221: Any, what: str, limits: Limits, detail: str = "") -> ComplianceError:
+    return ComplianceError(f"{instrument_address(k6221)}: compliance ({limits.compliance_voltage:g} V) "
+                           f"reached during {what}{detail}")
+
+
 def raise_if_compliance(k6221: Any, what: str, limits: Limits) -> None:
     """ComplianceError if the 6221 reached its compliance voltage since the register was last read.
 
@@ -172,8 +177,7 @@ def raise_if_compliance(k6221: Any, what: str, limits: Limits) -> None:
     clamped at compliance still returns a reading, so the latched event bit is the only witness.
     """
     if int(k6221.measurement_event) & COMPLIANCE_BIT:
-        raise ComplianceError(f"{instrument_address(k6221)}: compliance ({limits.compliance_voltage:g} V) "
-                              f"reached during {what}: the programmed current did not flow")
+        raise _compliance_error(k6221, what, limits, ": the programmed current did not flow")
 
 
 def reraise_checking_compliance(k6221: Any, exc: BaseException, what: str, limits: Limits) -> None:
@@ -181,12 +185,11 @@ def reraise_checking_compliance(k6221: Any, exc: BaseException, what: str, limit
     Pulse Delta run aborted by compliance otherwise shows up as a time-out)."""
     if not isinstance(exc, (LimitError, ComplianceError)):
         try:
-            tripped = int(k6221.measurement_event) & COMPLIANCE_BIT
+            raise_if_compliance(k6221, what, limits)
+        except ComplianceError:
+            raise _compliance_error(k6221, what, limits, f" ({exc})") from exc
         except Exception:  # noqa: BLE001 - the instrument may be gone; report the first error
-            tripped = 0
-        if tripped:
-            raise ComplianceError(f"{instrument_address(k6221)}: compliance ({limits.compliance_voltage:g} V) "
-                                  f"reached during {what} ({exc})") from exc
+            pass
     reraise_with_errors(k6221, exc)
 
 

@@ -510,6 +510,12 @@ def parse_sim_spec(spec: str) -> tuple[str, int]:
 SIM_HALL_MODES = ("dc_delta", "pulse_delta")     # what a --sim bench (6221 + 2182A) can read with
 
 
+def check_hall_mode_use(station_file: str | None, hall_mode: str | None) -> None:
+    """`--hall-mode` chooses how the simulated bench reads; a station file names its own mode."""
+    if station_file and hall_mode is not None:
+        raise UserError("--hall-mode: only with --sim (a station file names its hall_reader mode)")
+
+
 def sim_station_spec(spec: str, limits: Limits | None = None, *,
                      hall_mode: str = "dc_delta") -> StationSpec:
     """A simulated bench: 6221 (pulse source, Hall reads in `hall_mode`: "dc_delta" or

@@ -14,8 +14,8 @@ def _check_args(sim: str | None, station: str | None, recipe: str | None, run_fi
     """Bad command-line input ends here, as one line and exit 2, before any window exists."""
     if sim and station:
         raise UserError("--sim and --station: choose one")
-    if station and hall_mode:
-        raise UserError("--hall-mode: only with --sim (a station file names its hall_reader mode)")
+    from labspin.station import check_hall_mode_use
+    check_hall_mode_use(station, hall_mode)
     if sim:
         from labspin.station import sim_station_spec
         sim_station_spec(sim, hall_mode=hall_mode or "dc_delta")   # UserError on a bad preset or seed

@@ -28,9 +28,8 @@ def _station_spec(station_file: str | None, sim: str | None, hall_mode: str | No
     from labspin import station as st
     if (station_file is None) == (sim is None):
         raise UserError("--station/--sim: give exactly one of --station FILE or --sim DEVICE[:SEED]")
+    st.check_hall_mode_use(station_file, hall_mode)
     if station_file:
-        if hall_mode is not None:
-            raise UserError("--hall-mode: only with --sim (a station file names its hall_reader mode)")
         return st.load_station_spec(station_file)
     return st.sim_station_spec(sim, hall_mode=hall_mode or "dc_delta")
 

@@ -124,9 +124,8 @@ class MainWindow(QtWidgets.QMainWindow):
             self.device_combo.setCurrentIndex(i)
             self.seed_spin.setValue(seed)
         if hall_mode is not None:
-            if station_file:
-                raise UserError("--hall-mode: only with --sim (a station file names its "
-                                "hall_reader mode)")
+            from labspin.station import check_hall_mode_use
+            check_hall_mode_use(station_file, hall_mode)
             i = self.hall_combo.findData(hall_mode)
             if i < 0:
                 raise UserError(f"--hall-mode: {hall_mode!r} is not a mode of the simulated bench "
