@@ -12,7 +12,7 @@ from torch import nn
 from labspin.cli import main as cli_main
 from labspin.levels import LevelTable
 from labspin.quant.data import ImageSet, load_cifar10
-from labspin.quant.evaluate import evaluate_levels, trial_seeds, write_report
+from labspin.quant.evaluate import evaluate_levels, observer_comparisons, paired_interval, trial_seeds, write_report
 from labspin.quant.levels_map import levels_from_table, uniform_levels
 from labspin.quant.model import fold_bn, load_model, quantizable_layers, resnet18_cifar
 from labspin.quant.observers import make_observer
@@ -115,6 +115,37 @@ def test_evaluate_grid_table_and_reproducibility(tmp_path):
     from labspin.errors import UserError
     with pytest.raises(UserError, match="exists"):
         write_report(df, tmp_path / "out")
+
+
+def test_table_reports_agreement_and_paired_interval():
+    df = evaluate_levels(tiny_cnn(), TABLE, synthetic_images(48), observers="minmax,mse",
+                         granularities="channel", noise=(False, True), trials=2, batch_size=16)
+    fp = df.iloc[0]
+    assert fp["agreement"] == 100.0 and fp["ci95"] == 0.0
+    q = df.iloc[1:]
+    assert ((q["agreement"] >= 0) & (q["agreement"] <= 100)).all() and (q["ci95"] >= 0).all()
+    assert len(df.attrs["notes"]) == 2          # MSE vs min-max, without and with noise
+    assert all("− min-max: accuracy" in n and "paired 95 % intervals over 48 images" in n for n in df.attrs["notes"])
+
+
+def test_paired_interval_and_verdicts():
+    a = np.array([1.0] * 60 + [0.0] * 40)
+    d, half = paired_interval(a, a)
+    assert d == 0.0 and half == 0.0
+    b = a.copy()
+    b[:30] = 0.0                                    # 30 of 100 images lost
+    d, half = paired_interval(b, a)
+    want = 1.96 * np.std(100 * (b - a), ddof=1) / 10
+    assert d == -30.0 and abs(half - want) < 1e-9
+    scores = {("minmax", "channel", False): (a, np.ones(100)), ("mse", "channel", False): (b, np.ones(100))}
+    (note,) = observer_comparisons(scores)
+    assert note.startswith("per-channel MSE − min-max: accuracy -30.00 ±")
+    assert "(min-max higher), agreement with FP32 +0.00 ± 0.00 points (not resolved" in note
+    gained = a.copy()
+    gained[60] = 1.0                                # one image gained: not resolved by 100 images
+    scores[("mse", "channel", False)] = (gained, np.r_[np.ones(99), 0.0])
+    note = observer_comparisons(scores)[0]
+    assert "(not resolved by these images), agreement" in note and note.endswith("over 100 images")
 
 
 def test_uniform_levels_have_no_noise_rows_and_act_quant_runs():

@@ -68,16 +68,31 @@ def prepare(data: ImageSet, device: torch.device) -> tuple[torch.Tensor, torch.T
 
 
 @torch.inference_mode()
+def predict(model: nn.Module, x: torch.Tensor, *, batch_size: int = 500, bf16: bool = False) -> torch.Tensor:
+    """Top-1 class of ``model`` for every prepared input."""
+    if x.shape[0] == 0:
+        return torch.zeros(0, dtype=torch.int64, device=x.device)
+    out = []
+    for i in range(0, x.shape[0], batch_size):
+        with _autocast(x.device, bf16):
+            out.append(model(x[i:i + batch_size]).argmax(1))
+    return torch.cat(out)
+
+
 def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 500,
              bf16: bool = False) -> float:
     """Top-1 accuracy (%) of ``model`` on prepared inputs."""
-    device = x.device
-    correct = 0
-    for i in range(0, x.shape[0], batch_size):
-        with _autocast(device, bf16):
-            out = model(x[i:i + batch_size])
-        correct += int((out.argmax(1) == y[i:i + batch_size]).sum())
-    return 100.0 * correct / max(1, x.shape[0])
+    pred = predict(model, x, batch_size=batch_size, bf16=bf16)
+    return 100.0 * int((pred == y).sum()) / max(1, x.shape[0])
+
+
+def paired_interval(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """Mean difference (points) of per-image scores ``a − b`` (0..1, same images) and the half-width
+    of its normal 95 % interval over the images: how far apart two configurations really are when
+    the test set, not the quantization, decides most of the digits."""
+    d = 100.0 * (np.asarray(a, float) - np.asarray(b, float))
+    half = 1.96 * d.std(ddof=1) / np.sqrt(d.size) if d.size > 1 else float("nan")
+    return float(d.mean()) if d.size else float("nan"), float(half)
 
 
 def _eval_model(model: nn.Module, device: torch.device) -> nn.Module:
@@ -172,7 +187,9 @@ def evaluate_levels(
     ``levels``: DeviceLevels, LevelTable, level-file path, or int K (ideal uniform grid);
     ``data``: ImageSet or a CIFAR-10 path; ``noise``: which of (False, True) to run; noise rows give
     mean ± std over ``trials`` seeded programming draws. Columns: config, observer, granularity,
-    noise, trials, accuracy (%), std (%), delta (points vs FP32), weight_mse, images, seconds.
+    noise, trials, accuracy (%), std (%), delta (points vs FP32), ci95 (half-width of the paired
+    95 % interval of delta over the images), agreement (% of images with FP32's top-1), weight_mse,
+    images, seconds. ``df.attrs["notes"]`` compares MSE with min-max the same paired way.
     ``mapping``: "direct" (one device per weight) or "differential" (a device pair, 2K − 1 signed
     levels). ``bias_correction``: correct each layer's bias for the mean output shift of its (noise-free)
     quantization error, with input means from the first 256 evaluation images (as ``act_bits``'
@@ -212,10 +229,13 @@ def evaluate_levels(
 
     rows = []
     t0 = time.perf_counter()
-    acc_fp = accuracy(fp, x, y, batch_size=batch_size, bf16=bf16)
+    pred_fp = predict(fp, x, batch_size=batch_size, bf16=bf16)
+    right_fp = (pred_fp == y).cpu().numpy().astype(float)
+    acc_fp = 100.0 * float(right_fp.mean()) if right_fp.size else 0.0
     rows.append(dict(config="FP32", observer="", granularity="", noise=False, trials=1,
-                     accuracy=acc_fp, std=0.0, delta=0.0, weight_mse=0.0, images=len(data),
-                     seconds=time.perf_counter() - t0))
+                     accuracy=acc_fp, std=0.0, delta=0.0, ci95=0.0, agreement=100.0, weight_mse=0.0,
+                     images=len(data), seconds=time.perf_counter() - t0))
+    scores: dict[tuple[str, str, bool], tuple[np.ndarray, np.ndarray]] = {}  # per image: right, agrees
     say(f"FP32: {acc_fp:.2f} % on {len(data)} images")
 
     means = input_means(fp, names, x[: min(256, x.shape[0])]) if bias_correction else None
@@ -235,19 +255,29 @@ def evaluate_levels(
                 tq = time.perf_counter() - tq
                 for nz in noises:
                     t1 = time.perf_counter()
-                    accs = []
+                    accs, agree = [], []
+                    score, same = np.zeros(len(data)), np.zeros(len(data))
                     for ts in (seeds if nz else [None]):
                         gen = None
                         if ts is not None:
                             gen = torch.Generator(device=dev)
                             gen.manual_seed(ts)
                         qw.apply(fp, gen, means)
-                        accs.append(accuracy(fp, x, y, batch_size=batch_size, bf16=bf16))
+                        pred = predict(fp, x, batch_size=batch_size, bf16=bf16)
+                        ok = (pred == y).cpu().numpy()
+                        score += ok
+                        accs.append(100.0 * float(ok.mean()) if ok.size else 0.0)
+                        eq = (pred == pred_fp).cpu().numpy()
+                        same += eq
+                        agree.append(100.0 * float(eq.mean()) if eq.size else 0.0)
                     a = np.asarray(accs)
+                    scores[(obs_name, gran, nz)] = (score / len(accs), same / len(accs))
                     row = dict(config=config_label(obs_name, gran, nz, mapping), observer=obs_name,
                                granularity=gran, noise=nz, trials=len(accs), accuracy=float(a.mean()),
                                std=float(a.std(ddof=1)) if len(a) > 1 else 0.0,
-                               delta=float(a.mean() - acc_fp), weight_mse=wmse, images=len(data),
+                               delta=float(a.mean() - acc_fp),
+                               ci95=paired_interval(score / len(accs), right_fp)[1],
+                               agreement=float(np.mean(agree)), weight_mse=wmse, images=len(data),
                                seconds=time.perf_counter() - t1 + tq)
                     rows.append(row)
                     say(f"{row['config']}: {row['accuracy']:.2f} ± {row['std']:.2f} % "
@@ -256,6 +286,7 @@ def evaluate_levels(
         for h in handles:
             h.remove()
     df = pd.DataFrame(rows)
+    notes += observer_comparisons(scores, mapping)
     df.attrs.update(dict(
         levels=lv.label, levels_meta=lv.meta, k=len(lv), checkpoint=ckpt, data=data.source,
         images=len(data), layers=names, act_bits=act_bits, bias_correction=bool(bias_correction),
@@ -265,6 +296,29 @@ def evaluate_levels(
         normalized_levels=[round(float(v), 6) for v in lv.values],
         normalized_std=[round(float(v), 6) for v in lv.std]))
     return df
+
+
+def observer_comparisons(scores: dict[tuple[str, str, bool], tuple[np.ndarray, np.ndarray]],
+                         mapping: str = "direct") -> list[str]:
+    """The study's question, answered with its uncertainty: MSE − min-max per granularity (and
+    noise) in accuracy and in top-1 agreement with FP32, paired over the same images.
+
+    ``scores``: per configuration (observer, granularity, noise), the per-image share of trials
+    that were right and that agreed with FP32.
+    """
+    def verdict(d: float, half: float) -> str:
+        return "not resolved by these images" if abs(d) <= half else ("MSE" if d > 0 else "min-max") + " higher"
+
+    out = []
+    for (obs, gran, nz), (right, same) in scores.items():
+        other = scores.get(("minmax", gran, nz))
+        if obs == "mse" and other is not None and right.size > 1:
+            d, half = paired_interval(right, other[0])
+            g, ghalf = paired_interval(same, other[1])
+            out.append(f"{config_label('mse', gran, nz, mapping)} − min-max: accuracy {d:+.2f} ± {half:.2f} "
+                       f"points ({verdict(d, half)}), agreement with FP32 {g:+.2f} ± {ghalf:.2f} points "
+                       f"({verdict(g, ghalf)}); paired 95 % intervals over {right.size} images")
+    return out
 
 
 def paper_table(model, levels, data, **kw) -> pd.DataFrame:
@@ -284,6 +338,9 @@ def format_table(df: pd.DataFrame) -> pd.DataFrame:
         "accuracy (%)": [f"{a:.2f} ± {s:.2f}" if t > 1 else f"{a:.2f}"
                          for a, s, t in zip(df["accuracy"], df["std"], df["trials"])],
         "Δ vs FP32 (points)": [("—" if c == "FP32" else f"{d:+.2f}") for c, d in zip(df["config"], df["delta"])],
+        "Δ 95 % interval": [("—" if c == "FP32" else f"± {h:.2f}") for c, h in zip(df["config"], df["ci95"])],
+        "top-1 agreement with FP32 (%)": [("—" if c == "FP32" else f"{g:.2f}")
+                                          for c, g in zip(df["config"], df["agreement"])],
         "trials": df["trials"],
         "weight MSE": [("—" if c == "FP32" else f"{m:.3g}") for c, m in zip(df["config"], df["weight_mse"])],
     })
