@@ -516,6 +516,13 @@ def check_hall_mode_use(station_file: str | None, hall_mode: str | None) -> None
         raise UserError("--hall-mode: only with --sim (a station file names its hall_reader mode)")
 
 
+def check_sim_hall_mode(hall_mode: str) -> None:
+    """UserError unless ``hall_mode`` is a Hall-read mode of the simulated bench."""
+    if hall_mode not in SIM_HALL_MODES:
+        raise UserError(f"--hall-mode: {hall_mode!r} is not a mode of the simulated bench "
+                        f"(one of: {', '.join(SIM_HALL_MODES)})")
+
+
 def sim_station_spec(spec: str, limits: Limits | None = None, *,
                      hall_mode: str = "dc_delta") -> StationSpec:
     """A simulated bench: 6221 (pulse source, Hall reads in `hall_mode`: "dc_delta" or
@@ -526,9 +533,7 @@ def sim_station_spec(spec: str, limits: Limits | None = None, *,
     """
     from labspin.sim_backend import physics
 
-    if hall_mode not in SIM_HALL_MODES:
-        raise UserError(f"--hall-mode: {hall_mode!r} is not a mode of the simulated bench "
-                        f"(one of: {', '.join(SIM_HALL_MODES)})")
+    check_sim_hall_mode(hall_mode)
     preset_name, seed = parse_sim_spec(spec)
     params = physics.preset(preset_name)        # UserError on an unknown preset
     p = params.to_dict()

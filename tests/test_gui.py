@@ -366,3 +366,16 @@ def test_window_and_cli_gui_take_hall_mode(qtbot, capsys):
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("labspin: error: --hall-mode") and "\n" not in err
+
+
+def test_window_refuses_a_bad_sim_or_mode_as_run_does(qtbot):
+    from labspin.errors import UserError
+    from labspin.station import sim_station_spec
+    for kw, spec_kw in ((dict(sim="nosuch"), dict(spec="nosuch")),
+                        (dict(sim="tilted:x"), dict(spec="tilted:x")),
+                        (dict(sim="tilted:1", hall_mode="lockin"), dict(spec="tilted:1", hall_mode="lockin"))):
+        with pytest.raises(UserError) as want:
+            sim_station_spec(**spec_kw)
+        with pytest.raises(UserError) as got:
+            MainWindow(**kw)
+        assert str(got.value) == str(want.value)

@@ -115,22 +115,16 @@ class MainWindow(QtWidgets.QMainWindow):
             self.station_file_radio.setChecked(True)
             self.station_file_edit.setText(str(station_file))
         elif sim:
-            from labspin.station import parse_sim_spec
+            from labspin.station import parse_sim_spec, sim_station_spec
+            sim_station_spec(sim)               # `labspin run --sim`'s checks and messages
             dev, seed = parse_sim_spec(sim)
-            i = self.device_combo.findText(dev)
-            if i < 0:
-                raise UserError(f"--sim: unknown simulated device {dev!r} "
-                                f"(one of {', '.join(_sim_devices())})")
-            self.device_combo.setCurrentIndex(i)
+            self.device_combo.setCurrentIndex(self.device_combo.findText(dev))
             self.seed_spin.setValue(seed)
         if hall_mode is not None:
-            from labspin.station import check_hall_mode_use
+            from labspin.station import check_hall_mode_use, check_sim_hall_mode
             check_hall_mode_use(station_file, hall_mode)
-            i = self.hall_combo.findData(hall_mode)
-            if i < 0:
-                raise UserError(f"--hall-mode: {hall_mode!r} is not a mode of the simulated bench "
-                                f"(one of: {', '.join(HALL_MODE_LABELS)})")
-            self.hall_combo.setCurrentIndex(i)
+            check_sim_hall_mode(hall_mode)
+            self.hall_combo.setCurrentIndex(self.hall_combo.findData(hall_mode))
         if recipe:
             self.select_recipe(recipe)
         else:
