@@ -255,7 +255,7 @@ def evaluate_levels(
                 tq = time.perf_counter() - tq
                 for nz in noises:
                     t1 = time.perf_counter()
-                    accs, agree = [], []
+                    accs = []
                     score, same = np.zeros(len(data)), np.zeros(len(data))
                     for ts in (seeds if nz else [None]):
                         gen = None
@@ -267,17 +267,17 @@ def evaluate_levels(
                         ok = (pred == y).cpu().numpy()
                         score += ok
                         accs.append(100.0 * float(ok.mean()) if ok.size else 0.0)
-                        eq = (pred == pred_fp).cpu().numpy()
-                        same += eq
-                        agree.append(100.0 * float(eq.mean()) if eq.size else 0.0)
+                        same += (pred == pred_fp).cpu().numpy()
                     a = np.asarray(accs)
-                    scores[(obs_name, gran, nz)] = (score / len(accs), same / len(accs))
+                    score, same = score / len(accs), same / len(accs)
+                    scores[(obs_name, gran, nz)] = (score, same)
                     row = dict(config=config_label(obs_name, gran, nz, mapping), observer=obs_name,
                                granularity=gran, noise=nz, trials=len(accs), accuracy=float(a.mean()),
                                std=float(a.std(ddof=1)) if len(a) > 1 else 0.0,
                                delta=float(a.mean() - acc_fp),
-                               ci95=paired_interval(score / len(accs), right_fp)[1],
-                               agreement=float(np.mean(agree)), weight_mse=wmse, images=len(data),
+                               ci95=paired_interval(score, right_fp)[1],
+                               agreement=100.0 * float(same.mean()) if same.size else 0.0,
+                               weight_mse=wmse, images=len(data),
                                seconds=time.perf_counter() - t1 + tq)
                     rows.append(row)
                     say(f"{row['config']}: {row['accuracy']:.2f} ± {row['std']:.2f} % "
