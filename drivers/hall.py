@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from .pulse import (
+    K6221Role,
     Sleep,
     check_6221_limits,
     check_compliance,
@@ -26,7 +27,6 @@ from .pulse import (
     instrument_address,
     query_idn,
     reraise_with_errors,
-    require_2182,
     role_snapshot,
     raise_if_compliance,
     reraise_checking_compliance,
@@ -58,7 +58,7 @@ def _floats(reply: str) -> list[float]:
 
 
 # ----- 6221 + 2182A Delta -----------------------------------------------------------------------
-class DeltaHallReader(HallReader):
+class DeltaHallReader(K6221Role, HallReader):
     """6221 Delta mode (current reversal at ±I) read through the 2182A on its RS-232 port.
 
     `count` Delta readings are averaged per call; `delay` is the Delta delay (s) between a
@@ -70,31 +70,24 @@ class DeltaHallReader(HallReader):
         check_6221_limits(limits, "max_read_current")
         if not (1 <= int(count) <= 65536) or not (1e-3 <= delay <= 9999.999):
             raise LimitError("Delta count must be 1…65536 and delay 1e-3…9999.999 s")
-        self.k = k6221
-        self.limits = limits
         self.count = int(count)
         self.delay = float(delay)
-        self._sleep = sleep or clock_sleep(k6221)
-        self._timeout = timeout
-        self._idn = query_idn(k6221)
-        require_2182(k6221, "delta_connected", "Delta mode")
-        self._static_for: dict | None = None
+        super().__init__(k6221, limits, sleep=sleep, timeout=timeout, link="delta_connected",
+                         mode="Delta mode")
+
+    def _fixed_settings(self, cache: dict) -> Iterable[tuple[str, Any]]:
+        yield from (("source_compliance", self.limits.compliance_voltage),
+                    ("delta_unit", "V"), ("delta_delay", self.delay),
+                    ("delta_cycles", self.count), ("delta_measurement_sets", 1),
+                    ("delta_compliance_abort_enabled", True),
+                    ("format_elements", "READ,TST"))
+        if cache.get("buffer_points", 0) < self.count:
+            yield "buffer_points", self.count
 
     def _configure(self, amplitude: float) -> None:
-        k = self.k
-        cache = sent_settings(k)
-        if self._static_for is not cache:      # once per cache generation (after shutdown/error)
-            for name, value in (("source_compliance", self.limits.compliance_voltage),
-                                ("delta_unit", "V"), ("delta_delay", self.delay),
-                                ("delta_cycles", self.count), ("delta_measurement_sets", 1),
-                                ("delta_compliance_abort_enabled", True),
-                                ("format_elements", "READ,TST")):
-                set_if_changed(k, name, value, cache)
-            if cache.get("buffer_points", 0) < self.count:
-                set_if_changed(k, "buffer_points", self.count, cache)
-            k.measurement_event                # read = clear: only this run's trips count
-            self._static_for = cache
-        set_if_changed(k, "delta_high_source", amplitude, cache)     # the 6221 sets LOW = -HIGH
+        cache = sent_settings(self.k)
+        self._send_fixed(cache)
+        set_if_changed(self.k, "delta_high_source", amplitude, cache)     # the 6221 sets LOW = -HIGH
 
     def read(self, read_current: float) -> HallReading:
         self.limits.check_read(read_current)
@@ -122,10 +115,6 @@ class DeltaHallReader(HallReader):
     def snapshot(self) -> dict:
         return role_snapshot(self, self.k, self._idn,
                              {"mode": "delta", "count": self.count, "delay": self.delay})
-
-    def shutdown(self) -> None:
-        forget_settings(self.k)
-        safely("shut down the 6221", self.k.shutdown, instrument_address(self.k))
 
 
 # ----- SR830 / SR860 ----------------------------------------------------------------------------
@@ -260,7 +249,7 @@ class SourceMeterHallReader(HallReader):
 MAX_BLOCK_POINTS = 65536                           # the 6221 buffer holds one reading per pulse
 
 
-class PulseDeltaHallReader(HallReader):
+class PulseDeltaHallReader(K6221Role, HallReader):
     """Hall reads as 6221 Pulse Delta pulses; blocks of steps as one hardware-timed list sweep.
 
     The 6221 is the station's pulse source too. `read(I)` sends one pulse of `read_width` at I on
@@ -279,16 +268,11 @@ class PulseDeltaHallReader(HallReader):
         if not (DELAY_RANGE[0] <= cycle_time <= DELAY_RANGE[1]):
             raise LimitError(f"cycle_time {cycle_time!r} s outside the 6221 list delay range "
                              f"{DELAY_RANGE} s")
-        self.k = k6221
-        self.limits = limits
         self.cycle_time = float(cycle_time)
         self.read_width = pulse_delta_read_width(limits) if read_width is None else float(read_width)
         limits.check_pulse(0.0, self.read_width)        # LimitError if outside the width limits
-        self._sleep = sleep or clock_sleep(k6221)
-        self._timeout = timeout
-        self._idn = query_idn(k6221)
-        require_2182(k6221, "pulse_delta_connected", "Pulse Delta")
-        self._static_for: dict | None = None
+        super().__init__(k6221, limits, sleep=sleep, timeout=timeout, link="pulse_delta_connected",
+                         mode="Pulse Delta")
 
     def cycle_for(self, width: float) -> float:
         """Cycle time (s) of every list point at this pulse width."""
@@ -329,18 +313,17 @@ class PulseDeltaHallReader(HallReader):
             raise ValueError(f"run_block: {len(currents)} pulses exceed the 6221 buffer ({MAX_BLOCK_POINTS})")
         return self._sweep(currents, reads, width)
 
+    def _fixed_settings(self, cache: dict) -> Iterable[tuple[str, Any]]:
+        return (("source_compliance", self.limits.compliance_voltage),
+                ("delta_unit", "V"), ("pulse_delta_low", 0.0),
+                ("pulse_delta_low_measurements", 2), ("sweep_spacing", "list"),
+                ("sweep_ranging", "best"), ("sweep_count", 1),
+                ("format_elements", "READ,TST"))
+
     def _configure(self, currents: list[float], width: float, cycle: float) -> None:
         k = self.k
         cache = sent_settings(k)
-        if self._static_for is not cache:      # once per cache generation (after shutdown/error)
-            for name, value in (("source_compliance", self.limits.compliance_voltage),
-                                ("delta_unit", "V"), ("pulse_delta_low", 0.0),
-                                ("pulse_delta_low_measurements", 2), ("sweep_spacing", "list"),
-                                ("sweep_ranging", "best"), ("sweep_count", 1),
-                                ("format_elements", "READ,TST")):
-                set_if_changed(k, name, value, cache)
-            k.measurement_event                # read = clear: only this run's trips count
-            self._static_for = cache
+        self._send_fixed(cache)
         # per call: the fixed-output pulse source on this 6221 turns sweep output off
         set_if_changed(k, "pulse_delta_sweep", True, cache)
         set_pulse_width(k, width, cache)
@@ -386,7 +369,3 @@ class PulseDeltaHallReader(HallReader):
                              {"mode": "pulse_delta", "cycle_time": self.cycle_time,
                               "read_width": self.read_width,
                               "timing": "hardware (Pulse Delta list sweep per block)"})
-
-    def shutdown(self) -> None:
-        forget_settings(self.k)
-        safely("shut down the 6221", self.k.shutdown, instrument_address(self.k))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
@@ -211,7 +211,41 @@ def set_pulse_width(k6221: Any, width: float, cache: dict) -> None:
         set_if_changed(k6221, "pulse_delta_source_delay", sdel, cache)
 
 
-class K6221PulseSource(PulseSource):
+class K6221Role:
+    """What the 6221 roles share: the instrument and its limits, clock and 2182A link; the fixed
+    settings sent once per cache generation (again after shutdown or an error); the shutdown.
+
+    Subclasses yield their fixed settings from `_fixed_settings` and call `_send_fixed(cache)`
+    first thing in `_configure`.
+    """
+
+    def __init__(self, k6221: Any, limits: Limits, *, sleep: Sleep | None, timeout: float,
+                 link: str, mode: str) -> None:
+        self.k = k6221
+        self.limits = limits
+        self._sleep = sleep or clock_sleep(k6221)
+        self._timeout = timeout
+        self._idn = query_idn(k6221)
+        require_2182(k6221, link, mode)
+        self._static_for: dict | None = None
+
+    def _fixed_settings(self, cache: dict) -> Iterable[tuple[str, Any]]:
+        raise NotImplementedError
+
+    def _send_fixed(self, cache: dict) -> None:
+        if self._static_for is cache:
+            return
+        for name, value in self._fixed_settings(cache):
+            set_if_changed(self.k, name, value, cache)
+        self.k.measurement_event           # read = clear: only this run's trips count
+        self._static_for = cache
+
+    def shutdown(self) -> None:
+        forget_settings(self.k)
+        safely("shut down the 6221", self.k.shutdown, instrument_address(self.k))
+
+
+class K6221PulseSource(K6221Role, PulseSource):
     """One hardware-timed pulse per call: 6221 Pulse Delta, fixed output, COUN 1.
 
     Needs the 2182A on the 6221's RS-232 port (Pulse Delta will not arm without it). The
@@ -223,31 +257,25 @@ class K6221PulseSource(PulseSource):
     def __init__(self, k6221: Any, limits: Limits, *, sleep: Sleep | None = None,
                  timeout: float = 10.0) -> None:
         check_6221_limits(limits, "max_pulse_current", pulse_delta=True)
-        self.k = k6221
-        self.limits = limits
-        self._sleep = sleep or clock_sleep(k6221)
-        self._timeout = timeout
-        self._idn = query_idn(k6221)
-        require_2182(k6221, "pulse_delta_connected", "Pulse Delta")
-        self._static_for: dict | None = None
+        super().__init__(k6221, limits, sleep=sleep, timeout=timeout, link="pulse_delta_connected",
+                         mode="Pulse Delta")
 
     source_delay_for = staticmethod(pulse_delta_source_delay)
+
+    def _fixed_settings(self, cache: dict) -> Iterable[tuple[str, Any]]:
+        yield from (("source_compliance", self.limits.compliance_voltage),
+                    ("pulse_delta_low", 0.0), ("pulse_delta_count", 1),
+                    ("pulse_delta_ranging", "best"),
+                    ("pulse_delta_interval", self.INTERVAL_PLC),
+                    ("pulse_delta_low_measurements", 2),
+                    ("format_elements", "READ,TST"))
+        if "buffer_points" not in cache:       # >= 1 is all a pulse needs; a reader may want more
+            yield "buffer_points", 1
 
     def _configure(self, amplitude: float, width: float) -> None:
         k = self.k
         cache = sent_settings(k)
-        if self._static_for is not cache:      # once per cache generation (after shutdown/error)
-            for name, value in (("source_compliance", self.limits.compliance_voltage),
-                                ("pulse_delta_low", 0.0), ("pulse_delta_count", 1),
-                                ("pulse_delta_ranging", "best"),
-                                ("pulse_delta_interval", self.INTERVAL_PLC),
-                                ("pulse_delta_low_measurements", 2),
-                                ("format_elements", "READ,TST")):
-                set_if_changed(k, name, value, cache)
-            if "buffer_points" not in cache:   # >= 1 is all a pulse needs; a reader may want more
-                set_if_changed(k, "buffer_points", 1, cache)
-            k.measurement_event                # read = clear: only this run's trips count
-            self._static_for = cache
+        self._send_fixed(cache)
         # per pulse, not once: a Pulse Delta Hall reader on this 6221 turns sweep output on
         set_if_changed(k, "pulse_delta_sweep", False, cache)
         set_if_changed(k, "pulse_delta_high", amplitude, cache)
@@ -277,10 +305,6 @@ class K6221PulseSource(PulseSource):
 
     def snapshot(self) -> dict:
         return role_snapshot(self, self.k, self._idn, {"timing": "hardware (Pulse Delta, COUN 1)"})
-
-    def shutdown(self) -> None:
-        forget_settings(self.k)
-        safely("shut down the 6221", self.k.shutdown, instrument_address(self.k))
 
 
 # ----- 2400 / 2450 ------------------------------------------------------------------------------
