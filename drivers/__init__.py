@@ -1,66 +1,33 @@
-"""Instrument roles and their implementations on pymeasure classes."""
+"""Instrument roles and their implementations on pymeasure classes.
+
+Which models exist, and what each can do, is `labspin.drivers.registry`; this module opens one.
+"""
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from typing import Any, Iterator, Mapping
 
+from labspin.drivers import registry
 from labspin.errors import UserError
 
-# driver name -> "module:class"; imported on use so that naming a driver costs nothing.
-_DRIVER_PATHS = {
-    "keithley6221": "labspin.drivers.keithley6221:Keithley6221",
-    "keithley2182": "labspin.drivers.keithley2182:Keithley2182",
-    "sr830": "pymeasure.instruments.srs:SR830",
-    "sr860": "pymeasure.instruments.srs:SR860",
-    "keithley2400": "pymeasure.instruments.keithley:Keithley2400",
-    "keithley2450": "pymeasure.instruments.keithley:Keithley2450",
-}
 
-# what the model field of *IDN? must contain for each driver (compatible siblings included),
-# so that a wrong address is caught before any current is sourced
-_IDN_MODELS = {
-    "keithley6221": ("6221",),
-    "keithley2182": ("2182",),
-    "sr830": ("SR830", "SR810"),
-    "sr860": ("SR860", "SR865"),
-    "keithley2400": ("MODEL 240", "MODEL 241", "MODEL 242", "MODEL 243"),
-    "keithley2450": ("MODEL 245", "MODEL 246"),
-}
+class _DriverClasses(Mapping):
+    """name -> instrument class, a live read-only view of the registry; each class is imported
+    on first access, so naming a driver costs nothing."""
 
+    def __getitem__(self, key: str) -> type:
+        return registry.entry(key).driver_class()      # KeyError for an unknown name
 
-class _DriverRegistry(dict):
-    """name -> instrument class, resolving each class on first access."""
-
-    def __missing__(self, key: str) -> type:
-        path = _DRIVER_PATHS[key]            # KeyError for an unknown name, as for a dict
-        module, attr = path.split(":")
-        cls = getattr(importlib.import_module(module), attr)
-        self[key] = cls
-        return cls
-
-    def __contains__(self, key: object) -> bool:
-        return key in _DRIVER_PATHS
-
-    def __iter__(self):
-        return iter(_DRIVER_PATHS)
+    def __iter__(self) -> Iterator[str]:
+        return iter(registry.entries())
 
     def __len__(self) -> int:
-        return len(_DRIVER_PATHS)
+        return len(registry.entries())
 
-    def keys(self):
-        return _DRIVER_PATHS.keys()
-
-    def items(self):
-        return [(k, self[k]) for k in _DRIVER_PATHS]
-
-    def values(self):
-        return [self[k] for k in _DRIVER_PATHS]
-
-    def get(self, key, default=None):
-        return self[key] if key in _DRIVER_PATHS else default
+    def __contains__(self, key: object) -> bool:
+        return key in registry.entries()
 
 
-DRIVERS: dict[str, type] = _DriverRegistry()
+DRIVERS: Mapping[str, type] = _DriverClasses()
 
 
 def open_instrument(driver: str, address: str, visa_library: Any = None, **kw: Any) -> Any:
@@ -74,7 +41,8 @@ def open_instrument(driver: str, address: str, visa_library: Any = None, **kw: A
         raise UserError(f"driver {driver!r}: unknown; choose one of {', '.join(sorted(DRIVERS))}")
     if not isinstance(address, str) or not address.strip():
         raise UserError(f"address {address!r}: not a VISA resource name")
-    cls = DRIVERS[driver]
+    entry = registry.entry(driver)
+    cls = entry.driver_class()
     kwargs = dict(kw)
     if visa_library is not None:
         kwargs["visa_library"] = visa_library
@@ -88,9 +56,10 @@ def open_instrument(driver: str, address: str, visa_library: Any = None, **kw: A
         _close_quietly(inst)
         raise UserError(f"address {address!r}: no reply to *IDN? from {driver}: {_reason(exc)}") from None
     idn = " ".join(str(idn).split())
-    if not any(m.upper() in idn.upper() for m in _IDN_MODELS[driver]):
+    if not any(m.upper() in idn.upper() for m in entry.idn_models):
         _close_quietly(inst)
         raise UserError(f"address {address!r}: *IDN? answers {idn[:80]!r}, not a {driver}")
+    inst._labspin_idn = idn          # the pre-flight check reports it without asking again
     return inst
 
 
@@ -106,4 +75,4 @@ def _close_quietly(inst: Any) -> None:
         pass
 
 
-__all__ = ["DRIVERS", "open_instrument"]
+__all__ = ["DRIVERS", "open_instrument", "registry"]

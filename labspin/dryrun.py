@@ -15,20 +15,15 @@ from labspin.errors import UserError
 from labspin.protocols import Recipe
 from labspin.station import StationSpec
 
-# Rough seconds per point beyond pulse widths and waits (bus traffic, the read itself), by Hall
-# reader mode: a 6221/2182A delta reading, a lock-in settling a few time constants, an SMU read,
-# and for pulse_delta two hardware-timed list-sweep cycles (write + read) of the reader's default
-# 5 ms (PulseDeltaHallReader.cycle_time).
-DEFAULT_OVERHEAD = {"dc_delta": 0.1, "pulse_delta": 0.01, "lockin": 0.3, "sourcemeter": 0.05}
+# Rough seconds per point beyond pulse widths and waits, and how each Hall-reader mode reads, come
+# from the mode's registry entry (labspin.drivers.registry: no driver is imported).
+DEFAULT_MODE_OVERHEAD = 0.1
 
-# How each Hall-reader mode reads, for the summary.
-HALL_READS = {
-    "dc_delta": "6221/2182A Delta at ±I_read, one read per point",
-    "pulse_delta": "6221 Pulse Delta read pulses at the write width; runs of steps as one "
-                   "hardware-timed list sweep",
-    "lockin": "lock-in sine out through series_resistance",
-    "sourcemeter": "SourceMeter ±I, measure V",
-}
+
+def _mode(name: str):
+    from labspin.drivers import registry
+    return registry.hall_mode(name, None)
+
 
 _UNITS = {"pulse_current": "A", "read_current": "A", "pulse_width": "s", "compliance_voltage": "V"}
 
@@ -109,7 +104,8 @@ def dry_run(recipe: Recipe, spec: StationSpec, *, overhead: float | None = None)
     r_xx = sample.get("r_xx")
     r_xx = float(r_xx) if r_xx else None
     if overhead is None:
-        overhead = DEFAULT_OVERHEAD.get(spec.hall_reader.mode, 0.1)
+        mode = _mode(spec.hall_reader.mode)
+        overhead = mode.overhead if mode is not None else DEFAULT_MODE_OVERHEAD
     peak = protocol.peak_current
 
     violations: list[Violation] = []
@@ -220,7 +216,7 @@ def format_summary(summary: DryRunSummary) -> str:
         ("peak voltage (I·R_xx)", "n/a (sample r_xx not given)" if summary.peak_voltage is None
          else f"{_si(summary.peak_voltage, 'V')}  (compliance {_si(lim['compliance_voltage'], 'V')})"),
         ("pulse energy", "n/a (sample r_xx not given)" if summary.energy is None else _si(summary.energy, "J")),
-        ("Hall reads", f"{summary.hall_mode}: {HALL_READS.get(summary.hall_mode, '')}"),
+        ("Hall reads", f"{summary.hall_mode}: {getattr(_mode(summary.hall_mode), 'reads', '')}"),
         ("duration (estimate)", f"{_hms(summary.duration)}  ({_si(summary.overhead, 's')}/point overhead)"),
     ]
     width = max(len(k) for k, _ in rows)

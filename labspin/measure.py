@@ -11,11 +11,15 @@ from typing import Any, Sequence
 from labspin.errors import UserError
 
 
-def open_station(spec: Any):
-    """`spec.open()`, with VISA/OS failures turned into one line naming the station."""
+def open_station(spec: Any, *, bus_log: Any = None, preflight: bool = True):
+    """`spec.open()` with the pre-flight checks (one line, UserError, on any problem) and VISA/OS
+    failures turned into one line naming the station. ``bus_log``: a path or a BusLog."""
     import pyvisa
+    if bus_log is not None and not hasattr(bus_log, "attach"):
+        from labspin.buslog import BusLog
+        bus_log = BusLog(bus_log, overwrite=True)
     try:
-        return spec.open()
+        return spec.open(bus_log=bus_log, preflight=preflight)
     except UserError:
         raise
     except (pyvisa.Error, OSError, ValueError) as exc:
@@ -38,13 +42,16 @@ def attach_sim_state(station: Any, writer: Any, sim_state: dict | None, start_in
 
 def execute(recipe: Any, spec: Any, writer: Any, *, listeners: Sequence[Any] = (),
             progress: bool = False, start_index: int = 0, time_offset: float = 0.0,
-            sim_state: dict | None = None):
-    """Run ``recipe`` on the station of ``spec`` into ``writer``; returns (status, runner)."""
+            sim_state: dict | None = None, bus_log: Any = None):
+    """Run ``recipe`` on the station of ``spec`` into ``writer``; returns (status, runner).
+
+    Every instrument's pre-flight check runs before the first pulse; ``bus_log`` (a path or a
+    `labspin.buslog.BusLog`) records every VISA message of the run."""
     from labspin.progress import ProgressBar
     from labspin.runner import Runner, check_limits
 
     check_limits(recipe, spec, spec.limits, start_index)    # before any instrument is opened
-    station = open_station(spec)
+    station = open_station(spec, bus_log=bus_log)
     try:
         attach_sim_state(station, writer, sim_state, start_index)
         extra = [ProgressBar()] if progress else []
@@ -60,7 +67,7 @@ def invocation(recipe: Any, spec: Any, argv: Sequence[str] = ()) -> dict:
     """How a run was started (recipe, overrides, station file or simulator), stored in the run
     file so that `labspin run --resume` can rebuild it."""
     station = ({"file": os.path.abspath(spec.path)} if spec.path
-               else {"sim": f"{spec.sim[0]}:{spec.sim[1]}"})
+               else {"sim": spec.simulator.device})
     if not spec.path and spec.hall_reader.mode != "dc_delta":   # --hall-mode, for --resume
         station["hall_mode"] = spec.hall_reader.mode
     return {"recipe": recipe.path or recipe.name, "recipe_path": recipe.path,
@@ -69,7 +76,7 @@ def invocation(recipe: Any, spec: Any, argv: Sequence[str] = ()) -> dict:
 
 def measure(recipe: Any, spec: Any, output: str | os.PathLike, *, overwrite: bool = False,
             flush_interval: float = 0.5, progress: bool = False, listeners: Sequence[Any] = (),
-            argv: Sequence[str] = ()):
+            argv: Sequence[str] = (), bus_log: Any = None):
     """A new run file at ``output`` (refused if it exists, unless ``overwrite``); (status, runner).
 
     Over-limit schedules are refused before any instrument is opened or any file written.
@@ -78,4 +85,4 @@ def measure(recipe: Any, spec: Any, output: str | os.PathLike, *, overwrite: boo
 
     writer = RunWriter(output, overwrite=overwrite, flush_interval=flush_interval,
                        invocation=invocation(recipe, spec, argv))
-    return execute(recipe, spec, writer, listeners=listeners, progress=progress)
+    return execute(recipe, spec, writer, listeners=listeners, progress=progress, bus_log=bus_log)

@@ -49,13 +49,15 @@ class SimBench:
     PLC durations), ``lockin_series_resistance`` (ohm), ``thermal_emf`` / ``thermal_emf_drift``
     (V: offset and amplitude of a 600 s wander of the Hall-lead EMF), ``message_time`` (virtual s
     per written message, default 0), ``log_limit`` (beyond it ``log`` drops its oldest half;
-    None keeps all), ``addresses`` (driver name → VISA address; a subset builds a smaller bench).
+    None keeps all), ``addresses`` (driver name → VISA address; a subset builds a smaller bench),
+    ``models`` (driver name → simulated instrument class, for names beyond ``instruments.MODELS``).
     """
 
     def __init__(self, device: Any = "tilted", seed: int = 0, *, line_frequency: float = 50.0,
                  lockin_series_resistance: float = 10e3, thermal_emf: float = 2e-6,
                  thermal_emf_drift: float = 0.3e-6, message_time: float = 0.0,
-                 log_limit: int | None = 500_000, addresses: dict[str, str] | None = None):
+                 log_limit: int | None = 500_000, addresses: dict[str, str] | None = None,
+                 models: dict[str, type] | None = None):
         from ..errors import UserError
 
         self.seed = int(seed)
@@ -77,11 +79,12 @@ class SimBench:
         self._noise_i = 0
         self.addresses = dict(DEFAULT_ADDRESSES if addresses is None else addresses)
         from .instruments import MODELS
+        known = {**MODELS, **(models or {})}
         self._instruments: dict[str, Any] = {}
         for name, addr in self.addresses.items():
-            if name not in MODELS:
-                raise UserError(f"addresses: unknown instrument {name!r} (known: {', '.join(MODELS)})")
-            self._instruments[addr.upper()] = MODELS[name](self, addr)
+            if name not in known:
+                raise UserError(f"addresses: unknown instrument {name!r} (known: {', '.join(known)})")
+            self._instruments[addr.upper()] = known[name](self, addr)
         from .visalib import SimVisaLibrary
         self.visa_library = SimVisaLibrary(f"labspin-sim-{next(_counter)}-{id(self):x}")
         self.visa_library.bench = self

@@ -19,6 +19,7 @@ COMMANDS = {
     "run": "labspin.cli.run:run",
     "dry-run": "labspin.cli.run:dry_run",
     "info": "labspin.cli.run:info",
+    "check": "labspin.cli.check:check",
     "analyze": "labspin.cli.analyze:analyze",
     "levels": "labspin.cli.analyze:levels",
     "evaluate": "labspin.cli.evaluate:evaluate",

@@ -39,6 +39,18 @@ _HALL_MODE = click.option(
     help="with --sim: Hall reads by 6221/2182A Delta (default) or Pulse Delta list sweeps")
 
 
+def _check_bus_log(path: str | None, overwrite: bool) -> None:
+    """--bus-log FILE: refused before anything is opened if it exists (without --overwrite)."""
+    import os
+    if path is None:
+        return
+    if os.path.exists(path) and not overwrite:
+        raise UserError(f"--bus-log {path}: exists (use --overwrite to replace it)")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise UserError(f"--bus-log {path}: no such folder {folder!r}")
+
+
 def _report(status: str, runner: Any, path: str) -> int:
     n = runner.points_done
     if status == "completed":
@@ -63,16 +75,19 @@ def _report(status: str, runner: Any, path: str) -> int:
 @click.option("--no-progress", is_flag=True, help="no progress bar")
 @click.option("--resume", metavar="RUN.h5", help="continue an interrupted run file")
 @_HALL_MODE
+@click.option("--bus-log", metavar="FILE", help="write every VISA message to FILE (a transcript)")
 def run(recipe: str | None, station_file: str | None, sim: str | None, output: str | None,
         overwrite: bool, sets: tuple[str, ...], flush_interval: float, no_progress: bool,
-        resume: str | None, hall_mode: str | None) -> int:
+        resume: str | None, hall_mode: str | None, bus_log: str | None) -> int:
     """Run RECIPE (a file or a shipped name) on a station or the simulator into an HDF5 run file.
 
     \b
       labspin run staircase --sim tilted:1 -o run.h5 --set cycles=20
       labspin run my_recipe.toml --station bench.toml -o run.h5
       labspin run --resume run.h5     # continue an interrupted run (killed, power cut)
+      labspin run staircase --station bench.toml -o run.h5 --bus-log run.bus
 
+    Every instrument's pre-flight check (`labspin check`) runs before the first pulse.
     Ctrl-C aborts cleanly: outputs are ramped to zero and turned off, the file is marked aborted.
     """
     from labspin.measure import execute, measure
@@ -81,6 +96,7 @@ def run(recipe: str | None, station_file: str | None, sim: str | None, output: s
 
     if not (math.isfinite(flush_interval) and flush_interval > 0):
         raise UserError(f"--flush-interval: must be > 0 seconds, got {flush_interval!r}")
+    _check_bus_log(bus_log, overwrite or resume is not None)
     if resume is not None:
         extra = [n for n, v in (("RECIPE", recipe), ("--station", station_file), ("--sim", sim),
                                 ("-o", output), ("--set", sets), ("--overwrite", overwrite),
@@ -100,7 +116,7 @@ def run(recipe: str | None, station_file: str | None, sim: str | None, output: s
         writer.invocation = inv
         status, runner = execute(rec, spec, writer, progress=not no_progress,
                                  start_index=writer.start_index, time_offset=writer.time_offset,
-                                 sim_state=writer.sim_state)
+                                 sim_state=writer.sim_state, bus_log=bus_log)
         return _report(status, runner, writer.path)
 
     if recipe is None:
@@ -111,7 +127,7 @@ def run(recipe: str | None, station_file: str | None, sim: str | None, output: s
     rec = load_recipe(recipe, overrides or None)
     spec = _station_spec(station_file, sim, hall_mode)
     status, runner = measure(rec, spec, output, overwrite=overwrite, flush_interval=flush_interval,
-                             progress=not no_progress, argv=sys.argv[1:])
+                             progress=not no_progress, argv=sys.argv[1:], bus_log=bus_log)
     return _report(status, runner, output)
 
 
