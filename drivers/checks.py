@@ -111,15 +111,15 @@ def compliance(inst: Any, report: CheckReport, query: str, limits: Limits) -> No
 def check_6221(inst: Any, ctx: CheckContext, report: CheckReport) -> None:
     output_off(inst, report, "OUTP:STAT?")
     compliance(inst, report, "SOUR:CURR:COMP?", ctx.limits)
-    if ctx.mode in ("dc_delta", "pulse_delta"):
-        # 1 = a 2182A answers on the 6221's RS-232 port (scpi.md §2.4, 6221 RM "DELTa:NVPResent?")
-        reply = _ask(inst, "SOUR:DELT:NVPR?", report)
-        if reply is not None and _number(reply) != 1:
-            report.problem("no 2182A on the 6221's RS-232 link: connect the 2182A's RS-232 port to "
-                           "the 6221's (null-modem) and the Trigger Link cable, and select RS-232 "
-                           "as the 2182A's interface")
-        elif reply is not None:
-            report.fact("2182A on the RS-232 link")
+    # every 6221 role (Pulse Delta writes, Delta and Pulse Delta reads) needs the 2182A:
+    # 1 = a 2182A answers on the 6221's RS-232 port (scpi.md §2.4, "DELTa:NVPResent?")
+    reply = _ask(inst, "SOUR:DELT:NVPR?", report)
+    if reply is not None and _number(reply) != 1:
+        report.problem("no 2182A on the 6221's RS-232 link: connect the 2182A's RS-232 port to "
+                       "the 6221's (null-modem) and the Trigger Link cable, and select RS-232 "
+                       "as the 2182A's interface")
+    elif reply is not None:
+        report.fact("2182A on the RS-232 link")
     error_queue(inst, report)
 
 

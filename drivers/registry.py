@@ -18,8 +18,10 @@ from types import MappingProxyType
 from typing import Any, Callable, Mapping
 
 
-def resolve(path: str) -> Any:
-    """``"package.module:attribute"`` -> the attribute (imported now)."""
+def resolve(path: str | Any) -> Any:
+    """``"package.module:attribute"`` -> the attribute (imported now); an object is itself."""
+    if not isinstance(path, str):
+        return path
     module, sep, attr = path.partition(":")
     if not sep or not module or not attr:
         raise ValueError(f"{path!r}: expected 'module:attribute'")
@@ -39,8 +41,6 @@ class Mode:
     options: tuple[str, ...] = ()              # required roles.hall_reader keys (numbers > 0), passed
                                                # to the role class as keywords
     with_pulse_source: bool = False            # the reader must be the pulse-source instrument itself
-    links: tuple[str, ...] = ()                # models reached *through* this instrument (the 2182A on
-                                               # the 6221's RS-232 port): never opened on a bus of their own
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ class InstrumentEntry:
     """One instrument model. ``name`` is what a station file writes as ``driver = ...``."""
 
     name: str
-    driver: str                                # "module:Class", a pymeasure Instrument
+    driver: str | type                         # "module:Class" (or the class), a pymeasure Instrument
     idn_models: tuple[str, ...]                # one of these must be in *IDN? (compatible siblings too)
     pulse_source: str | None = None            # "module:Class" of its drivers.roles.PulseSource, if any
     modes: Mapping[str, Mode] = field(default_factory=dict)   # Hall-read modes it can play
@@ -66,6 +66,8 @@ class InstrumentEntry:
     sim_model: str | None = None               # "module:Class" of its simulated instrument
     sim_address: str | None = None             # where the simulated bench serves it by default
     check: str | None = None                   # "module:function" pre-flight, see drivers.checks
+    links: tuple[str, ...] = ()                # models it talks to through its own port (the 2182A on
+                                               # the 6221's RS-232): never opened on a bus of their own
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "modes", MappingProxyType(dict(self.modes)))
@@ -145,16 +147,12 @@ _PULSE = "labspin.drivers.pulse"
 _SIM = "labspin.sim_backend.instruments"
 _CHECKS = "labspin.drivers.checks"
 
-# The 2182A is on the 6221's RS-232 port in both Delta modes: the PC talks only to the 6221
-# (6221 UM "Delta" / "Pulse Delta" set-up; scpi.md §2.8), and the 2182A takes commands from one
-# interface at a time (2182A UM §11 "Selecting and configuring an interface").
 DC_DELTA = Mode(f"{_HALL}:DeltaHallReader",
-                "6221/2182A Delta at ±I_read, one read per point", 0.1,
-                links=("keithley2182",))
+                "6221/2182A Delta at ±I_read, one read per point", 0.1)
 # two hardware-timed list-sweep cycles (write + read) of the reader's default 5 ms per point
 PULSE_DELTA = Mode(f"{_HALL}:PulseDeltaHallReader",
                    "6221 Pulse Delta read pulses at the write width; runs of steps as one "
-                   "hardware-timed list sweep", 0.01, with_pulse_source=True, links=("keithley2182",))
+                   "hardware-timed list sweep", 0.01, with_pulse_source=True)
 LOCKIN = Mode(f"{_HALL}:LockinHallReader", "lock-in sine out through series_resistance", 0.3,
               options=("series_resistance",))
 SOURCEMETER = Mode(f"{_HALL}:SourceMeterHallReader", "SourceMeter ±I, measure V", 0.05)
@@ -166,7 +164,11 @@ register(InstrumentEntry(
     # ±105 mA, compliance 0.1–105 V, Pulse Delta width 50 µs–12 ms (6221 UM 5-28)
     capabilities=Capabilities(0.105, 105.0, 50e-6, 12e-3),
     sim_model=f"{_SIM}.keithley6221:Keithley6221", sim_address="GPIB0::12::INSTR",
-    check=f"{_CHECKS}:check_6221"))
+    check=f"{_CHECKS}:check_6221",
+    # Pulse Delta and Delta both need the 2182A on the 6221's RS-232 port: the PC talks only to
+    # the 6221 (scpi.md §2.8), and the 2182A takes commands from one interface at a time
+    # (2182A UM §11 "Selecting and configuring an interface")
+    links=("keithley2182",)))
 register(InstrumentEntry(
     name="keithley2182", driver="labspin.drivers.keithley2182:Keithley2182", idn_models=("2182",),
     sim_model=f"{_SIM}.keithley2182:Keithley2182", sim_address="GPIB0::7::INSTR",

@@ -16,9 +16,11 @@ log = logging.getLogger(__name__)
 
 
 def linked_models(spec: StationSpec) -> tuple[str, ...]:
-    """Models reached through another instrument (the 2182A behind a 6221 in a Delta mode)."""
-    reader = spec.instruments[spec.hall_reader.instrument]
-    return registry.entry(reader.driver).modes[spec.hall_reader.mode].links
+    """Models reached through another instrument (the 2182A behind a 6221)."""
+    out: list[str] = []
+    for ispec in spec.instruments.values():
+        out += [m for m in registry.entry(ispec.driver).links if m not in out]
+    return tuple(out)
 
 
 def sim_address(spec: StationSpec, name: str) -> str:

@@ -226,24 +226,26 @@ def _capabilities(where: str, limits: Limits, instruments: dict[str, InstrumentS
                "pulse_source", low=True)
         beyond("max_pulse_width", limits.max_pulse_width, cap.max_pulse_width, pulse, "pulse_source")
     cap = registry.entry(instruments[hall.instrument].driver).capabilities
-    if cap is not None:
+    if cap is not None and cap.max_current is not None:     # a source that reads (not a lock-in)
         beyond("max_read_current", limits.max_read_current, cap.max_current, hall.instrument,
+               "hall_reader")
+        beyond("compliance_voltage", limits.compliance_voltage, cap.max_voltage, hall.instrument,
                "hall_reader")
 
 
-def _one_interface(where: str, instruments: dict[str, InstrumentSpec], hall: HallReaderSpec) -> None:
-    """A model the Hall reader talks to through its own port (the 2182A on the 6221's RS-232) is
-    not on the bus too: the 2182A takes commands from one interface at a time, chosen on its front
-    panel (2182A UM §11 "Selecting and configuring an interface"), and in the Delta modes the PC
-    talks only to the 6221 (scpi.md §2.8)."""
-    links = registry.entry(instruments[hall.instrument].driver).modes[hall.mode].links
-    for name, ispec in instruments.items():
-        if ispec.driver in links:
-            raise UserError(
-                f"{where}: instruments.{name}: a {ispec.driver} that the {hall.instrument!r} reads "
-                f"over its RS-232 link (mode = \"{hall.mode}\") takes commands on that one "
-                f"interface only; remove [instruments.{name}] (labspin reaches it through "
-                f"{hall.instrument!r})")
+def _one_interface(where: str, instruments: dict[str, InstrumentSpec]) -> None:
+    """A model that another instrument talks to through its own port (the 2182A on the 6221's
+    RS-232) is not on the bus too: the 2182A takes commands from one interface at a time, chosen
+    on its front panel (2182A UM §11 "Selecting and configuring an interface"), and with a 6221
+    the PC talks only to the 6221 (scpi.md §2.8)."""
+    for host, hspec in instruments.items():
+        links = registry.entry(hspec.driver).links
+        for name, ispec in instruments.items():
+            if ispec.driver in links:
+                raise UserError(
+                    f"{where}: instruments.{name}: the {ispec.driver} is on the RS-232 link of "
+                    f"{host!r} ({hspec.driver}) and takes commands on that one interface only; "
+                    f"remove [instruments.{name}] (labspin reaches it through {host!r})")
 
 
 def _simulator(doc: dict, where: str) -> SimulatorSpec | None:
@@ -337,7 +339,7 @@ def parse_station_spec(text: str, source: str = "<station>", *, path: str | None
     instruments = _instruments(doc, source, sim is not None)
     pulse, hall = _roles(doc, source, instruments)
     _capabilities(source, limits, instruments, pulse, hall)
-    _one_interface(source, instruments, hall)
+    _one_interface(source, instruments)
     if sim is not None:
         _check_simulated(source, sim, instruments)
     return StationSpec(name=name, sample=sample, limits=limits, instruments=instruments,
