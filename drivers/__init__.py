@@ -30,11 +30,14 @@ class _DriverClasses(Mapping):
 DRIVERS: Mapping[str, type] = _DriverClasses()
 
 
-def open_instrument(driver: str, address: str, visa_library: Any = None, **kw: Any) -> Any:
+def open_instrument(driver: str, address: str, visa_library: Any = None, *, bus_log: Any = None,
+                    **kw: Any) -> Any:
     """Open `address` with the named driver and check that *IDN? names that model.
 
     `visa_library` is passed to pyvisa (a path, "@py", or a VisaLibraryBase such as the
-    simulator's); other keywords go to the pymeasure class. Any failure to reach the
+    simulator's); ``bus_log`` (a `labspin.buslog.BusLog`) records its messages from the *IDN? on
+    (what the pymeasure class sends while it is constructed comes before, unrecorded); other
+    keywords go to the pymeasure class. Any failure to reach the
     instrument becomes a one-line UserError naming the address and the reason.
     """
     if driver not in DRIVERS:
@@ -50,6 +53,8 @@ def open_instrument(driver: str, address: str, visa_library: Any = None, **kw: A
         inst = cls(address, **kwargs)
     except Exception as exc:  # noqa: BLE001 - pyvisa raises many types for a bad address
         raise UserError(f"address {address!r}: cannot open with {driver}: {_reason(exc)}") from None
+    if bus_log is not None:
+        bus_log.attach(inst, address)
     try:
         idn = inst.ask("*IDN?")
     except Exception as exc:  # noqa: BLE001

@@ -9,7 +9,9 @@ a real bench and on the simulator::
 
 ``>`` a message written, ``<`` a reply read, ``!`` a read or write that failed (the next line the
 program sees is its own recovery). Seconds are on the station's clock (virtual on the simulator)
-since the transcript started. `read_bus_log` parses a transcript back.
+since the transcript started. An instrument is recorded from its first ``*IDN?`` on: what a
+pymeasure class writes inside its constructor (the 2400's ``:FORMAT:ELEMENTS``) comes before.
+`read_bus_log` parses a transcript back.
 """
 from __future__ import annotations
 
@@ -57,11 +59,13 @@ class BusLog:
         self._lock = threading.Lock()
         self._clock = clock
         self._t0 = clock()
+        self._lines = 0
 
     def set_clock(self, clock: Callable[[], float]) -> None:
-        """Count from now on ``clock`` (the station's, once it exists), continuing the times."""
+        """Count on ``clock`` (the station's: virtual on the simulator) from now; from 0 if no
+        message was recorded yet, else continuing the times written so far."""
         with self._lock:
-            elapsed = self._clock() - self._t0
+            elapsed = self._clock() - self._t0 if self._lines else 0.0
             self._clock = clock
             self._t0 = clock() - elapsed
 
@@ -71,6 +75,7 @@ class BusLog:
                 return
             self._file.write(f"{self._clock() - self._t0:.6f} {resource} {direction} "
                              f"{_one_line(message)}\n")
+            self._lines += 1
 
     def attach(self, inst: Any, resource: str | None = None) -> None:
         """Record every message of a pymeasure instrument (its adapter's I/O)."""

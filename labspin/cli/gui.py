@@ -48,11 +48,16 @@ def _check_display() -> None:
               help="Shipped recipe name or recipe TOML to preselect.")
 @click.option("--hall-mode", type=click.Choice(["dc_delta", "pulse_delta"]), default=None,
               help="Simulated bench: Hall reads by 6221/2182A Delta (default) or Pulse Delta list sweeps.")
+@click.option("--bus-log", metavar="FILE", default=None,
+              help="write every VISA message of each run to FILE (overwritten per run)")
 @click.argument("run_file", required=False, metavar="[RUN.h5]")
 def gui(sim: str | None, station: str | None, recipe: str | None, run_file: str | None,
-        hall_mode: str | None) -> None:
+        hall_mode: str | None, bus_log: str | None) -> None:
     """Open the live bench window; RUN.h5 (optional) opens in the run browser."""
     _check_args(sim, station, recipe, run_file, hall_mode)
+    if bus_log is not None:
+        from labspin.cli.run import _check_bus_log
+        _check_bus_log(bus_log, overwrite=True)      # its folder must exist
     _check_display()
     try:
         import pyqtgraph as pg
@@ -64,6 +69,6 @@ def gui(sim: str | None, station: str | None, recipe: str | None, run_file: str 
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
     pg.setConfigOptions(antialias=False)
     win = MainWindow(sim=sim or (None if station else "tilted:1"), station_file=station,
-                     recipe=recipe, open_run=run_file, hall_mode=hall_mode)
+                     recipe=recipe, open_run=run_file, hall_mode=hall_mode, bus_log=bus_log)
     win.show()
     app.exec()

@@ -81,7 +81,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def __init__(self, *, sim: str | None = "tilted:1", station_file: str | None = None,
                  recipe: str | None = None, open_run: str | None = None,
-                 hall_mode: str | None = None) -> None:
+                 hall_mode: str | None = None, bus_log: str | None = None) -> None:
         super().__init__()
         self.setWindowTitle("labspin — live bench")
         self.resize(1400, 860)
@@ -111,6 +111,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.redraw_timer.timeout.connect(self._drain)
 
         self._fill_recipes()
+        if bus_log:
+            self.bus_log_edit.setText(str(bus_log))
         if station_file:
             self.station_file_radio.setChecked(True)
             self.station_file_edit.setText(str(station_file))
@@ -209,6 +211,9 @@ class MainWindow(QtWidgets.QMainWindow):
         ol.addWidget(out_browse, 0, 1)
         ol.addWidget(self.overwrite_box, 1, 0, 1, 2)
         ol.addWidget(self.output_error, 2, 0, 1, 2)
+        self.bus_log_edit = QtWidgets.QLineEdit()      # labspin gui --bus-log: the VISA transcript
+        self.bus_log_edit.setPlaceholderText("bus log (optional): every VISA message")
+        ol.addWidget(self.bus_log_edit, 3, 0, 1, 2)
 
         # controls
         self.start_btn = QtWidgets.QPushButton("▶ Start")
@@ -539,7 +544,11 @@ class MainWindow(QtWidgets.QMainWindow):
             self._fail_to_start(str(exc))
             return False
         try:
-            station = self.spec.open()
+            bus_log = None
+            if self.bus_log_edit.text().strip():
+                from labspin.buslog import BusLog
+                bus_log = BusLog(self.bus_log_edit.text().strip(), overwrite=True)
+            station = self.spec.open(bus_log=bus_log, preflight=True)
         except Exception as exc:  # bad address, instrument not answering: not a traceback
             self._fail_to_start(f"station: {exc}")
             return False

@@ -75,9 +75,7 @@ def open_instruments(spec: StationSpec, visa_library: Any = None, *, bench: Any 
             address = sim_address(spec, name) if spec.simulator is not None else ispec.address
             addresses[name] = address
             opened[name] = open_instrument(ispec.driver, address, visa_library=visa_library,
-                                           **ispec.options)
-            if bus_log is not None:
-                bus_log.attach(opened[name], address)
+                                           bus_log=bus_log, **ispec.options)
     except BaseException:
         for inst in opened.values():
             _close_instrument(inst)
