@@ -104,10 +104,13 @@ class BusLog:
         return logged
 
     def close(self) -> None:
+        """Close the file; one that recorded nothing (no instrument was reached) is removed."""
         with self._lock:
             if self._file is not None:
                 self._file.close()
                 self._file = None
+                if not self._lines:
+                    Path(self.path).unlink(missing_ok=True)
 
 
 def read_bus_log(path: str | os.PathLike) -> list[BusLine]:

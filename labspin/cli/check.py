@@ -30,4 +30,9 @@ def check(station_file: str | None, sim: str | None, bus_log: str | None) -> int
     reports = check_station(spec, bus_log=log)
     for report in reports:
         click.echo(report.line())
-    return 0 if all(r.ok for r in reports) else 2
+    failed = [r.name for r in reports if not r.ok]
+    if failed:
+        click.echo(f"labspin: error: check failed for {len(failed)} of {len(reports)} instruments "
+                   f"({', '.join(failed)}); nothing was sourced", err=True)
+        return 2
+    return 0
