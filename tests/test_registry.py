@@ -81,6 +81,11 @@ def test_shipped_entries_are_complete():
                                      "lockin": ("sr830", "sr860"),
                                      "sourcemeter": ("keithley2400", "keithley2450")}
     assert registry.pulse_sources() == ("keithley6221", "keithley2400", "keithley2450")
+    # a bare SimBench() (no registry: the simulator stands alone) builds the same bench
+    from labspin.sim_backend.bench import DEFAULT_ADDRESSES
+    from labspin.sim_backend.instruments import MODELS
+    assert {n: (e.sim_address, e.sim_class()) for n, e in registry.entries().items()} == {
+        n: (DEFAULT_ADDRESSES[n], MODELS[n]) for n in names}
 
 
 def test_registry_refuses_a_taken_name_and_a_contradicting_mode():
