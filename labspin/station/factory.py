@@ -63,16 +63,24 @@ def make_bench(spec: StationSpec) -> Any:
     return bench
 
 
+def address_of(spec: StationSpec, name: str) -> str:
+    """The VISA address instrument ``name`` is opened at."""
+    return sim_address(spec, name) if spec.simulator is not None else spec.instruments[name].address
+
+
 def open_instruments(spec: StationSpec, visa_library: Any = None, *, bench: Any = None,
-                     bus_log: Any = None) -> tuple[dict[str, Any], dict[str, str]]:
-    """Open every instrument (``*IDN?`` checked); on failure, close what was opened and raise."""
+                     bus_log: Any = None, names: tuple[str, ...] | None = None,
+                     ) -> tuple[dict[str, Any], dict[str, str]]:
+    """Open the instruments (all, or ``names``), ``*IDN?`` checked; on failure, close what was
+    opened and raise."""
     if bench is not None:
         visa_library = bench.visa_library
     opened: dict[str, Any] = {}
     addresses: dict[str, str] = {}
     try:
-        for name, ispec in spec.instruments.items():
-            address = sim_address(spec, name) if spec.simulator is not None else ispec.address
+        for name in names if names is not None else tuple(spec.instruments):
+            ispec = spec.instruments[name]
+            address = address_of(spec, name)
             addresses[name] = address
             opened[name] = open_instrument(ispec.driver, address, visa_library=visa_library,
                                            bus_log=bus_log, **ispec.options)
@@ -181,15 +189,11 @@ def check_station(spec: StationSpec, visa_library: Any = None, *, bench: Any = N
     reports: list[CheckReport] = []
     try:
         for name, ispec in spec.instruments.items():
-            one = StationSpec(name=spec.name, sample=spec.sample, limits=spec.limits,
-                              instruments={name: ispec}, pulse_source=spec.pulse_source,
-                              hall_reader=spec.hall_reader, path=spec.path,
-                              simulator=spec.simulator)
-            address = sim_address(spec, name) if spec.simulator is not None else ispec.address
             try:
-                opened, addresses = open_instruments(one, visa_library, bench=bench, bus_log=bus_log)
+                opened, addresses = open_instruments(spec, visa_library, bench=bench,
+                                                     bus_log=bus_log, names=(name,))
             except UserError as exc:
-                report = CheckReport(name, ispec.driver, address)
+                report = CheckReport(name, ispec.driver, address_of(spec, name))
                 report.problem(str(exc))
                 reports.append(report)
                 continue
