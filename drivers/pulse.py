@@ -254,6 +254,13 @@ def _owner(name: str) -> str | None:
     return None
 
 
+def poll_plan(expected: float, timeout: float) -> tuple[float, int]:
+    """Poll step (s) and number of polls after the first for a run expected to take `expected`
+    seconds: the run may take twice as long, plus `timeout`."""
+    step = min(max(expected / 4, 1e-3), 0.05)
+    return step, max(1, math.ceil((timeout + 2 * expected) / step - 1e-9))
+
+
 def _floats(reply: Any) -> list[float]:
     return [float(v) for v in str(reply).replace(";", ",").split(",") if v.strip()]
 
@@ -348,27 +355,26 @@ class K6221Role:
 
         The first poll rides on the start message (`:TRAC:CLE;:INIT:IMM;:TRAC:POIN:ACT?`), and with
         `events` every poll also reads the measurement event register (`;:STAT:MEAS?`, read =
-        clear), whose bits are OR-ed over the polls and returned: the compliance witness of the run.
+        clear), whose bits are OR-ed over the polls and returned: the compliance witness of the run
+        (polling ends at a compliance event: with `SOUR:SWE:CAB ON` the sweep has stopped there).
         """
         k = self.k
         poll = ":TRAC:POIN:ACT?" + (";:STAT:MEAS?" if events else "")
         self._start(mode, cache, poll)
-        timeout = self._timeout + 2 * expected
-        step = min(max(expected / 4, 1e-3), 0.05)
-        waited, bits = 0.0, 0
-        while True:
+        step, polls = poll_plan(expected, self._timeout)
+        bits = 0
+        for i in range(polls + 1):
+            if i:
+                self._sleep(step)
+                k.write(poll)
             values = _floats(k.read())
             if len(values) != (2 if events else 1):
                 raise RuntimeError(f"{instrument_address(k)}: unexpected reply {values!r} to {poll}")
             if events:
                 bits |= int(values[1])
-            if values[0] >= n:
+            if values[0] >= n or bits & COMPLIANCE_BIT:   # done, or at compliance (CAB: stopped)
                 return bits
-            if waited >= timeout:
-                raise TimeoutError(f"{what}: {int(values[0])} of {n} readings after {waited:.3g} s")
-            self._sleep(step)
-            waited += step
-            k.write(poll)
+        raise TimeoutError(f"{what}: {int(values[0])} of {n} readings after {polls * step:.3g} s")
 
     def _start(self, mode: str, cache: dict, then: str = "") -> None:
         """Arm `mode` ("PDEL" or "DELT") unless it still is, wait for `…:ARM?` = 1, then start
