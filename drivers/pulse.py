@@ -359,6 +359,7 @@ class K6221Role:
         (polling ends at a compliance event: with `SOUR:SWE:CAB ON` the sweep has stopped there).
         """
         k = self.k
+        write, read = k.write, k.read        # bound once: pymeasure attribute access is slow
         poll = ":TRAC:POIN:ACT?" + (";:STAT:MEAS?" if events else "")
         self._start(mode, cache, poll)
         step, polls = poll_plan(expected, self._timeout)
@@ -366,8 +367,8 @@ class K6221Role:
         for i in range(polls + 1):
             if i:
                 self._sleep(step)
-                k.write(poll)
-            values = _floats(k.read())
+                write(poll)
+            values = _floats(read())
             if len(values) != (2 if events else 1):
                 raise RuntimeError(f"{instrument_address(k)}: unexpected reply {values!r} to {poll}")
             if events:
@@ -386,10 +387,12 @@ class K6221Role:
             cache[_ARMED] = None
             if mode == "PDEL":
                 k.pulse_delta_arm()              # :SOUR:PDEL:ARM (un-arms Delta)
-                armed = lambda: bool(k.pulse_delta_armed)      # noqa: E731
-            else:
+                query = ":SOUR:PDEL:ARM?"        # = pulse_delta_armed, asked without the
+            else:                                # property machinery (the hot path)
                 k.delta_arm()                    # pymeasure: :SOUR:DELT:ARM (un-arms Pulse Delta)
-                armed = lambda: bool(k.delta_armed)            # noqa: E731
+                query = ":SOUR:DELT:ARM?"        # = delta_armed
+            ask = k.ask
+            armed = lambda: ask(query).strip() == "1"          # noqa: E731
             self._sleep(ARM_EXPECTED)
             wait_until(armed, self._sleep, ARM_EXPECTED, ARM_TIMEOUT,
                        f"{instrument_address(k)}: arming {mode}")

@@ -16,10 +16,47 @@ from labspin.protocols import Recipe
 from labspin.station import StationSpec
 
 # Rough seconds per point beyond pulse widths and waits (bus traffic, the read itself), by Hall
-# reader mode: a 6221/2182A delta reading, a lock-in settling a few time constants, an SMU read,
-# and for pulse_delta two hardware-timed list-sweep cycles (write + read) of the reader's default
-# 5 ms (PulseDeltaHallReader.cycle_time).
-DEFAULT_OVERHEAD = {"dc_delta": 0.1, "pulse_delta": 0.01, "lockin": 0.3, "sourcemeter": 0.05}
+# reader mode, for the modes whose time the instrument does not set: a lock-in settling a few
+# time constants, an SMU read. The 6221 modes follow the power line: see `seconds_per_point`.
+DEFAULT_OVERHEAD = {"lockin": 0.3, "sourcemeter": 0.05}
+
+# 6221 timing on a real bench (UM 5-28, RM 5-39, UM 5-22/5-23; what is U is said in
+# sim_backend/instruments/keithley6221.py): a Pulse Delta cycle is line-synchronised and lasts at
+# least 5 power-line cycles; arming (the 6221 configures the 2182A) takes about ARM_TIME; a Delta
+# reading needs 3 A/Ds of the 2182A (delay + NPLC line cycles each). The constants are the roles'
+# defaults (PulseDeltaHallReader, K6221PulseSource, DeltaHallReader).
+PDEL_MIN_PLC = 5
+ARM_TIME = 0.1            # s (U)
+DELTA_DELAY = 2e-3        # s, DeltaHallReader's default Delta delay
+NVM_NPLC = 5.0            # the 2182A NPLC the roles set
+
+
+def seconds_per_point(mode: str, line_frequency: float = 50.0) -> float:
+    """Seconds one staircase point (a write pulse and a read) takes on a real bench.
+
+    pulse_delta: two list-sweep cycles (write + read pulse) of 5 PLC — 0.2 s at 50 Hz, 0.167 s
+    at 60 Hz (5 and 6 points/s); the block is armed once. dc_delta: a fixed-output Pulse Delta
+    pulse (arm + one 5-PLC cycle) and a Delta read (arm + 3 A/Ds of 2 ms + 5 PLC) — 0.61 s at
+    50 Hz, 0.54 s at 60 Hz (1.6 and 1.9 points/s). Other modes: DEFAULT_OVERHEAD.
+    """
+    t = 1.0 / line_frequency
+    if mode == "pulse_delta":
+        return 2 * PDEL_MIN_PLC * t
+    if mode == "dc_delta":
+        return 2 * ARM_TIME + PDEL_MIN_PLC * t + 3 * (DELTA_DELAY + NVM_NPLC * t)
+    return DEFAULT_OVERHEAD.get(mode, 0.1)
+
+
+def _line_frequency(spec: StationSpec) -> float:
+    """The station's power-line frequency ([simulator] line_frequency); 50 Hz (the slower) if
+    the station does not say."""
+    for where in (spec, getattr(spec, "simulator", None)):
+        f = getattr(where, "line_frequency", None)
+        if f is None and isinstance(where, dict):
+            f = where.get("line_frequency")
+        if f:
+            return float(f)
+    return 50.0
 
 # How each Hall-reader mode reads, for the summary.
 HALL_READS = {
@@ -109,7 +146,7 @@ def dry_run(recipe: Recipe, spec: StationSpec, *, overhead: float | None = None)
     r_xx = sample.get("r_xx")
     r_xx = float(r_xx) if r_xx else None
     if overhead is None:
-        overhead = DEFAULT_OVERHEAD.get(spec.hall_reader.mode, 0.1)
+        overhead = seconds_per_point(spec.hall_reader.mode, _line_frequency(spec))
     peak = protocol.peak_current
 
     violations: list[Violation] = []
