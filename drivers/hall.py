@@ -30,14 +30,12 @@ from .pulse import (
     query_idn,
     reraise_with_errors,
     role_snapshot,
-    raise_if_compliance,
     reraise_checking_compliance,
     safely,
     sent_settings,
     set_if_changed,
     set_pulse_width,
     shutdown_sourcemeter,
-    wait_until,
 )
 from .keithley6221 import DELAY_RANGE
 from .pulse import COMPLIANCE_BIT

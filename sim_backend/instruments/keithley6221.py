@@ -58,13 +58,15 @@ class Keithley6221(KeithleyInstrument):
     def _commands(cls, t: CommandTable) -> None:
         super()._commands(t)
         S = cls.setting
+        # guards: a setting of an armed run is refused with -221 until SOUR:SWE:ABOR
+        sw, pd, dt = "_sweep_guard", "_pdel_guard", "_delt_guard"
         amps = Num(-0.105, 0.105)
         S(t, "[:SOURce]:CURRent[:LEVel][:IMMediate][:AMPLitude]", "level", amps, 0.0, hook="_dc_changed")
         S(t, "[:SOURce]:CURRent:COMPliance", "comp", Num(0.1, 105), 10.0, hook="_dc_changed")
         S(t, "[:SOURce]:CURRent:RANGe", "range", Num(-0.105, 0.105), 0.1, hook="_range_set")
         S(t, "[:SOURce]:CURRent:RANGe:AUTO", "range_auto", Bool(), False)
         S(t, "[:SOURce]:CURRent:FILTer", "filter", Bool(), False)
-        S(t, "[:SOURce]:DELay", "delay", Num(1e-3, 999999.999), 1e-3, guard="_sweep_guard")
+        S(t, "[:SOURce]:DELay", "delay", Num(1e-3, 999999.999), 1e-3, guard=sw)
         S(t, ":OUTPut[:STATe]", "outp", Bool(), False, hook="_dc_changed")
         S(t, ":OUTPut:LTEarth", "lte", Bool(), False)
         S(t, ":OUTPut:ISHield", "ishield", Enum("OLOW", "GUARd"), "OLOW")
@@ -72,11 +74,12 @@ class Keithley6221(KeithleyInstrument):
         t.add(":OUTPut:INTerlock:TRIPped", query=lambda i, p, s: "1")
         t.add("[:SOURce]:CLEar[:IMMediate]", set=lambda i, p, s: i.source_clear())
         # sweeps and trigger model (stored; Pulse Delta / Delta use them)
-        S(t, "[:SOURce]:SWEep:COUNt", "swe_count", Int(1, 9999, inf=True), 1, guard="_sweep_guard")
-        S(t, "[:SOURce]:SWEep:SPACing", "swe_spacing", Enum("LINear", "LOGarithmic", "LIST"), "LIN", guard="_sweep_guard")
-        S(t, "[:SOURce]:SWEep:POINts", "swe_points", Int(1, 65535), 11, guard="_sweep_guard")
-        S(t, "[:SOURce]:SWEep:RANGing", "swe_ranging", Enum("AUTO", "BEST", "FIXed"), "BEST", guard="_sweep_guard")
-        S(t, "[:SOURce]:SWEep:CABort", "swe_cab", Bool(), False, guard="_sweep_guard")
+        S(t, "[:SOURce]:SWEep:COUNt", "swe_count", Int(1, 9999, inf=True), 1, guard=sw)
+        S(t, "[:SOURce]:SWEep:SPACing", "swe_spacing", Enum("LINear", "LOGarithmic", "LIST"), "LIN",
+          guard=sw)
+        S(t, "[:SOURce]:SWEep:POINts", "swe_points", Int(1, 65535), 11, guard=sw)
+        S(t, "[:SOURce]:SWEep:RANGing", "swe_ranging", Enum("AUTO", "BEST", "FIXed"), "BEST", guard=sw)
+        S(t, "[:SOURce]:SWEep:CABort", "swe_cab", Bool(), False, guard=sw)
         t.add("[:SOURce]:SWEep:ARM", set=lambda i, p, s: None)
         t.add("[:SOURce]:SWEep:ABORt", set=lambda i, p, s: i.abort_sweep())
         for k in ("STARt", "STOP", "CENTer"):
@@ -97,32 +100,33 @@ class Keithley6221(KeithleyInstrument):
         t.add(":INITiate[:IMMediate]", set=lambda i, p, s: i.initiate())
         t.add(":ABORt", set=lambda i, p, s: i.abort_sweep())
         # Pulse Delta
-        S(t, "[:SOURce]:PDELta:HIGH", "pdel_high", amps, 1e-3, guard="_pdel_guard")
-        S(t, "[:SOURce]:PDELta:LOW", "pdel_low", amps, 0.0, guard="_pdel_guard")
-        S(t, "[:SOURce]:PDELta:WIDTh", "pdel_width", Num(50e-6, 12e-3), 110e-6, guard="_pdel_guard")
-        S(t, "[:SOURce]:PDELta:SDELay", "pdel_sdelay", Num(16e-6, 11.966e-3), 16e-6, guard="_pdel_guard")
-        S(t, "[:SOURce]:PDELta:COUNt", "pdel_count", Int(1, 65636, inf=True), math.inf, guard="_pdel_guard")
-        S(t, "[:SOURce]:PDELta:RANGing", "pdel_ranging", Enum("BEST", "FIXed"), "BEST", guard="_pdel_guard")
-        S(t, "[:SOURce]:PDELta:INTerval", "pdel_interval", Int(5, 999999), 5, guard="_pdel_guard")
-        S(t, "[:SOURce]:PDELta:SWEep[:STATe]", "pdel_sweep", Bool(), False, guard="_pdel_guard")
-        S(t, "[:SOURce]:PDELta:LMEasure", "pdel_lme", Int(1, 2), 2, guard="_pdel_guard")
+        S(t, "[:SOURce]:PDELta:HIGH", "pdel_high", amps, 1e-3, guard=pd)
+        S(t, "[:SOURce]:PDELta:LOW", "pdel_low", amps, 0.0, guard=pd)
+        S(t, "[:SOURce]:PDELta:WIDTh", "pdel_width", Num(50e-6, 12e-3), 110e-6, guard=pd)
+        S(t, "[:SOURce]:PDELta:SDELay", "pdel_sdelay", Num(16e-6, 11.966e-3), 16e-6, guard=pd)
+        S(t, "[:SOURce]:PDELta:COUNt", "pdel_count", Int(1, 65636, inf=True), math.inf, guard=pd)
+        S(t, "[:SOURce]:PDELta:RANGing", "pdel_ranging", Enum("BEST", "FIXed"), "BEST", guard=pd)
+        S(t, "[:SOURce]:PDELta:INTerval", "pdel_interval", Int(5, 999999), 5, guard=pd)
+        S(t, "[:SOURce]:PDELta:SWEep[:STATe]", "pdel_sweep", Bool(), False, guard=pd)
+        S(t, "[:SOURce]:PDELta:LMEasure", "pdel_lme", Int(1, 2), 2, guard=pd)
         # Custom sweep lists (scpi.md §2.1 "custom lists SOUR:LIST:CURR|DEL|COMP <v,...>, …:APP,
         # …:POIN?"). The reference gives no point limit nor a range for the delays: we take the
         # SOUR:SWE:POIN limit (65535) and the SOUR:DEL range (1 ms … 999999.999 s) — U.
         L = cls.list_setting
-        L(t, "[:SOURce]:LIST:CURRent", "list_curr", amps, LIST_MAX_POINTS, guard="_sweep_guard")
-        L(t, "[:SOURce]:LIST:DELay", "list_del", Num(1e-3, 999999.999), LIST_MAX_POINTS, guard="_sweep_guard")
-        L(t, "[:SOURce]:LIST:COMPliance", "list_comp", Num(0.1, 105), LIST_MAX_POINTS, guard="_sweep_guard")
+        L(t, "[:SOURce]:LIST:CURRent", "list_curr", amps, LIST_MAX_POINTS, guard=sw)
+        L(t, "[:SOURce]:LIST:DELay", "list_del", Num(1e-3, 999999.999), LIST_MAX_POINTS, guard=sw)
+        L(t, "[:SOURce]:LIST:COMPliance", "list_comp", Num(0.1, 105), LIST_MAX_POINTS, guard=sw)
         t.add("[:SOURce]:PDELta:ARM", set=lambda i, p, s: i.arm("PDEL"),
               query=lambda i, p, s: i.armed_state("PDEL"))
         t.add("[:SOURce]:PDELta:NVPResent", query=lambda i, p, s: i.nvpresent())
         # Delta
-        S(t, "[:SOURce]:DELTa:HIGH", "delt_high", Num(0, 0.105), 1e-3, hook="_delta_high_set", guard="_delt_guard")
-        S(t, "[:SOURce]:DELTa:LOW", "delt_low", Num(-0.105, 0), -1e-3, guard="_delt_guard")
-        S(t, "[:SOURce]:DELTa:DELay", "delt_delay", Num(1e-3, 9999.999), 2e-3, guard="_delt_guard")
-        S(t, "[:SOURce]:DELTa:COUNt", "delt_count", Int(1, 65536, inf=True), math.inf, guard="_delt_guard")
-        S(t, "[:SOURce]:DELTa:CABort", "delt_cab", Bool(), False, guard="_delt_guard")
-        S(t, "[:SOURce]:DELTa:CSWitch", "delt_csw", Bool(), False, guard="_delt_guard")
+        S(t, "[:SOURce]:DELTa:HIGH", "delt_high", Num(0, 0.105), 1e-3, hook="_delta_high_set",
+          guard=dt)
+        S(t, "[:SOURce]:DELTa:LOW", "delt_low", Num(-0.105, 0), -1e-3, guard=dt)
+        S(t, "[:SOURce]:DELTa:DELay", "delt_delay", Num(1e-3, 9999.999), 2e-3, guard=dt)
+        S(t, "[:SOURce]:DELTa:COUNt", "delt_count", Int(1, 65536, inf=True), math.inf, guard=dt)
+        S(t, "[:SOURce]:DELTa:CABort", "delt_cab", Bool(), False, guard=dt)
+        S(t, "[:SOURce]:DELTa:CSWitch", "delt_csw", Bool(), False, guard=dt)
         t.add("[:SOURce]:DELTa:ARM", set=lambda i, p, s: i.arm("DELT"),
               query=lambda i, p, s: i.armed_state("DELT"))
         t.add("[:SOURce]:DELTa:NVPResent", query=lambda i, p, s: i.nvpresent())
