@@ -324,3 +324,24 @@ def test_pulse_delta_reader_sets_compliance_abort_and_reports_compliance():
     assert len(inst.buffer) == 3                               # stopped at the 10 mA pulse
     assert not inst.output_on or inst.level == 0.0
     b.close()
+
+
+def test_dry_run_estimate_follows_the_line_frequency():
+    from labspin.dryrun import seconds_per_point
+
+    assert seconds_per_point("pulse_delta", 50) == pytest.approx(0.2)      # 2 cycles of 5 PLC
+    assert seconds_per_point("pulse_delta", 60) == pytest.approx(1 / 6)
+    # a Pulse Delta pulse (arm + 5 PLC) and a Delta read (arm + 3 A/Ds of 2 ms + 5 PLC)
+    assert seconds_per_point("dc_delta", 50) == pytest.approx(0.2 + 0.1 + 3 * 0.102)
+    assert seconds_per_point("dc_delta", 60) < seconds_per_point("dc_delta", 50)
+    # and the simulator agrees: one staircase point in dc_delta mode, virtual seconds
+    b = _bench()
+    k, limits, _ = _roles(b)
+    src, reader = K6221PulseSource(k, limits), DeltaHallReader(k, limits)
+    src.pulse(0.01, 1e-4)
+    reader.read(1e-4)
+    t0 = b.clock.now
+    src.pulse(-0.01, 1e-4)
+    reader.read(1e-4)
+    assert b.clock.now - t0 == pytest.approx(seconds_per_point("dc_delta", 50), rel=0.05)
+    b.close()
