@@ -98,6 +98,15 @@ def _stock_6221(spec: str, commands: tuple[str, ...]):
     return bench, k
 
 
+def _wait_armed(k, query: str) -> None:
+    """Arming takes time (the 6221 configures the 2182A, UM 5-34): wait, then poll `…:ARM?`
+    before `:INIT:IMM`. A stock user sleeps; on the simulator that is its virtual clock."""
+    clock = k.adapter.connection.visalib.bench.clock
+    clock.advance(0.1)
+    while int(k.ask(query)) != 1:
+        clock.advance(0.01)
+
+
 def _fire_pulse_delta(k, high: float, width: float) -> None:
     """One fixed-output Pulse Delta pulse by raw writes (pymeasure has no property for it)."""
     k.write(f":SOUR:PDEL:HIGH {high:g}")
@@ -105,6 +114,7 @@ def _fire_pulse_delta(k, high: float, width: float) -> None:
     k.write(f":SOUR:PDEL:SDEL {max(width / 2, 16e-6):g}")
     k.write(":TRAC:CLE")
     k.write(":SOUR:PDEL:ARM")
+    _wait_armed(k, ":SOUR:PDEL:ARM?")
     k.write(":INIT:IMM")
     while float(k.ask(":TRAC:POIN:ACT?")) < 1:
         pass
@@ -168,6 +178,7 @@ def run_pymeasure_stock(recipe, spec: str, path: str) -> tuple[float, int]:
                 k.delta_high_source = s.read_current
                 k.write(":TRAC:CLE")
                 k.delta_arm()
+                _wait_armed(k, ":SOUR:DELT:ARM?")
                 k.delta_start()
                 v = k.delta_values[0]
                 k.delta_abort()

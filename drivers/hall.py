@@ -18,6 +18,8 @@ import math
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from .pulse import (
+    PDEL_MIN_CYCLE,
+    SLOWEST_LINE_PERIOD,
     K6221Role,
     Sleep,
     check_6221_limits,
@@ -28,17 +30,16 @@ from .pulse import (
     query_idn,
     reraise_with_errors,
     role_snapshot,
-    raise_if_compliance,
     reraise_checking_compliance,
     safely,
     sent_settings,
     set_if_changed,
     set_pulse_width,
     shutdown_sourcemeter,
-    wait_until,
 )
 from .keithley6221 import DELAY_RANGE
-from .roles import HallReader, HallReading, LimitError, Limits, pulse_delta_read_width
+from .pulse import COMPLIANCE_BIT
+from .roles import ComplianceError, HallReader, HallReading, LimitError, Limits, pulse_delta_read_width
 
 if TYPE_CHECKING:  # pragma: no cover
     from labspin.protocols import Step
@@ -62,50 +63,53 @@ class DeltaHallReader(K6221Role, HallReader):
     """6221 Delta mode (current reversal at ±I) read through the 2182A on its RS-232 port.
 
     `count` Delta readings are averaged per call; `delay` is the Delta delay (s) between a
-    current step and the 2182A A/D.
+    current step and the 2182A A/D. A read takes count + 2 A/Ds (the first reading needs three),
+    each `delay` + the 2182A's NPLC line cycles (UM 5-14): at 5 PLC, 50 Hz, about 0.3 s for one.
     """
 
     def __init__(self, k6221: Any, limits: Limits, *, count: int = 1, delay: float = 2e-3,
-                 sleep: Sleep | None = None, timeout: float = 10.0) -> None:
+                 sleep: Sleep | None = None, timeout: float = 10.0, **nvm: float) -> None:
         check_6221_limits(limits, "max_read_current")
         if not (1 <= int(count) <= 65536) or not (1e-3 <= delay <= 9999.999):
             raise LimitError("Delta count must be 1…65536 and delay 1e-3…9999.999 s")
         self.count = int(count)
         self.delay = float(delay)
         super().__init__(k6221, limits, sleep=sleep, timeout=timeout, link="delta_connected",
-                         mode="Delta mode")
+                         mode="Delta mode", **nvm)
+
+    def read_time(self) -> float:
+        """Seconds one read's Delta run takes on a real bench (50 Hz, the longer line period)."""
+        return (self.count + 2) * (self.delay + self.nvm_nplc * SLOWEST_LINE_PERIOD)
 
     def _fixed_settings(self, cache: dict) -> Iterable[tuple[str, Any]]:
-        yield from (("source_compliance", self.limits.compliance_voltage),
-                    ("delta_unit", "V"), ("delta_delay", self.delay),
+        yield ("source_compliance", self.limits.compliance_voltage)
+        if "_sweep_lists" not in cache:        # no stale compliance list (a reader loads its own)
+            yield "sweep_list_compliances", [self.limits.compliance_voltage]
+        yield from (("delta_unit", "V"), ("delta_delay", self.delay),
                     ("delta_cycles", self.count), ("delta_measurement_sets", 1),
                     ("delta_compliance_abort_enabled", True),
                     ("format_elements", "READ,TST"))
         if cache.get("buffer_points", 0) < self.count:
             yield "buffer_points", self.count
 
-    def _configure(self, amplitude: float) -> None:
+    def _configure(self, amplitude: float) -> dict:
         cache = sent_settings(self.k)
         self._send_fixed(cache)
-        set_if_changed(self.k, "delta_high_source", amplitude, cache)     # the 6221 sets LOW = -HIGH
+        self._set("delta_high_source", amplitude, cache)     # the 6221 sets LOW = -HIGH
+        return cache
 
     def read(self, read_current: float) -> HallReading:
         self.limits.check_read(read_current)
         current = _nonzero(read_current)
         k = self.k
         try:
-            self._configure(abs(current))
-            k.delta_trigger()               # :TRAC:CLE;:SOUR:DELT:ARM;:INIT:IMM
-            data: list[float] = []
-
-            def done() -> bool:
-                data[:] = _floats(k.ask(":TRAC:DATA?"))
-                return len(data) >= 2 * self.count
-
-            wait_until(done, self._sleep, 3 * self.delay * (self.count + 2), self._timeout,
-                       f"{instrument_address(k)}: Delta")
+            cache = self._configure(abs(current))
+            # TRAC:DATA? on an empty buffer is error -230 and no reply (a VISA timeout): poll the
+            # count first, as the Pulse Delta roles do
+            self._run("DELT", cache, self.count, self.read_time(), f"{instrument_address(k)}: Delta")
+            data = k.delta_values                # :TRAC:DATA? (pymeasure)
+            data = data if isinstance(data, list) else [data]
         except Exception as exc:             # Delta aborts on compliance (CAB ON): say so
-            forget_settings(k)
             reraise_checking_compliance(k, exc, f"a Delta read at {read_current:g} A", self.limits)
         readings = data[0:2 * self.count:2]           # reading, timestamp, reading, ...
         v = sum(readings) / len(readings)             # Hall voltage at +|I|
@@ -259,11 +263,18 @@ class PulseDeltaHallReader(K6221Role, HallReader):
     in `SOUR:LIST:DEL`, all at the steps' common pulse width, arms sweep output, starts, waits,
     and fetches the buffer once: one reading per pulse, the read entries returned. Each cycle is
     max(`cycle_time`, 2 × width) long, so the duty cycle stays <= 50 %.
+
+    Timing on a real bench: sweep output is synchronised to the power line (UM 5-22/5-23) and a
+    cycle is never shorter than the 5 PLC of fixed output; we take the list delay as rounded up to
+    whole line cycles (U, see the simulator). The default `cycle_time` is 5 PLC at 50 Hz, 100 ms
+    (6 PLC at 60 Hz): 10 pulses/s, so a staircase point (write + read pulse) takes 0.2 s. The
+    compliance list is loaded with the lists (no stale `SOUR:LIST:COMP`), and `SOUR:SWE:CAB ON`
+    makes the 6221 itself stop the sweep at compliance.
     """
 
-    def __init__(self, k6221: Any, limits: Limits, *, cycle_time: float = 5e-3,
+    def __init__(self, k6221: Any, limits: Limits, *, cycle_time: float = PDEL_MIN_CYCLE,
                  read_width: float | None = None, sleep: Sleep | None = None,
-                 timeout: float = 10.0) -> None:
+                 timeout: float = 10.0, **nvm: float) -> None:
         check_6221_limits(limits, "max_pulse_current", "max_read_current", pulse_delta=True)
         if not (DELAY_RANGE[0] <= cycle_time <= DELAY_RANGE[1]):
             raise LimitError(f"cycle_time {cycle_time!r} s outside the 6221 list delay range "
@@ -272,7 +283,7 @@ class PulseDeltaHallReader(K6221Role, HallReader):
         self.read_width = pulse_delta_read_width(limits) if read_width is None else float(read_width)
         limits.check_pulse(0.0, self.read_width)        # LimitError if outside the width limits
         super().__init__(k6221, limits, sleep=sleep, timeout=timeout, link="pulse_delta_connected",
-                         mode="Pulse Delta")
+                         mode="Pulse Delta", **nvm)
 
     def cycle_for(self, width: float) -> float:
         """Cycle time (s) of every list point at this pulse width."""
@@ -318,24 +329,35 @@ class PulseDeltaHallReader(K6221Role, HallReader):
                 ("delta_unit", "V"), ("pulse_delta_low", 0.0),
                 ("pulse_delta_low_measurements", 2), ("sweep_spacing", "list"),
                 ("sweep_ranging", "best"), ("sweep_count", 1),
+                ("sweep_compliance_abort", True),     # the 6221 stops the sweep at compliance
                 ("format_elements", "READ,TST"))
 
-    def _configure(self, currents: list[float], width: float, cycle: float) -> None:
+    def _configure(self, currents: list[float], width: float, cycle: float) -> dict:
         k = self.k
         cache = sent_settings(k)
         self._send_fixed(cache)
         # per call: the fixed-output pulse source on this 6221 turns sweep output off
-        set_if_changed(k, "pulse_delta_sweep", True, cache)
-        set_pulse_width(k, width, cache)
+        self._set("pulse_delta_sweep", True, cache)
+        set_pulse_width(k, width, cache, self._disarm)
         n = len(currents)
         if cache.get("buffer_points", 0) < n:
-            set_if_changed(k, "buffer_points", n, cache)
-        # the lists are sent only when they change (every full staircase cycle is the same list)
-        lists = (tuple(currents), (cycle,) * n)
+            self._set("buffer_points", n, cache)
+        # the lists are sent only when they change (every full staircase cycle is the same list);
+        # the compliance list with them, so a stale SOUR:LIST:COMP never applies
+        lists = (tuple(currents), (cycle,) * n, (self.limits.compliance_voltage,) * n)
         if cache.get("_sweep_lists") != lists:
+            self._disarm()
             cache.pop("_sweep_lists", None)
+            cache.pop("sweep_list_compliances", None)
             k.set_sweep_list(*lists)
             cache["_sweep_lists"] = lists
+        return cache
+
+    def sweep_time(self, n: int, width: float) -> float:
+        """Seconds a list sweep of `n` pulses takes on a real bench (50 Hz: 5 PLC = 100 ms cycles
+        at least; each cycle rounded up to whole line cycles)."""
+        cycle = max(self.cycle_for(width), PDEL_MIN_CYCLE)
+        return n * math.ceil(cycle / SLOWEST_LINE_PERIOD - 1e-9) * SLOWEST_LINE_PERIOD
 
     def _sweep(self, currents: list[float], reads: list[bool], width: float) -> list[HallReading]:
         k = self.k
@@ -343,18 +365,18 @@ class PulseDeltaHallReader(K6221Role, HallReader):
         cycle = self.cycle_for(width)
         what = f"a Pulse Delta list sweep of {n} pulses (peak {max(map(abs, currents)):g} A)"
         try:
-            self._configure(currents, width, cycle)
-            k.pulse_delta_trigger()             # :TRAC:CLE;:SOUR:PDEL:ARM;:INIT:IMM
-            wait_until(lambda: k.trace_points_actual >= n, self._sleep, n * cycle,
-                       self._timeout + n * cycle, f"{instrument_address(k)}: Pulse Delta sweep")
-            data = k.trace_data
+            cache = self._configure(currents, width, cycle)
+            bits = self._run("PDEL", cache, n, self.sweep_time(n, width),
+                             f"{instrument_address(k)}: Pulse Delta sweep", events=True)
+            if bits & COMPLIANCE_BIT:           # CAB ON: the sweep stopped there
+                raise ComplianceError(f"{instrument_address(k)}: compliance "
+                                      f"({self.limits.compliance_voltage:g} V) reached during {what}")
+            data = k.delta_values                # :TRAC:DATA? (pymeasure)
             data = data if isinstance(data, list) else [data]
             if len(data) < 2 * n:
                 raise RuntimeError(f"{instrument_address(k)}: Pulse Delta sweep returned "
                                    f"{len(data) // 2} of {n} readings")
-            raise_if_compliance(k, what, self.limits)
         except Exception as exc:
-            forget_settings(k)
             reraise_checking_compliance(k, exc, what, self.limits)
         out = []
         for j, (current, is_read) in enumerate(zip(currents, reads)):

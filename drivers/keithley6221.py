@@ -4,8 +4,18 @@ Added: Pulse Delta (`SOUR:PDEL:*`, 6221 + 2182A), sweep settings and custom list
 (`SOUR:SWE:*`, `SOUR:LIST:CURR|DEL`, for hardware-timed pulse trains), buffer/trace helpers, the
 2182A serial pass-through. Changed: current, compliance, waveform and phase-marker setters *refuse*
 out-of-range values (pymeasure silently clips them, so a typo would reach a device as a
-different current); `shutdown()` aborts armed sweeps, ramps the DC level to zero and turns the
-output off without ever raising. Every string follows ../shared/reference/scpi.md §2 and §7.A.
+different current); `shutdown()` aborts armed sweeps, clears the device (VISA device clear, so a
+late reply is never taken for the level the ramp starts from), ramps the DC level to zero and
+turns the output off without ever raising. Every string follows ../shared/reference/scpi.md §2
+and §7.A.
+
+What pymeasure 0.16 already has is used as is: `delta_arm()`, `delta_abort()`, `delta_values`,
+`measurement_events`, `check_errors()`. Not used: `delta_start()` (`:INIT:IMM` alone) — the roles
+send `:TRAC:CLE;:INIT:IMM` as one message so that `TRAC:POIN:ACT?` counts only the new run's
+readings without a second bus message; `wait_for_buffer()` — it sleeps with `time.sleep` and tests
+`*STB?` bits set up by `config_buffer()` (which resets the status model), so on the simulator's
+virtual clock a run armed but not yet started would never be seen to finish; the roles poll
+`TRAC:POIN:ACT?` with the clock's sleep instead (tests/test_fidelity_6221.py).
 """
 from __future__ import annotations
 
@@ -264,8 +274,9 @@ class Keithley6221(_PMKeithley6221):
         cast=int,
     )
 
-    def set_sweep_list(self, currents, delays) -> None:
-        """Load a custom list of any length: `currents` (A) and `delays` (s), point by point.
+    def set_sweep_list(self, currents, delays, compliances=None) -> None:
+        """Load a custom list of any length: `currents` (A), `delays` (s) and, if given,
+        `compliances` (V), point by point.
 
         Sent in chunks of at most LIST_CHUNK values (first a replacing command, then `:APP`);
         every value is checked before anything is written.
@@ -274,7 +285,13 @@ class Keithley6221(_PMKeithley6221):
         delays = strict_number_list(delays, DELAY_RANGE, chunk=None)
         if len(currents) != len(delays):
             raise ValueError(f"{len(currents)} currents but {len(delays)} delays")
-        for name, values in (("sweep_list_currents", currents), ("sweep_list_delays", delays)):
+        lists = [("sweep_list_currents", currents), ("sweep_list_delays", delays)]
+        if compliances is not None:
+            compliances = strict_number_list(compliances, [0.1, 105], chunk=None)
+            if len(compliances) != len(currents):
+                raise ValueError(f"{len(currents)} currents but {len(compliances)} compliances")
+            lists.append(("sweep_list_compliances", compliances))
+        for name, values in lists:
             for i in range(0, len(values), LIST_CHUNK):
                 setattr(self, name if i == 0 else name + "_append", values[i:i + LIST_CHUNK])
 
@@ -290,30 +307,39 @@ class Keithley6221(_PMKeithley6221):
         """Stop any armed sweep (Pulse Delta, Delta, DCON) and return the 2182A to local."""
         self.write(":SOUR:SWE:ABOR")
 
-    def pulse_delta_trigger(self) -> None:
-        """Clear the buffer, arm Pulse Delta and start it, in one compound message (§7.A)."""
-        self.write(":TRAC:CLE;:SOUR:PDEL:ARM;:INIT:IMM")
+    def start_run(self, then: str = "") -> None:
+        """Empty the buffer and start the armed run, in one message (never with the arm: arming
+        takes time, UM 5-34, and an `:INIT:IMM` before it has finished is not a start); `then`
+        (e.g. the first `:TRAC:POIN:ACT?` poll) rides on the same message."""
+        self.write(":TRAC:CLE;:INIT:IMM" + (f";:{then.lstrip(':')}" if then else ""))
 
-    def delta_trigger(self) -> None:
-        """Clear the buffer, arm Delta and start it, in one compound message (§7.B)."""
-        self.write(":TRAC:CLE;:SOUR:DELT:ARM;:INIT:IMM")
-
-    measurement_event = Instrument.measurement(
-        ":STAT:MEAS?",
-        """Get and clear the measurement event register (bit 3: the source reached its compliance
-        voltage since the last read; scpi.md §2.7).""",
-        cast=int,
+    sweep_list_compliances = Instrument.control(
+        ":SOUR:LIST:COMP?", ":SOUR:LIST:COMP %s",
+        f"""Control the custom-sweep compliance list in V (replaces it; strictly 0.1 … 105; at most
+        {LIST_CHUNK} values per message).""",
+        validator=strict_number_list, values=[0.1, 105],
+        set_process=_join_numbers, get_process=lambda v: [v],
     )
+    sweep_list_compliances_append = Instrument.setting(
+        ":SOUR:LIST:COMP:APP %s",
+        f"""Append compliances in V to the custom-sweep list (at most {LIST_CHUNK} per message).""",
+        validator=strict_number_list, values=[0.1, 105],
+        set_process=_join_numbers,
+    )
+
+    def device_clear(self) -> None:
+        """VISA device clear (viClear; GPIB SDC): the instrument drops replies not yet read, so a
+        late reply cannot be taken for the answer to the next query. Not pymeasure's `clear()`,
+        which sends `*CLS`."""
+        conn = getattr(self.adapter, "connection", None)
+        if conn is not None and callable(getattr(conn, "clear", None)):
+            conn.clear()
 
     # ----- buffer / trace (scpi.md §2.6) ----------------------------------------------------
     trace_points_actual = Instrument.measurement(
         ":TRAC:POIN:ACT?",
         """Get the number of readings stored in the buffer.""",
         cast=int,
-    )
-    trace_data = Instrument.measurement(
-        ":TRAC:DATA?",
-        """Get the buffer as a flat list (reading, timestamp, reading, timestamp, …).""",
     )
     format_elements = Instrument.control(
         ":FORM:ELEM?", ":FORM:ELEM %s",
@@ -332,6 +358,12 @@ class Keithley6221(_PMKeithley6221):
             raise ValueError("a 2182A pass-through command cannot contain a double quote")
         self.write(f':SYST:COMM:SER:SEND "{command}"')
 
+    def serial_ask(self, query: str) -> str:
+        """Ask the attached 2182A through the RS-232 link: `SER:SEND` the query, `SER:ENT?` the
+        reply (scpi.md §2.8)."""
+        self.serial_send(query)
+        return str(self.ask(":SYST:COMM:SER:ENT?")).strip()
+
     # ----- shutdown -------------------------------------------------------------------------
     def shutdown(self, ramp_steps: int = 10, ramp_pause: float = 0.002) -> None:
         """Abort armed sweeps, ramp the DC level to zero in steps, output off; never raises.
@@ -341,6 +373,7 @@ class Keithley6221(_PMKeithley6221):
         """
         log.info("Shutting down %s.", self.name)
         for what, action in (("abort sweeps", self.pulse_delta_abort),
+                             ("clear the device", self.device_clear),
                              ("ramp to zero", lambda: self._ramp_to_zero(ramp_steps, ramp_pause)),
                              ("output off", self.disable_source)):
             try:

@@ -24,6 +24,39 @@ def _mode(name: str):
     from labspin.drivers import registry
     return registry.hall_mode(name, None)
 
+# 6221 timing on a real bench (UM 5-28, RM 5-39, UM 5-22/5-23; what is U is said in
+# sim_backend/instruments/keithley6221.py): a Pulse Delta cycle is line-synchronised and lasts at
+# least 5 power-line cycles; arming (the 6221 configures the 2182A) takes about ARM_TIME; a Delta
+# reading needs 3 A/Ds of the 2182A (delay + NPLC line cycles each). The constants are the roles'
+# defaults (PulseDeltaHallReader, K6221PulseSource, DeltaHallReader).
+PDEL_MIN_PLC = 5
+ARM_TIME = 0.1            # s (U)
+DELTA_DELAY = 2e-3        # s, DeltaHallReader's default Delta delay
+NVM_NPLC = 5.0            # the 2182A NPLC the roles set
+
+
+def seconds_per_point(mode: str, line_frequency: float = 50.0) -> float:
+    """Seconds one staircase point (a write pulse and a read) takes on a real bench.
+
+    pulse_delta: two list-sweep cycles (write + read pulse) of 5 PLC — 0.2 s at 50 Hz, 0.167 s
+    at 60 Hz (5 and 6 points/s); the block is armed once. dc_delta: a fixed-output Pulse Delta
+    pulse (arm + one 5-PLC cycle) and a Delta read (arm + 3 A/Ds of 2 ms + 5 PLC) — 0.61 s at
+    50 Hz, 0.54 s at 60 Hz (1.6 and 1.9 points/s). Other modes: their registry entry's overhead.
+    """
+    t = 1.0 / line_frequency
+    if mode == "pulse_delta":
+        return 2 * PDEL_MIN_PLC * t
+    if mode == "dc_delta":
+        return 2 * ARM_TIME + PDEL_MIN_PLC * t + 3 * (DELTA_DELAY + NVM_NPLC * t)
+    entry = _mode(mode)
+    return entry.overhead if entry is not None else DEFAULT_MODE_OVERHEAD
+
+
+def _line_frequency(spec: StationSpec) -> float:
+    """The station's power-line frequency ([simulator] line_frequency); 50 Hz (the slower) if
+    the station does not say."""
+    return spec.simulator.line_frequency if spec.simulator is not None else 50.0
+
 
 _UNITS = {"pulse_current": "A", "read_current": "A", "pulse_width": "s", "compliance_voltage": "V"}
 
@@ -104,8 +137,7 @@ def dry_run(recipe: Recipe, spec: StationSpec, *, overhead: float | None = None)
     r_xx = sample.get("r_xx")
     r_xx = float(r_xx) if r_xx else None
     if overhead is None:
-        mode = _mode(spec.hall_reader.mode)
-        overhead = mode.overhead if mode is not None else DEFAULT_MODE_OVERHEAD
+        overhead = seconds_per_point(spec.hall_reader.mode, _line_frequency(spec))
     peak = protocol.peak_current
 
     violations: list[Violation] = []

@@ -30,7 +30,7 @@ DEFAULT_ADDRESSES = {
     "keithley2400": "GPIB0::24::INSTR",
     "keithley2450": "GPIB0::18::INSTR",
 }
-FAULT_KINDS = ("timeout", "error", "disconnect", "compliance")
+FAULT_KINDS = ("timeout", "late", "error", "disconnect", "compliance")
 _counter = itertools.count(1)
 
 
@@ -45,8 +45,8 @@ class SimBench:
     """A simulated Hall-bar bench served through its own PyVISA library.
 
     ``device`` is a preset name, a ``DeviceParams`` or an object with the ``HallBar`` interface
-    (used as is — handy for tests with a known R_H). Keyword options: ``line_frequency`` (Hz, sets
-    PLC durations), ``lockin_series_resistance`` (ohm), ``thermal_emf`` / ``thermal_emf_drift``
+    (used as is — handy for tests with a known R_H). Keyword options: ``line_frequency`` (50 or 60
+    Hz: PLC durations, and the 6221's line-synchronised Pulse Delta cycles), ``lockin_series_resistance`` (ohm), ``thermal_emf`` / ``thermal_emf_drift``
     (V: offset and amplitude of a 600 s wander of the Hall-lead EMF), ``message_time`` (virtual s
     per written message, default 0), ``log_limit`` (beyond it ``log`` drops its oldest half;
     None keeps all), ``addresses`` (driver name → VISA address; a subset builds a smaller bench),
@@ -63,6 +63,8 @@ class SimBench:
         self.seed = int(seed)
         self.hallbar = self._make_hallbar(device, self.seed)
         self.clock = VirtualClock()
+        if float(line_frequency) not in (50.0, 60.0):
+            raise UserError(f"line_frequency: {line_frequency!r} Hz; the power line is 50 or 60 Hz")
         self.line_frequency = float(line_frequency)
         self.lockin_series_resistance = float(lockin_series_resistance)
         self.thermal_emf_offset = float(thermal_emf)
@@ -115,7 +117,9 @@ class SimBench:
 
         Commands are counted as program message units: a compound write ``A;:B`` counts 2.
 
-        "timeout": the reply of the next query is lost (the read times out); "error": an error
+        "timeout": the reply of the next query is lost (the read times out); "late": the reply of
+        the next query comes too late — the read times out, and the reply then waits for the
+        next read (a VISA device clear drops it); "error": an error
         entry (−310 "System error") is queued; "disconnect": all I/O fails until
         :meth:`clear_faults`; "compliance": the next sourcing event trips compliance.
         """

@@ -103,18 +103,23 @@ def test_6221_refuses_out_of_range_before_writing(prop, value):
 def test_6221_methods():
     with expected_protocol(Keithley6221, [
         (":SOUR:PDEL:ARM", None), (":INIT:IMM", None), (":SOUR:SWE:ABOR", None),
-        (":TRAC:CLE;:SOUR:PDEL:ARM;:INIT:IMM", None), (":TRAC:CLE;:SOUR:DELT:ARM;:INIT:IMM", None),
+        (":TRAC:CLE;:INIT:IMM", None), (":TRAC:CLE;:INIT:IMM;:TRAC:POIN:ACT?", "0"),
         (":TRAC:CLE", None), (":TRAC:DATA?", "1.5E-04,0.0,2.5E-04,0.1"),
         (':SYST:COMM:SER:SEND ":SENS:VOLT:RANG 0.1"', None),
+        (':SYST:COMM:SER:SEND ":SENS:VOLT:NPLC?"', None), (":SYST:COMM:SER:ENT?", "5.000000E+00"),
+        (":SOUR:LIST:COMP 10,10", None),
     ]) as inst:
         inst.pulse_delta_arm()
         inst.pulse_delta_start()
         inst.pulse_delta_abort()
-        inst.pulse_delta_trigger()
-        inst.delta_trigger()
+        inst.start_run()
+        inst.start_run(":TRAC:POIN:ACT?")
+        assert inst.read() == "0"
         inst.trace_clear()
-        assert inst.trace_data == [1.5e-4, 0.0, 2.5e-4, 0.1]
+        assert inst.delta_values == [1.5e-4, 0.0, 2.5e-4, 0.1]
         inst.serial_send(":SENS:VOLT:RANG 0.1")
+        assert float(inst.serial_ask(":SENS:VOLT:NPLC?")) == 5
+        inst.sweep_list_compliances = [10, 10]
 
 
 def test_6221_shutdown_aborts_ramps_and_turns_off():
@@ -153,24 +158,38 @@ def test_2182_channel_2_range_limit_holds():
 
 
 # ----- roles ------------------------------------------------------------------------------------
-PDEL_SETUP = [   # once per cache generation, then sweep off (a Pulse Delta reader may have
-    # turned it on) and the pulse's own amplitude / width / A-D delay
-    (":SOUR:CURR:COMP 10", None), (":SOUR:PDEL:LOW 0", None), (":SOUR:PDEL:COUN 1", None),
+NVM_SETUP = [   # the 2182A's range and NPLC through the 6221's RS-232 link, read back
+    (':SYST:COMM:SER:SEND ":SENS:VOLT:CHAN1:RANG 0.1"', None),
+    (':SYST:COMM:SER:SEND ":SENS:VOLT:NPLC 5"', None),
+    (':SYST:COMM:SER:SEND ":SENS:VOLT:CHAN1:RANG?"', None), (":SYST:COMM:SER:ENT?", "1.000000E-01"),
+    (':SYST:COMM:SER:SEND ":SENS:VOLT:NPLC?"', None), (":SYST:COMM:SER:ENT?", "5.000000E+00"),
+]
+KNOWN_STATE = [(":SOUR:SWE:ABOR", None), ("*CLS", None), (":SOUR:CURR 0", None),
+               (":SOUR:CURR:COMP 10", None), (":SOUR:LIST:COMP 10", None)]
+CHECKED = [(":STAT:MEAS?", "0"), ("SYST:ERR?", '0,"No error"')]
+PDEL_SETUP = KNOWN_STATE + [   # once per cache generation, then sweep off (a Pulse Delta reader
+    # may have turned it on) and the pulse's own amplitude / width / A-D delay
+    (":SOUR:PDEL:LOW 0", None), (":SOUR:PDEL:COUN 1", None),
     (":SOUR:PDEL:RANG BEST", None), (":SOUR:PDEL:INT 5", None), (":SOUR:PDEL:LME 2", None),
-    (":FORM:ELEM READ,TST", None), (":TRAC:POIN 1", None), (":STAT:MEAS?", "0"), (":SOUR:PDEL:SWE 0", None),
+    (":FORM:ELEM READ,TST", None), (":TRAC:POIN 1", None)] + NVM_SETUP + CHECKED + [
+    (":SOUR:PDEL:SWE 0", None),
     (":SOUR:PDEL:HIGH 0.01", None), (":SOUR:PDEL:WIDT 0.0001", None), (":SOUR:PDEL:SDEL 5e-05", None),
 ]
-PDEL_FIRE = [(":TRAC:CLE;:SOUR:PDEL:ARM;:INIT:IMM", None), (":TRAC:POIN:ACT?", "1"),
-             (":STAT:MEAS?", "0")]      # bit 3 (compliance) clear
+PDEL_ARM = [(":SOUR:PDEL:ARM", None), (":SOUR:PDEL:ARM?", "1")]     # arm, then poll: never one message
+PDEL_GO = [(":TRAC:CLE;:INIT:IMM;:TRAC:POIN:ACT?;:STAT:MEAS?", "1;0")]   # bit 3 (compliance) clear
+PDEL_FIRE = PDEL_ARM + PDEL_GO
+PDEL_POLL = ":TRAC:POIN:ACT?;:STAT:MEAS?"
 
 
 def test_k6221_pulse_source_sends_settings_only_when_they_change():
-    with expected_protocol(Keithley6221, OPEN_PDEL + PDEL_SETUP + PDEL_FIRE + PDEL_FIRE + [
-        # shorter pulse: the A/D delay moves first so it stays inside the pulse
-        (":SOUR:PDEL:HIGH -0.01", None), (":SOUR:PDEL:SDEL 2.5e-05", None),
+    with expected_protocol(Keithley6221, OPEN_PDEL + PDEL_SETUP + PDEL_FIRE + PDEL_GO + [
+        # the same pulse again: still armed (a finished run re-starts on INIT, UM 5-41)
+        # shorter pulse: abort the armed run first; the A/D delay moves first so it stays inside
+        (":SOUR:SWE:ABOR", None), (":SOUR:PDEL:HIGH -0.01", None), (":SOUR:PDEL:SDEL 2.5e-05", None),
         (":SOUR:PDEL:WIDT 5e-05", None)] + PDEL_FIRE + [
         # longer pulse: width first
-        (":SOUR:PDEL:WIDT 0.002", None), (":SOUR:PDEL:SDEL 0.001", None)] + PDEL_FIRE,
+        (":SOUR:SWE:ABOR", None), (":SOUR:PDEL:WIDT 0.002", None), (":SOUR:PDEL:SDEL 0.001", None),
+    ] + PDEL_FIRE,
     ) as inst:
         src = K6221PulseSource(inst, Limits(), **NO_SLEEP)
         src.pulse(0.01, 1e-4)
@@ -185,12 +204,13 @@ def test_k6221_pulse_source_sends_settings_only_when_they_change():
 
 def test_k6221_pulse_source_polls_until_done():
     slept = []
-    with expected_protocol(Keithley6221, OPEN_PDEL + PDEL_SETUP + PDEL_FIRE[:1] + [
-        (":TRAC:POIN:ACT?", "0"), (":TRAC:POIN:ACT?", "0"), (":TRAC:POIN:ACT?", "1"),
-        (":STAT:MEAS?", "0")],
+    with expected_protocol(Keithley6221, OPEN_PDEL + PDEL_SETUP + [
+        (":SOUR:PDEL:ARM", None), (":SOUR:PDEL:ARM?", "0"), (":SOUR:PDEL:ARM?", "1"),   # arming
+        (PDEL_GO[0][0], "0;0"), (PDEL_POLL, "0;0"), (PDEL_POLL, "1;0")],
     ) as inst:
         K6221PulseSource(inst, Limits(), sleep=slept.append).pulse(0.01, 1e-4)
-    assert len(slept) == 2 and all(s > 0 for s in slept)
+    # the expected arm time, one more arm poll, two more buffer polls
+    assert len(slept) == 4 and all(s > 0 for s in slept)
 
 
 @pytest.mark.parametrize("amplitude, width", [(0.03, 1e-4), (float("nan"), 1e-4), (0.01, 1e-5), (0.01, 0.02)])
@@ -218,8 +238,13 @@ def test_k6221_role_refuses_limits_beyond_the_instrument():
 
 
 def test_k6221_error_forgets_cache_so_settings_are_resent():
-    with expected_protocol(Keithley6221, OPEN_PDEL + PDEL_SETUP + PDEL_FIRE[:1] + [
-        (":TRAC:POIN:ACT?", "0"), (":STAT:MEAS?", "0"),
+    from labspin.drivers.pulse import poll_plan
+
+    _, polls = poll_plan(5 / 50, 0)
+    with expected_protocol(Keithley6221, OPEN_PDEL + PDEL_SETUP + PDEL_ARM + [(PDEL_GO[0][0], "0;0")]
+                           + [(PDEL_POLL, "0;0")] * polls + [
+        # on a time-out: abort at once (and VISA device clear), only then ask anything
+        (":SOUR:SWE:ABOR", None), (":STAT:MEAS?", "0"),
         ("SYST:ERR?", '-221,"Settings conflict"'), ("SYST:ERR?", '0,"No error"'),
     ] + PDEL_SETUP + PDEL_FIRE) as inst:
         src = K6221PulseSource(inst, Limits(), sleep=lambda s: None, timeout=0)
@@ -230,9 +255,9 @@ def test_k6221_error_forgets_cache_so_settings_are_resent():
 
 def test_k6221_pulse_source_reports_a_compliance_trip_and_forgets_its_settings():
     # a pulse clamped at compliance still gives a reading; the latched event bit 3 says so
-    with expected_protocol(Keithley6221, OPEN_PDEL + PDEL_SETUP + PDEL_FIRE[:2] + [
-        (":STAT:MEAS?", "40"),                                  # bits 3 (compliance) and 5
-        ("SYST:ERR?", '0,"No error"'),
+    with expected_protocol(Keithley6221, OPEN_PDEL + PDEL_SETUP + PDEL_ARM + [
+        (PDEL_GO[0][0], "1;40"),                                # bits 3 (compliance) and 5
+        (":SOUR:SWE:ABOR", None), ("SYST:ERR?", '0,"No error"'),
     ] + PDEL_SETUP + PDEL_FIRE) as inst:
         src = K6221PulseSource(inst, Limits(), **NO_SLEEP)
         with pytest.raises(ComplianceError, match=r"compliance \(10 V\).*0.01 A pulse"):
@@ -241,8 +266,8 @@ def test_k6221_pulse_source_reports_a_compliance_trip_and_forgets_its_settings()
 
 
 def test_k6221_pulse_source_ignores_other_event_bits():
-    with expected_protocol(Keithley6221, OPEN_PDEL + PDEL_SETUP + PDEL_FIRE[:2] + [
-        (":STAT:MEAS?", "544")]) as inst:                        # bits 5 and 9, not 3
+    with expected_protocol(Keithley6221, OPEN_PDEL + PDEL_SETUP + PDEL_ARM + [
+        (PDEL_GO[0][0], "1;544")]) as inst:                     # bits 5 and 9, not 3
         K6221PulseSource(inst, Limits(), **NO_SLEEP).pulse(0.01, 1e-4)
 
 
@@ -256,20 +281,23 @@ def test_k6221_pulse_source_shutdown():
         src.pulse(0.01, 1e-4)    # settings re-sent after shutdown
 
 
-DELTA_SETUP = [
-    (":SOUR:CURR:COMP 10", None), (":UNIT:VOLT:DC V", None), (":SOUR:DELT:DELay 0.002", None),
+DELTA_SETUP = KNOWN_STATE + [
+    (":UNIT:VOLT:DC V", None), (":SOUR:DELT:DELay 0.002", None),
     (":SOUR:DELT:COUN 1", None), (":SOUR:SWEep:COUN 1", None), (":SOUR:DELT:CAB ON", None),
-    (":FORM:ELEM READ,TST", None), (":TRAC:POIN 1", None), (":STAT:MEAS?", "0"),
+    (":FORM:ELEM READ,TST", None), (":TRAC:POIN 1", None)] + NVM_SETUP + CHECKED + [
     (":SOUR:DELT:HIGH 0.0001", None),
 ]
-DELTA_FIRE = [(":TRAC:CLE;:SOUR:DELT:ARM;:INIT:IMM", None)]
+DELTA_ARM = [(":SOUR:DELT:ARM", None), (":SOUR:DELT:ARM?", "1")]
+DELTA_GO = [(":TRAC:CLE;:INIT:IMM;:TRAC:POIN:ACT?", "1")]
+DELTA_FIRE = DELTA_ARM + DELTA_GO
 
 
 def test_delta_hall_reader():
     v1, v2 = 1.234e-4, -5.0e-5
     with expected_protocol(Keithley6221, OPEN_DELT + DELTA_SETUP + DELTA_FIRE + [
-        (":TRAC:DATA?", f"{v1:E},0.000000E+00")] + DELTA_FIRE + [
-        (":TRAC:DATA?", ""), (":TRAC:DATA?", f"{v2:E},0.000000E+00")]) as inst:
+        (":TRAC:DATA?", f"{v1:E},0.000000E+00")] + [   # same Delta current: still armed, no re-arm
+        (DELTA_GO[0][0], "0"), (":TRAC:POIN:ACT?", "1"),   # the count is polled, never an empty TRAC:DATA?
+        (":TRAC:DATA?", f"{v2:E},0.000000E+00")]) as inst:
         reader = DeltaHallReader(inst, Limits(), **NO_SLEEP)
         r = reader.read(1e-4)
         assert r.hall_resistance == pytest.approx(v1 / 1e-4)
@@ -281,19 +309,23 @@ def test_delta_hall_reader():
 
 def test_delta_hall_reader_says_compliance_when_delta_aborted_on_it():
     # CAB ON: a compliance trip aborts the Delta run, so no reading arrives; the event bit names why
-    with expected_protocol(Keithley6221, OPEN_DELT + DELTA_SETUP + DELTA_FIRE + [
-        (":TRAC:DATA?", ""), (":STAT:MEAS?", "8")]) as inst:
+    from labspin.drivers.pulse import poll_plan
+
+    _, polls = poll_plan(3 * (2e-3 + 5 / 50), 0)
+    with expected_protocol(Keithley6221, OPEN_DELT + DELTA_SETUP + DELTA_ARM + [(DELTA_GO[0][0], "0")]
+                           + [(":TRAC:POIN:ACT?", "0")] * polls + [
+        (":SOUR:SWE:ABOR", None), (":STAT:MEAS?", "8")]) as inst:
         reader = DeltaHallReader(inst, Limits(), sleep=lambda s: None, timeout=0)
-        with pytest.raises(ComplianceError, match="Delta read at 0.0001 A .*not complete"):
+        with pytest.raises(ComplianceError, match="Delta read at 0.0001 A .*0 of 1 readings"):
             reader.read(1e-4)
 
 
 def test_delta_hall_reader_averages_count_readings():
     setup = [(c, r) for c, r in DELTA_SETUP]
-    setup[3] = (":SOUR:DELT:COUN 3", None)
-    setup[7] = (":TRAC:POIN 3", None)
+    setup[setup.index((":SOUR:DELT:COUN 1", None))] = (":SOUR:DELT:COUN 3", None)
+    setup[setup.index((":TRAC:POIN 1", None))] = (":TRAC:POIN 3", None)
     vals = [1e-4, 2e-4, 4e-4]
-    with expected_protocol(Keithley6221, OPEN_DELT + setup + DELTA_FIRE + [
+    with expected_protocol(Keithley6221, OPEN_DELT + setup + DELTA_ARM + [(DELTA_GO[0][0], "3")] + [
         (":TRAC:DATA?", ",".join(f"{v:E},{i:E}" for i, v in enumerate(vals)))]) as inst:
         r = DeltaHallReader(inst, Limits(), count=3, **NO_SLEEP).read(1e-4)
         assert r.hall_voltage == pytest.approx(sum(vals) / 3)
@@ -391,12 +423,14 @@ def test_open_instrument_bad_address_names_it():
 def test_pulse_source_and_reader_share_one_6221_without_undoing_each_other():
     three = ",".join(f"{v:E},{i:E}" for i, v in enumerate([1e-4, 1e-4, 1e-4]))
     with expected_protocol(Keithley6221, OPEN_PDEL + PDEL_SETUP + PDEL_FIRE + OPEN_DELT + [
-        # compliance and buffer format were already sent by the pulse source
+        # known state, compliance, buffer format and the 2182A were already set by the pulse source;
+        # Delta settings may change while Pulse Delta is armed, SWE:COUN (both runs) may not
         (":UNIT:VOLT:DC V", None), (":SOUR:DELT:DELay 0.002", None), (":SOUR:DELT:COUN 3", None),
-        (":SOUR:SWEep:COUN 1", None), (":SOUR:DELT:CAB ON", None), (":TRAC:POIN 3", None),
-        (":STAT:MEAS?", "0"), (":SOUR:DELT:HIGH 0.0001", None)] + DELTA_FIRE + [(":TRAC:DATA?", three),
-        (":SOUR:PDEL:HIGH -0.01", None)] + PDEL_FIRE     # TRAC:POIN stays 3
-        + DELTA_FIRE + [(":TRAC:DATA?", three)]) as inst:
+        (":SOUR:SWE:ABOR", None), (":SOUR:SWEep:COUN 1", None), (":SOUR:DELT:CAB ON", None),
+        (":TRAC:POIN 3", None)] + CHECKED + [(":SOUR:DELT:HIGH 0.0001", None)]
+        + DELTA_ARM + [(DELTA_GO[0][0], "3"), (":TRAC:DATA?", three),
+        (":SOUR:PDEL:HIGH -0.01", None)] + PDEL_FIRE     # Delta armed: no abort for a PDEL setting
+        + DELTA_ARM + [(DELTA_GO[0][0], "3"), (":TRAC:DATA?", three)]) as inst:
         src = K6221PulseSource(inst, Limits(), **NO_SLEEP)
         src.pulse(0.01, 1e-4)
         reader = DeltaHallReader(inst, Limits(), count=3, **NO_SLEEP)
@@ -472,14 +506,14 @@ def test_6221_set_sweep_list_sends_chunks_of_at_most_100():
             inst.set_sweep_list([1e-3] * 150 + [0.2], [5e-3] * 151)
 
 
-PDEL_READER_SETUP = [      # once per cache generation
-    (":SOUR:CURR:COMP 10", None), (":UNIT:VOLT:DC V", None), (":SOUR:PDEL:LOW 0", None),
-    (":SOUR:PDEL:LME 2", None), (":SOUR:SWE:SPAC LIST", None), (":SOUR:SWE:RANG BEST", None),
-    (":SOUR:SWE:COUN 1", None), (":FORM:ELEM READ,TST", None), (":STAT:MEAS?", "0"),
-]
+PDEL_READER_SETUP = [(":SOUR:SWE:ABOR", None), ("*CLS", None), (":SOUR:CURR 0", None),
+                     (":SOUR:CURR:COMP 10", None), (":UNIT:VOLT:DC V", None), (":SOUR:PDEL:LOW 0", None),
+                     (":SOUR:PDEL:LME 2", None), (":SOUR:SWE:SPAC LIST", None), (":SOUR:SWE:RANG BEST", None),
+                     (":SOUR:SWE:COUN 1", None), (":SOUR:SWE:CAB 1", None), (":FORM:ELEM READ,TST", None),
+                     ] + NVM_SETUP + CHECKED
 
 
-def _trace(readings, cycle=5e-3):
+def _trace(readings, cycle=0.1):
     return ",".join(f"{v:E},{i * cycle:E}" for i, v in enumerate(readings))
 
 
@@ -490,35 +524,36 @@ def test_pulse_delta_reader_block_is_one_list_sweep():
     steps = [Step(0, 0, -0.00964, 1e-4, 1e-4), Step(0, 1, 0.005415, 1e-4, 1e-4),
              Step(0, 2, 0.0, 0.0, -1e-4)]                       # read-only step: its read only
     data = _trace([0.0, -8e-5, 0.0, -7.9e-5, 7.9e-5])
-    sweep = [(":TRAC:CLE;:SOUR:PDEL:ARM;:INIT:IMM", None), (":TRAC:POIN:ACT?", "5"),
-             (":TRAC:DATA?", data), (":STAT:MEAS?", "0")]
+    sweep = [(PDEL_GO[0][0], "5;0"), (":TRAC:DATA?", data)]
     with expected_protocol(Keithley6221, OPEN_PDEL + PDEL_READER_SETUP + [
         (":SOUR:PDEL:SWE 1", None), (":SOUR:PDEL:WIDT 0.0001", None), (":SOUR:PDEL:SDEL 5e-05", None),
         (":TRAC:POIN 5", None),
         (":SOUR:LIST:CURR -0.00964,0.0001,0.005415,0.0001,-0.0001", None),
-        (":SOUR:LIST:DEL 0.005,0.005,0.005,0.005,0.005", None),
-    ] + sweep + sweep) as inst:                                 # same block again: lists cached
+        (":SOUR:LIST:DEL 0.1,0.1,0.1,0.1,0.1", None),         # 5 PLC at 50 Hz
+        (":SOUR:LIST:COMP 10,10,10,10,10", None),              # with the lists: none stale
+    ] + PDEL_ARM + sweep + sweep) as inst:    # same block again: lists cached, still armed
         reader = PulseDeltaHallReader(inst, Limits(), **NO_SLEEP)
         for _ in range(2):
             r = reader.run_block(steps)
             assert [x.hall_resistance for x in r] == pytest.approx([-0.8, -0.79, -0.79])
             assert [x.read_current for x in r] == [1e-4, 1e-4, -1e-4]
-            assert [x.timestamp for x in r] == pytest.approx([5e-3, 15e-3, 20e-3])
+            assert [x.timestamp for x in r] == pytest.approx([0.1, 0.3, 0.4])
 
 
 def test_pulse_delta_reader_lone_read_and_sharing_with_the_pulse_source():
     from labspin.drivers.hall import PulseDeltaHallReader
 
     with expected_protocol(Keithley6221, OPEN_PDEL + PDEL_SETUP + PDEL_FIRE + OPEN_PDEL + [
-        # compliance, low level, LME and buffer format were already sent by the pulse source
-        (":UNIT:VOLT:DC V", None), (":SOUR:SWE:SPAC LIST", None), (":SOUR:SWE:RANG BEST", None),
-        (":SOUR:SWE:COUN 1", None), (":STAT:MEAS?", "0"), (":SOUR:PDEL:SWE 1", None),
+        # compliance, low level, LME, buffer format and the 2182A were already set by the pulse
+        # source; Pulse Delta is armed, so the first sweep setting aborts it
+        (":UNIT:VOLT:DC V", None), (":SOUR:SWE:ABOR", None), (":SOUR:SWE:SPAC LIST", None),
+        (":SOUR:SWE:RANG BEST", None), (":SOUR:SWE:COUN 1", None), (":SOUR:SWE:CAB 1", None),
+        ] + CHECKED + [(":SOUR:PDEL:SWE 1", None),
         (":SOUR:PDEL:WIDT 0.00011", None), (":SOUR:PDEL:SDEL 5.5e-05", None),
-        (":SOUR:LIST:CURR 0.0001", None), (":SOUR:LIST:DEL 0.005", None),
-        (":TRAC:CLE;:SOUR:PDEL:ARM;:INIT:IMM", None), (":TRAC:POIN:ACT?", "1"),
-        (":TRAC:DATA?", "5.000000E-05,0.000000E+00"), (":STAT:MEAS?", "0"),
-        # back to a fixed-output pulse: sweep output off again, width back down
-        (":SOUR:PDEL:SWE 0", None), (":SOUR:PDEL:HIGH -0.01", None),
+        (":SOUR:LIST:CURR 0.0001", None), (":SOUR:LIST:DEL 0.1", None), (":SOUR:LIST:COMP 10", None),
+        ] + PDEL_ARM + [(PDEL_GO[0][0], "1;0"), (":TRAC:DATA?", "5.000000E-05,0.000000E+00"),
+        # back to a fixed-output pulse: abort the armed sweep, sweep output off, width back down
+        (":SOUR:SWE:ABOR", None), (":SOUR:PDEL:SWE 0", None), (":SOUR:PDEL:HIGH -0.01", None),
         (":SOUR:PDEL:SDEL 5e-05", None), (":SOUR:PDEL:WIDT 0.0001", None)] + PDEL_FIRE) as inst:
         src = K6221PulseSource(inst, Limits(), **NO_SLEEP)
         src.pulse(0.01, 1e-4)

@@ -182,6 +182,8 @@ def test_pulse_delta_mode_in_the_summary_and_estimate():
     dc = dry_run(recipe, sim_station_spec("tilted:1"))
     pd = dry_run(recipe, sim_station_spec("tilted:1", hall_mode="pulse_delta"))
     assert pd.hall_mode == "pulse_delta" and pd.ok
-    assert pd.duration < dc.duration / 5                    # list sweeps: ~10 ms per point
+    # line-synchronised cycles: 2 × 5 PLC = 0.2 s per point at 50 Hz; Delta: 2 arms + 4 cycles
+    assert pd.overhead == pytest.approx(0.2) and dc.overhead == pytest.approx(0.606)
+    assert pd.duration < dc.duration / 2.5
     assert "pulse_delta" in format_summary(pd) and "list sweep" in format_summary(pd)
     json.dumps(pd.as_dict())

@@ -12,6 +12,7 @@ from pyvisa.errors import VisaIOError
 
 from fakes import FixedHallBar
 from labspin.sim_backend import SimBench
+from labspin.sim_backend.instruments.keithley6221 import ARM_TIME
 
 K6221, K2182, SR830, SR860, K2400, K2450 = (
     "GPIB0::12::INSTR", "GPIB0::7::INSTR", "GPIB0::8::INSTR", "GPIB0::9::INSTR",
@@ -37,6 +38,8 @@ def _pulse_delta(k, high, count=1, lme=2, interval=5):
                 f"SOUR:PDEL:INT {interval}", "SOUR:PDEL:SWE OFF", f"SOUR:PDEL:LME {lme}", "TRAC:CLE",
                 f"TRAC:POIN {count}", "FORM:ELEM READ,TST", "SOUR:PDEL:ARM"):
         k.write(msg)
+    assert k.query("SOUR:PDEL:ARM?").strip() == "0"              # arming takes ARM_TIME
+    k.visalib.bench.clock.advance(ARM_TIME)
     assert k.query("SOUR:PDEL:ARM?").strip() == "1"
     k.write("INIT:IMM")
     data = [float(x) for x in k.query("TRAC:DATA?").split(",")]
@@ -55,7 +58,7 @@ def test_pulse_delta_reads_hall_resistance_and_switches(bench):
         r_h = bench.hallbar.hall_resistance
         assert v / high == pytest.approx(r_h, abs=1e-4)          # noise ~ 50 nV / 15 mA
         assert ts == 0.0
-        assert bench.clock.now - t0 == pytest.approx(5 / 50.0)   # INT 5 PLC at 50 Hz
+        assert bench.clock.now - t0 == pytest.approx(ARM_TIME + 5 / 50.0)   # INT 5 PLC at 50 Hz
         seen.append(r_h)
     assert seen[0] > 0 > seen[1] and seen[2] > 0                 # ± pulses switch the device
     hist = bench.output_history(K6221)
@@ -89,6 +92,7 @@ def test_delta_cancels_thermal_emf():
     assert float(k.query("SOUR:DELT:LOW?")) == -1e-4            # HIGH sets LOW = -HIGH
     assert k.query("SOUR:DELT:NVPR?").strip() == "1"
     k.write("SOUR:DELT:ARM")
+    b.clock.advance(ARM_TIME)
     assert k.query("SOUR:DELT:ARM?").strip() == "1"
     k.write("INIT:IMM")
     latest = float(k.query("SENS:DATA?"))
@@ -118,6 +122,7 @@ def test_compliance_clamps_pulse_and_sets_status():
     k.write("SOUR:CURR:COMP 5")
     k.write("SOUR:PDEL:HIGH 0.01;LOW 0;WIDT 1e-4;COUN 1;LME 2")
     k.write("SOUR:PDEL:ARM")
+    b.clock.advance(ARM_TIME)
     k.write("INIT:IMM")
     v = float(k.query("TRAC:DATA?").split(",")[0])
     assert v == pytest.approx(5 / 1000.0 * 1.0, abs=1e-6)       # 10 mA asked, 5 mA flowed
@@ -304,6 +309,7 @@ def test_unmodified_pymeasure_drivers(bench):
     k.delta_compliance_abort_enabled = True
     k.delta_buffer_points = 10
     k.delta_arm()
+    bench.clock.advance(ARM_TIME)
     k.delta_start()
     values = k.delta_values
     k.delta_abort()

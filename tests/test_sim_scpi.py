@@ -8,6 +8,7 @@ import pyvisa
 
 from fakes import RoundingHallBar
 from labspin.sim_backend import SimBench
+from labspin.sim_backend.instruments.keithley6221 import ARM_TIME
 from labspin.sim_backend.scpi import CommandTable, KeithleyParser, parse_srs, split_params
 
 K6221, K2182, SR830, SR860, K2400, K2450 = (
@@ -219,6 +220,7 @@ def _arm_list(k, currents, delays=None, count=1, width=1e-4, points=1000):
                 "SOUR:PDEL:SWE ON", "SOUR:SWE:SPAC LIST", f"SOUR:SWE:COUN {count}", "SOUR:PDEL:LME 2",
                 "TRAC:CLE", f"TRAC:POIN {points}", "SOUR:PDEL:ARM"):
         k.write(msg)
+    k.visalib.bench.clock.advance(ARM_TIME)                         # arming takes time
 
 
 def test_6221_list_commands_append_points_and_range_checks(rm):
@@ -245,17 +247,18 @@ def test_6221_list_commands_append_points_and_range_checks(rm):
 def test_pulse_delta_list_sweep_delivers_the_list_in_order_and_reads_each_pulse():
     b, hb, k = _list_bench(thermal_emf=5e-6)
     currents = [0.01, 1e-4, -0.01, 1e-4, -2e-4]
-    _arm_list(k, currents, delays=[2e-3, 2e-3, 3e-3, 2e-3, 2e-3], count=2)
+    # the list delays are cycle times, on whole line cycles (50 Hz), at least 5 PLC
+    _arm_list(k, currents, delays=[0.1, 0.1, 0.15, 2e-3, 0.1], count=2)
     assert k.query("SOUR:PDEL:ARM?").strip() == "1"
     t0 = b.clock.now
     k.write("INIT:IMM")
     assert int(k.query("TRAC:POIN:ACT?")) == 10                    # one reading per pulse, ×SWE:COUN
-    assert b.clock.now - t0 == pytest.approx(2 * 11e-3)            # the list delays are cycle times
+    assert b.clock.now - t0 == pytest.approx(2 * (0.1 + 0.1 + 0.16 + 0.1 + 0.1))
     data = [float(x) for x in k.query("TRAC:DATA?").split(",")]
     readings, stamps = data[0::2], data[1::2]
     # (2B - A - C)/2 = I * R_H: the 5 µV thermal EMF cancels (A/D noise ~60 nV)
     assert readings == pytest.approx([c * 0.5 for c in currents] * 2, abs=3e-7)
-    assert stamps[:3] == pytest.approx([0.0, 2e-3, 4e-3])
+    assert stamps[:4] == pytest.approx([0.0, 0.1, 0.2, 0.36])
     # every pulse reached the device, in list order, at the programmed width (read pulses too)
     assert hb.pulses == [(c, 1e-4) for c in currents] * 2
     assert k.query("SYST:ERR?").strip() == '0,"No error"'
@@ -267,11 +270,11 @@ def test_pulse_delta_list_sweep_delivers_the_list_in_order_and_reads_each_pulse(
 
 def test_pulse_delta_list_sweep_cycle_from_sour_del_and_arm_conflicts():
     b, hb, k = _list_bench()
-    k.write("SOUR:DEL 4e-3")
+    k.write("SOUR:DEL 0.25")
     _arm_list(k, [1e-3, 2e-3])                                     # no delay list: SOUR:DEL
     t0 = b.clock.now
     k.write("INIT:IMM")
-    assert b.clock.now - t0 == pytest.approx(8e-3)
+    assert b.clock.now - t0 == pytest.approx(2 * 0.26)             # 12.5 PLC -> 13 PLC
     k.write("SOUR:SWE:ABOR")
     k.write("SOUR:LIST:DEL 1e-3,1e-3,1e-3")                        # 3 delays for 2 currents
     k.write("SOUR:PDEL:ARM")
@@ -284,7 +287,9 @@ def test_pulse_delta_list_sweep_compliance_clamps_like_fixed_output():
     b, hb, k = _list_bench()                                       # R_xx = 1 kΩ
     _arm_list(k, [0.01, 1e-4], delays=[2e-3, 2e-3])
     k.write("SOUR:CURR:COMP 5")
-    k.write("SOUR:PDEL:ARM;:INIT:IMM")
+    k.write("SOUR:PDEL:ARM")
+    b.clock.advance(ARM_TIME)
+    k.write("INIT:IMM")
     readings = [float(x) for x in k.query("TRAC:DATA?").split(",")][0::2]
     assert readings == pytest.approx([5e-3 * 0.5, 1e-4 * 0.5], abs=3e-7)   # 10 mA asked, 5 mA flowed
     assert int(k.query("STAT:MEAS?")) & 8
@@ -296,7 +301,7 @@ def test_pulse_delta_list_sweep_infinite_count_then_abort():
     b, hb, k = _list_bench()
     _arm_list(k, [1e-3, 2e-3, 3e-3], delays=[1e-3] * 3, count="INF")
     k.write("INIT:IMM")
-    b.clock.advance(0.01)
+    b.clock.advance(0.45)                                          # 1 ms delays: 100 ms cycles
     n = int(k.query("TRAC:POIN:ACT?"))
     assert n == 0                                                  # produced when asked for data
     first = [float(x) for x in k.query("TRAC:DATA?").split(",")][0::2]

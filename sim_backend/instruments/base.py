@@ -155,6 +155,8 @@ class SimInstrument:
         self._disconnected = False
         self._lose_replies = 0
         self._reply_lost = False
+        self._late_replies = 0
+        self._late: list[str] = []     # replies held back by a "late" fault
         self.output_on = False
         self.level = 0.0
         self.s: dict[str, Any] = {}
@@ -181,11 +183,14 @@ class SimInstrument:
 
     @classmethod
     def setting(cls, t: CommandTable, pattern: str, key: str, kind, default,
-                hook: str | None = None, query: bool = True) -> None:
-        """A stored parameter: set validates with ``kind``, query echoes it; ``hook`` runs after set."""
+                hook: str | None = None, query: bool = True, guard: str | None = None) -> None:
+        """A stored parameter: set validates with ``kind``, query echoes it; ``hook`` runs after set;
+        ``guard`` (a method name) runs first and may refuse the change (a ScpiError)."""
         cls._defaults[key] = default
 
-        def _set(inst, params, sfx, key=key, kind=kind, hook=hook):
+        def _set(inst, params, sfx, key=key, kind=kind, hook=hook, guard=guard):
+            if guard is not None:
+                getattr(inst, guard)()
             if not params:
                 raise err(-109)
             inst.s[key] = kind.parse(params[0])
@@ -198,7 +203,8 @@ class SimInstrument:
         t.add(pattern, set=_set, query=_query if query else None)
 
     @classmethod
-    def list_setting(cls, t: CommandTable, pattern: str, key: str, kind, max_points: int) -> None:
+    def list_setting(cls, t: CommandTable, pattern: str, key: str, kind, max_points: int,
+                     guard: str | None = None) -> None:
         """A stored list of numbers (``SOUR:LIST:CURR v1,v2,...``) with ``:APPend`` and ``:POINts?``.
 
         Every value is checked with ``kind`` before the list changes, so one bad value leaves the
@@ -213,12 +219,16 @@ class SimInstrument:
             return tuple(kind.parse(p) for p in params)
 
         def _set(inst, params, sfx, key=key):
+            if guard is not None:
+                getattr(inst, guard)()
             vals = _values(params)
             if len(vals) > max_points:
                 raise err(-222)
             inst.s[key] = vals
 
         def _append(inst, params, sfx, key=key):
+            if guard is not None:
+                getattr(inst, guard)()
             vals = inst.s[key] + _values(params)
             if len(vals) > max_points:
                 raise err(-222)
@@ -248,13 +258,23 @@ class SimInstrument:
                 self._lose_replies -= 1
                 self._reply_lost = True   # the bus lost it: the instrument logs no error
                 return
+            if self._late_replies:
+                self._late_replies -= 1
+                self._late.extend(replies)  # comes after the reader has timed out (see read)
+                return
             self._out.extend(replies)
 
     def read(self) -> str:
         if self._disconnected:
             raise VisaIOError(constants.StatusCode.error_connection_lost)
         if not self._out:
-            if self._reply_lost:
+            if self._late:
+                # a late reply: this read times out, then the reply arrives and waits in the
+                # output queue for whichever read comes next (RS-232/socket-like stream), until a
+                # device clear drops it
+                self._out.extend(self._late)
+                self._late.clear()
+            elif self._reply_lost:
                 self._reply_lost = False
             else:
                 self.on_read_empty()
@@ -267,8 +287,9 @@ class SimInstrument:
         """A read with nothing to send: Keithleys queue −420 ``Query UNTERMINATED``."""
 
     def clear(self) -> None:
-        """Device clear: drop pending replies."""
+        """Device clear (VISA viClear / GPIB SDC): drop pending replies, late ones included."""
         self._out.clear()
+        self._late.clear()
 
     def trigger(self) -> None:
         """GPIB GET / ``*TRG``."""
@@ -288,6 +309,8 @@ class SimInstrument:
         self._faults.clear()
         self._disconnected = False
         self._lose_replies = 0
+        self._late_replies = 0
+        self._late.clear()
         self._compliance_faults = 0
 
     def _apply_faults(self, message: str) -> None:
@@ -312,9 +335,12 @@ class SimInstrument:
         elif f.kind == "compliance":
             self._compliance_faults = getattr(self, "_compliance_faults", 0) + f.count
             self._remove(f)
-        elif f.kind == "timeout":
+        elif f.kind in ("timeout", "late"):
             if "?" in message:
-                self._lose_replies += 1
+                if f.kind == "timeout":
+                    self._lose_replies += 1
+                else:
+                    self._late_replies += 1
                 f.count -= 1
                 if f.count <= 0:
                     self._remove(f)

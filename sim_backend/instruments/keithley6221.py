@@ -9,6 +9,31 @@ lock-in reads. Pulse Delta *sweep output with a custom list* (``PDEL:SWE ON``, `
 and the matching list delay (or ``SOUR:DEL``) as its cycle time, ``SWE:COUN`` times over, one
 reading per pulse. Finite Pulse-Delta and Delta runs execute at ``INIT:IMM`` in virtual time (the
 clock jumps by COUN × cycle); with ``COUN INF`` readings are produced on demand as time passes.
+
+As strict as the real instrument (issue #12), with the manual's words where it has them:
+
+- Cycle timing. Fixed output: a cycle lasts ``PDEL:INT`` power-line cycles, 5 … 999999 PLC
+  (UM 5-28; RM 5-39: 5 PLC = 100 ms at 50 Hz, 83.3 ms at 60 Hz). Sweep output: the cycle time is
+  ``SOUR:DEL`` (``SOUR:LIST:DEL`` per point for a custom list; RM 5-39, UM 5-34), and "like the
+  Fixed output, a Sweep output is synchronized to the frequency of the power line" (UM 5-22/5-23).
+  The pages we could read do not give the shortest sweep cycle nor say what a delay that is not a
+  whole number of line cycles does; we model (U) that every cycle starts on a line cycle, so a
+  delay is rounded up to whole line periods, and that a sweep cycle is never shorter than the
+  fixed-output minimum of 5 PLC (both hold the same low/high/low pulses and 2182A A/Ds). So a
+  1 ms delay gives 100 ms cycles at 50 Hz. The line frequency is the bench's (``SYST:LFR``).
+- Arming. ``PDEL:ARM`` / ``DELT:ARM`` talk to the 2182A over RS-232 (UM 5-34), which takes time:
+  ``ARM?`` answers 1 only ``ARM_TIME`` after the arm (virtual clock; the duration is U). An
+  ``INIT:IMM`` before that is refused with −221 and ignored (U: the manual only says the run
+  starts "when armed"). Changing a setting of the armed run (Pulse Delta or Delta settings, and the
+  sweep / list / ``SOUR:DEL`` settings both use) is refused with −221 (U; otherwise a change would
+  silently miss the armed run): ``SOUR:SWE:ABOR`` first.
+  A finished finite run stays armed: another ``INIT:IMM`` re-starts it, and its readings overwrite
+  the buffer (UM 5-41).
+- ``TRAC:DATA?`` on an empty buffer: error −230 and no reply (the reader times out).
+- ``SOUR:SWE:CAB ON``: a Pulse Delta sweep stops at the first cycle that reaches compliance
+  (that cycle stores no reading; operation event bit 2, sweep aborted).
+- ``SOUR:LIST:COMP``: a per-point compliance list for custom sweeps; a point beyond its end uses
+  ``SOUR:CURR:COMP`` (U).
 """
 from __future__ import annotations
 
@@ -19,6 +44,8 @@ from .base import Bool, Enum, Int, KeithleyInstrument, Num, err, nr3
 
 PDEL_ADC_NOISE = 50e-9   # V rms of one 2182A A/D inside a Pulse-Delta cycle
 LIST_MAX_POINTS = 65535  # custom-list length; the reference is silent, SOUR:SWE:POIN allows 65535 (U)
+ARM_TIME = 0.1           # s from PDEL:ARM / DELT:ARM to ARM? = 1 (the 6221 configures the 2182A) (U)
+PDEL_MIN_PLC = 5         # shortest Pulse Delta cycle, in line cycles (UM 5-28; sweep output: U)
 _ELEMENTS = ("READ", "TST", "RNUM", "SOUR", "COMP", "AVOL", "UNIT")
 
 
@@ -31,13 +58,15 @@ class Keithley6221(KeithleyInstrument):
     def _commands(cls, t: CommandTable) -> None:
         super()._commands(t)
         S = cls.setting
+        # guards: a setting of an armed run is refused with -221 until SOUR:SWE:ABOR
+        sw, pd, dt = "_sweep_guard", "_pdel_guard", "_delt_guard"
         amps = Num(-0.105, 0.105)
         S(t, "[:SOURce]:CURRent[:LEVel][:IMMediate][:AMPLitude]", "level", amps, 0.0, hook="_dc_changed")
         S(t, "[:SOURce]:CURRent:COMPliance", "comp", Num(0.1, 105), 10.0, hook="_dc_changed")
         S(t, "[:SOURce]:CURRent:RANGe", "range", Num(-0.105, 0.105), 0.1, hook="_range_set")
         S(t, "[:SOURce]:CURRent:RANGe:AUTO", "range_auto", Bool(), False)
         S(t, "[:SOURce]:CURRent:FILTer", "filter", Bool(), False)
-        S(t, "[:SOURce]:DELay", "delay", Num(1e-3, 999999.999), 1e-3)
+        S(t, "[:SOURce]:DELay", "delay", Num(1e-3, 999999.999), 1e-3, guard=sw)
         S(t, ":OUTPut[:STATe]", "outp", Bool(), False, hook="_dc_changed")
         S(t, ":OUTPut:LTEarth", "lte", Bool(), False)
         S(t, ":OUTPut:ISHield", "ishield", Enum("OLOW", "GUARd"), "OLOW")
@@ -45,11 +74,12 @@ class Keithley6221(KeithleyInstrument):
         t.add(":OUTPut:INTerlock:TRIPped", query=lambda i, p, s: "1")
         t.add("[:SOURce]:CLEar[:IMMediate]", set=lambda i, p, s: i.source_clear())
         # sweeps and trigger model (stored; Pulse Delta / Delta use them)
-        S(t, "[:SOURce]:SWEep:COUNt", "swe_count", Int(1, 9999, inf=True), 1)
-        S(t, "[:SOURce]:SWEep:SPACing", "swe_spacing", Enum("LINear", "LOGarithmic", "LIST"), "LIN")
-        S(t, "[:SOURce]:SWEep:POINts", "swe_points", Int(1, 65535), 11)
-        S(t, "[:SOURce]:SWEep:RANGing", "swe_ranging", Enum("AUTO", "BEST", "FIXed"), "BEST")
-        S(t, "[:SOURce]:SWEep:CABort", "swe_cab", Bool(), False)
+        S(t, "[:SOURce]:SWEep:COUNt", "swe_count", Int(1, 9999, inf=True), 1, guard=sw)
+        S(t, "[:SOURce]:SWEep:SPACing", "swe_spacing", Enum("LINear", "LOGarithmic", "LIST"), "LIN",
+          guard=sw)
+        S(t, "[:SOURce]:SWEep:POINts", "swe_points", Int(1, 65535), 11, guard=sw)
+        S(t, "[:SOURce]:SWEep:RANGing", "swe_ranging", Enum("AUTO", "BEST", "FIXed"), "BEST", guard=sw)
+        S(t, "[:SOURce]:SWEep:CABort", "swe_cab", Bool(), False, guard=sw)
         t.add("[:SOURce]:SWEep:ARM", set=lambda i, p, s: None)
         t.add("[:SOURce]:SWEep:ABORt", set=lambda i, p, s: i.abort_sweep())
         for k in ("STARt", "STOP", "CENTer"):
@@ -70,33 +100,35 @@ class Keithley6221(KeithleyInstrument):
         t.add(":INITiate[:IMMediate]", set=lambda i, p, s: i.initiate())
         t.add(":ABORt", set=lambda i, p, s: i.abort_sweep())
         # Pulse Delta
-        S(t, "[:SOURce]:PDELta:HIGH", "pdel_high", amps, 1e-3)
-        S(t, "[:SOURce]:PDELta:LOW", "pdel_low", amps, 0.0)
-        S(t, "[:SOURce]:PDELta:WIDTh", "pdel_width", Num(50e-6, 12e-3), 110e-6)
-        S(t, "[:SOURce]:PDELta:SDELay", "pdel_sdelay", Num(16e-6, 11.966e-3), 16e-6)
-        S(t, "[:SOURce]:PDELta:COUNt", "pdel_count", Int(1, 65636, inf=True), math.inf)
-        S(t, "[:SOURce]:PDELta:RANGing", "pdel_ranging", Enum("BEST", "FIXed"), "BEST")
-        S(t, "[:SOURce]:PDELta:INTerval", "pdel_interval", Int(5, 999999), 5)
-        S(t, "[:SOURce]:PDELta:SWEep[:STATe]", "pdel_sweep", Bool(), False)
-        S(t, "[:SOURce]:PDELta:LMEasure", "pdel_lme", Int(1, 2), 2)
+        S(t, "[:SOURce]:PDELta:HIGH", "pdel_high", amps, 1e-3, guard=pd)
+        S(t, "[:SOURce]:PDELta:LOW", "pdel_low", amps, 0.0, guard=pd)
+        S(t, "[:SOURce]:PDELta:WIDTh", "pdel_width", Num(50e-6, 12e-3), 110e-6, guard=pd)
+        S(t, "[:SOURce]:PDELta:SDELay", "pdel_sdelay", Num(16e-6, 11.966e-3), 16e-6, guard=pd)
+        S(t, "[:SOURce]:PDELta:COUNt", "pdel_count", Int(1, 65636, inf=True), math.inf, guard=pd)
+        S(t, "[:SOURce]:PDELta:RANGing", "pdel_ranging", Enum("BEST", "FIXed"), "BEST", guard=pd)
+        S(t, "[:SOURce]:PDELta:INTerval", "pdel_interval", Int(5, 999999), 5, guard=pd)
+        S(t, "[:SOURce]:PDELta:SWEep[:STATe]", "pdel_sweep", Bool(), False, guard=pd)
+        S(t, "[:SOURce]:PDELta:LMEasure", "pdel_lme", Int(1, 2), 2, guard=pd)
         # Custom sweep lists (scpi.md §2.1 "custom lists SOUR:LIST:CURR|DEL|COMP <v,...>, …:APP,
         # …:POIN?"). The reference gives no point limit nor a range for the delays: we take the
         # SOUR:SWE:POIN limit (65535) and the SOUR:DEL range (1 ms … 999999.999 s) — U.
         L = cls.list_setting
-        L(t, "[:SOURce]:LIST:CURRent", "list_curr", amps, LIST_MAX_POINTS)
-        L(t, "[:SOURce]:LIST:DELay", "list_del", Num(1e-3, 999999.999), LIST_MAX_POINTS)
+        L(t, "[:SOURce]:LIST:CURRent", "list_curr", amps, LIST_MAX_POINTS, guard=sw)
+        L(t, "[:SOURce]:LIST:DELay", "list_del", Num(1e-3, 999999.999), LIST_MAX_POINTS, guard=sw)
+        L(t, "[:SOURce]:LIST:COMPliance", "list_comp", Num(0.1, 105), LIST_MAX_POINTS, guard=sw)
         t.add("[:SOURce]:PDELta:ARM", set=lambda i, p, s: i.arm("PDEL"),
-              query=lambda i, p, s: "1" if i.armed == "PDEL" else "0")
+              query=lambda i, p, s: i.armed_state("PDEL"))
         t.add("[:SOURce]:PDELta:NVPResent", query=lambda i, p, s: i.nvpresent())
         # Delta
-        S(t, "[:SOURce]:DELTa:HIGH", "delt_high", Num(0, 0.105), 1e-3, hook="_delta_high_set")
-        S(t, "[:SOURce]:DELTa:LOW", "delt_low", Num(-0.105, 0), -1e-3)
-        S(t, "[:SOURce]:DELTa:DELay", "delt_delay", Num(1e-3, 9999.999), 2e-3)
-        S(t, "[:SOURce]:DELTa:COUNt", "delt_count", Int(1, 65536, inf=True), math.inf)
-        S(t, "[:SOURce]:DELTa:CABort", "delt_cab", Bool(), False)
-        S(t, "[:SOURce]:DELTa:CSWitch", "delt_csw", Bool(), False)
+        S(t, "[:SOURce]:DELTa:HIGH", "delt_high", Num(0, 0.105), 1e-3, hook="_delta_high_set",
+          guard=dt)
+        S(t, "[:SOURce]:DELTa:LOW", "delt_low", Num(-0.105, 0), -1e-3, guard=dt)
+        S(t, "[:SOURce]:DELTa:DELay", "delt_delay", Num(1e-3, 9999.999), 2e-3, guard=dt)
+        S(t, "[:SOURce]:DELTa:COUNt", "delt_count", Int(1, 65536, inf=True), math.inf, guard=dt)
+        S(t, "[:SOURce]:DELTa:CABort", "delt_cab", Bool(), False, guard=dt)
+        S(t, "[:SOURce]:DELTa:CSWitch", "delt_csw", Bool(), False, guard=dt)
         t.add("[:SOURce]:DELTa:ARM", set=lambda i, p, s: i.arm("DELT"),
-              query=lambda i, p, s: "1" if i.armed == "DELT" else "0")
+              query=lambda i, p, s: i.armed_state("DELT"))
         t.add("[:SOURce]:DELTa:NVPResent", query=lambda i, p, s: i.nvpresent())
         # Waveform
         S(t, "[:SOURce]:WAVE:FUNCtion", "wave_func",
@@ -143,7 +175,7 @@ class Keithley6221(KeithleyInstrument):
         t.add("[:SENSe]:DATA[:LATest]", query=lambda i, p, s: i.sense_data(fresh=False))
         t.add("[:SENSe]:DATA:FRESh", query=lambda i, p, s: i.sense_data(fresh=True))
         t.add(":SYSTem:COMMunicate:SERial:SEND", set=lambda i, p, s: i._serial_send(p))
-        t.add(":SYSTem:COMMunicate:SERial:ENTer", query=lambda i, p, s: i._serial_reply)
+        t.add(":SYSTem:COMMunicate:SERial:ENTer", query=lambda i, p, s: i._serial_enter())
         S(t, ":SYSTem:COMMunicate:SERial:BAUD", "ser_baud", Int(300, 19200), 19200)
 
     def __init__(self, bench, address):
@@ -153,7 +185,9 @@ class Keithley6221(KeithleyInstrument):
         self.elements = ["READ", "TST"]
         self._data_type = "NONE"
         self._arb_data: list[float] = []
-        self._serial_reply = ""
+        self._serial_reply: str | None = None
+        self._armed_at = 0.0
+        self._comp_now: float | None = None
         self._wave_on = False
         self._wave_t0 = 0.0
         self._tripped = False
@@ -201,7 +235,7 @@ class Keithley6221(KeithleyInstrument):
             self._trip()
             return 0.0
         rxx = self.bench.hallbar.longitudinal_resistance
-        comp = self.s["comp"]
+        comp = self.s["comp"] if self._comp_now is None else self._comp_now
         if abs(current) * rxx > comp:
             self._trip()
             return math.copysign(comp / rxx, current)
@@ -241,6 +275,13 @@ class Keithley6221(KeithleyInstrument):
         if replies:
             self._serial_reply = replies[-1]
 
+    def _serial_enter(self) -> str:
+        """``SER:ENT?``: the 2182A's reply to the last query sent through the link, once (U)."""
+        reply, self._serial_reply = self._serial_reply, None
+        if reply is None:
+            raise err(-230)
+        return reply
+
     # ---- arming and running --------------------------------------------------------------
     def arm(self, mode: str) -> None:
         if mode in ("PDEL", "DELT") and self.nvpresent() != "1":
@@ -256,22 +297,54 @@ class Keithley6221(KeithleyInstrument):
         if self.running:
             self.abort_sweep()
         self.armed = mode
+        self._armed_at = self.clock.now + (ARM_TIME if mode in ("PDEL", "DELT") else 0.0)
         self._data_type = {"PDEL": "PULS", "DELT": "DELT", "WAVE": self._data_type}[mode]
         if mode == "PDEL":
             self._set_output(True, self.s["pdel_low"])
         elif mode == "DELT":
             self._set_output(True, 0.0)
 
+    def armed_state(self, mode: str) -> str:
+        """``…:ARM?``: 1 once arming (talking to the 2182A) has finished."""
+        return "1" if self.armed == mode and self.clock.now >= self._armed_at else "0"
+
+    def _sweep_guard(self) -> None:
+        """Sweep and list settings (used by both runs) are refused while a run is armed (−221)."""
+        if self.armed in ("PDEL", "DELT"):
+            raise err(-221)
+
+    def _pdel_guard(self) -> None:
+        """Pulse Delta settings are refused while Pulse Delta is armed (−221)."""
+        if self.armed == "PDEL":
+            raise err(-221)
+
+    def _delt_guard(self) -> None:
+        """Delta settings are refused while Delta is armed (−221)."""
+        if self.armed == "DELT":
+            raise err(-221)
+
     def initiate(self) -> None:
+        if self.armed in ("PDEL", "DELT"):
+            if self.clock.now < self._armed_at:
+                raise err(-221)          # not armed yet: ignored
+            self.buffer_clear()          # a new run overwrites the buffer (UM 5-41)
         if self.armed == "PDEL" and self._pdel_list():
             self._start_run()
             if self.s["swe_count"] != math.inf:
                 currents = self.s["list_curr"]
                 periods = self._list_periods()
+                comps = self.s["list_comp"]
                 for _ in range(self._sets()):
-                    for high, period in zip(currents, periods):
+                    for i, (high, period) in enumerate(zip(currents, periods)):
+                        self._comp_now = comps[i] if i < len(comps) else None
                         self._pdel_cycle(high, period)
-                self._sweep_done()
+                        if not self.running:
+                            break
+                    if not self.running:
+                        break
+                self._comp_now = None
+                if self.running:
+                    self._sweep_done()
         elif self.armed == "PDEL":
             self._start_run()
             n = self.s["pdel_count"]
@@ -350,8 +423,14 @@ class Keithley6221(KeithleyInstrument):
     # ---- Pulse Delta ---------------------------------------------------------------------
     def _pdel_period(self) -> float:
         if self.s["pdel_sweep"]:
-            return self.s["delay"]
+            return self._line_synced(self.s["delay"])
         return self.s["pdel_interval"] * self.line_period
+
+    def _line_synced(self, delay: float) -> float:
+        """Sweep-output cycle time for a delay: whole line cycles, at least PDEL_MIN_PLC (U; see
+        the module docstring)."""
+        t = self.line_period
+        return max(PDEL_MIN_PLC, math.ceil(delay / t - 1e-9)) * t
 
     def _pdel_list(self) -> bool:
         """Pulse Delta sweep output with a custom list (``PDEL:SWE ON``, ``SWE:SPAC LIST``).
@@ -362,8 +441,8 @@ class Keithley6221(KeithleyInstrument):
 
     def _list_periods(self) -> tuple[float, ...]:
         """Cycle time of each list point: the delay list, or SOUR:DEL for every point (U)."""
-        d = self.s["list_del"]
-        return d if d else (self.s["delay"],) * len(self.s["list_curr"])
+        d = self.s["list_del"] or (self.s["delay"],) * len(self.s["list_curr"])
+        return tuple(self._line_synced(x) for x in d)
 
     def _pdel_cycle(self, high: float | None = None, period: float | None = None) -> None:
         """One Pulse Delta cycle: low (A), pulse (B), low (C) -> one reading in the buffer.
@@ -383,6 +462,12 @@ class Keithley6221(KeithleyInstrument):
         other = bench.channel_current - low_act
         v_a = (other + low_act) * hb.hall_resistance + bench.thermal_emf() + PDEL_ADC_NOISE * bench.noise()
         high_act = self.comply(high)
+        if self._tripped and s["swe_cab"] and s["pdel_sweep"]:
+            # SOUR:SWE:CAB ON: the sweep stops at compliance; this cycle stores no reading
+            self.running = False
+            self.event["oper"] |= 1 << 2
+            self._drive(self.comply(low))
+            return
         t_pulse = self.clock.now
         bench.deliver_pulse(self.address, high_act, width)
         v_b = (other + high_act) * hb.hall_resistance + bench.thermal_emf() + PDEL_ADC_NOISE * bench.noise()
@@ -480,7 +565,7 @@ class Keithley6221(KeithleyInstrument):
         self._catch_up()
         buf = self.buffer
         if not buf:
-            return ""
+            raise err(-230)     # empty buffer: error, no reply (the reader times out)
         t0 = buf[0][1]
         sel = buf[start:] if count is None else buf[start:start + count]
         return ",".join(x for rec in sel for x in self._fmt(rec, t0))
