@@ -224,11 +224,12 @@ class Runner:
                 last_emit = time.monotonic()
             if run_block is None or group[0].wait > 0:  # one step
                 step = group[0]
+                width = None         # a software-timed source returns the width that flowed
                 if step.pulse_current != 0.0:
-                    pulse(step.pulse_current, step.pulse_width)
+                    width = pulse(step.pulse_current, step.pulse_width)
                 if step.wait > 0:
                     self._wait(step.wait)
-                buf.add(idx, step, read(step.read_current), offset + now() - t0)
+                buf.add(idx, step, read(step.read_current), offset + now() - t0, width)
                 idx += 1
             else:
                 readings = run_block(group)
@@ -404,14 +405,14 @@ class _Buffer:
         for name in FLOAT_COLUMNS:
             self.cols[name] = np.empty(s, np.float64)
 
-    def add(self, idx: int, step: Any, reading: Any, t: float) -> None:
+    def add(self, idx: int, step: Any, reading: Any, t: float, width: float | None = None) -> None:
         i = self.n
         c = self.cols
         c["pulse_index"][i] = idx
         c["cycle"][i] = step.cycle
         c["step"][i] = step.step
         c["pulse_current"][i] = step.pulse_current
-        c["pulse_width"][i] = step.pulse_width
+        c["pulse_width"][i] = step.pulse_width if width is None else width
         c["read_current"][i] = reading.read_current
         c["hall_voltage"][i] = reading.hall_voltage
         c["hall_resistance"][i] = reading.hall_resistance
