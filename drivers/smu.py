@@ -83,7 +83,8 @@ class SourceMeterModel:
                 f"'*LANG SCPI'), then restart the instrument")
 
     def set_four_wire(self, on: bool, cache: dict) -> None:
-        """Remote sense of the voltage function on/off, read back when it changes."""
+        """Remote sense of the voltage function on/off when it changes; turning it on is read
+        back (2-wire is the power-up state and needs no proof)."""
         key = "_four_wire"
         if cache.get(key) == on:
             return
@@ -91,13 +92,13 @@ class SourceMeterModel:
         smu = self.smu
         if self.model == "2400":
             smu.wires = 4 if on else 2                       # pymeasure: :SYSTEM:RSENSE
-            got = smu.wires == 4
+            got = on and smu.wires == 4
         else:
             smu.write(f":SENS:VOLT:RSEN {1 if on else 0}")
-            got = str(smu.ask(":SENS:VOLT:RSEN?")).strip() in ("1", "ON")
-        if got != on:
-            raise RuntimeError(f"{self.address}: remote sense did not turn {'on' if on else 'off'} "
-                               f"(read back {'4' if got else '2'}-wire)")
+            got = on and str(smu.ask(":SENS:VOLT:RSEN?")).strip() in ("1", "ON")
+        if on and not got:
+            raise RuntimeError(f"{self.address}: remote sense did not turn on (read back 2-wire): "
+                               f"the Hall voltage cannot be read")
         cache[key] = on
 
     def set_overvoltage_protection(self, limits: Limits, cache: dict) -> None:

@@ -420,7 +420,7 @@ def test_sourcemeter_hall_reader_2400_compliance_is_a_compliance_error():
 
 IDN_2450 = [("*IDN?", "KEITHLEY INSTRUMENTS,MODEL 2450,1,1"), ("*LANG?", "SCPI")]
 K2450_PULSE_SETUP = [
-    (":SOUR:FUNC CURR", None), (":SENS:VOLT:RSEN 0", None), (":SENS:VOLT:RSEN?", "0"),
+    (":SOUR:FUNC CURR", None), (":SENS:VOLT:RSEN 0", None),
     (":SOUR:CURR:VLIM 10", None), (":SOUR:VOLT:PROT PROT10", None),
     (":SOUR:CURR:RANG:AUTO 0;:SOUR:CURR:RANG 0.02", None)]
 TRIP_2450 = ":SOUR:CURR:VLIM:TRIP?;:SOUR:VOLT:PROT:TRIP?"
@@ -461,7 +461,7 @@ def test_sourcemeter_pulse_source_2450_trip_names_the_pulse():
 
 def test_sourcemeter_pulse_source_2400_reads_the_latched_compliance_event():
     with expected_protocol(Keithley2400, K2400_INIT + [
-        (":SOURCE:FUNCTION CURR", None), (":SYSTEM:RSENSE 0", None), (":SYSTEM:RSENSE?", "0"),
+        (":SOURCE:FUNCTION CURR", None), (":SYSTEM:RSENSE 0", None),
         (":SENSE:VOLTAGE:PROTECTION 10", None), (":SOUR:VOLT:PROT 10", None),
         (":SOURCE:CURRENT:RANGE 0.02", None), (":SOURCE:CURRENT 0.01", None), (":STAT:MEAS?", "0"),
         ("OUTPUT 1", None), ("OUTPUT 0", None), (":STAT:MEAS?", "0"),
