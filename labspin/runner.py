@@ -55,14 +55,15 @@ class _Aborted(Exception):
 
 
 def check_schedule(recipe: Any, limits: Any, start_index: int = 0,
-                   hall_mode: str | None = None) -> None:
+                   hall_mode: str | None = None, host_timed: bool = False) -> None:
     """Refuse (UserError) a schedule that any step would violate the limits with.
 
     Works on the protocol's arrays, testing each distinct (current, width) pair once, so a
     200k-point schedule is checked in milliseconds. Nothing is sent to any instrument. With
     ``hall_mode="pulse_delta"`` every read is a pulse too, checked as one: at its step's write
     width, or the lone-read width for a step without a write pulse (in a block such a read takes
-    the block's write width, which the writes' check already covers).
+    the block's write width, which the writes' check already covers). ``host_timed`` (a
+    SourceMeter pulse source) also refuses widths under ``limits.min_smu_pulse_width``.
     """
     proto = recipe.protocol
     source = getattr(recipe, "path", None) or getattr(recipe, "name", "recipe")
@@ -81,6 +82,9 @@ def check_schedule(recipe: Any, limits: Any, start_index: int = 0,
     try:
         for c, w in pairs:
             limits.check_pulse(float(c), float(w))
+            if host_timed and w < limits.min_smu_pulse_width:
+                raise ValueError(f"pulse width {w:.4g} s is below min_smu_pulse_width "
+                                 f"{limits.min_smu_pulse_width:.4g} s (a SourceMeter pulse is host-timed)")
         for r in np.unique(rd):
             limits.check_read(float(r))
         if hall_mode == "pulse_delta":
@@ -95,12 +99,14 @@ def check_schedule(recipe: Any, limits: Any, start_index: int = 0,
 def check_limits(recipe: Any, spec: Any, limits: Any, start_index: int = 0) -> None:
     """Every limit check there is, before anything is sent: the dry-run's (which also checks
     |I|·R_xx against the compliance) where the station has a spec, then the schedule's."""
-    mode = None
+    mode, host_timed = None, False
     if spec is not None:
         from labspin.dryrun import check
         check(recipe, spec)
         mode = spec.hall_reader.mode
-    check_schedule(recipe, limits, start_index, mode)
+        source = spec.instruments.get(spec.pulse_source)
+        host_timed = getattr(source, "driver", None) in ("keithley2400", "keithley2450")
+    check_schedule(recipe, limits, start_index, mode, host_timed)
 
 
 def _error_text(exc: BaseException) -> str:

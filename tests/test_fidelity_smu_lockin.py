@@ -164,6 +164,33 @@ def test_run_file_records_the_width_that_flowed(bench, name):
     assert widths == pytest.approx(flowed)
 
 
+SMU_STATION = """
+[sample]
+id = "D1"
+width = 8e-6
+thickness = 4e-9
+[instruments.smu]
+driver = "keithley2400"
+address = "GPIB0::24::INSTR"
+[roles]
+pulse_source = "smu"
+hall_reader = { mode = "sourcemeter", instrument = "smu" }
+"""
+
+
+def test_check_limits_refuses_widths_under_the_smu_floor_before_anything_is_opened(tmp_path):
+    from labspin.runner import check_limits
+    from labspin.station import load_station_spec
+
+    path = tmp_path / "smu.toml"
+    path.write_text(SMU_STATION, encoding="utf-8")
+    spec = load_station_spec(path)
+    fast = load_recipe("potdep", {"amplitude": 1e-3, "pulses": 2, "pulse_width": 1e-3, "cycles": 1})
+    with pytest.raises(UserError, match="min_smu_pulse_width"):
+        check_limits(fast, spec, spec.limits)
+    check_limits(RECIPE, spec, spec.limits)                   # 5 ms passes
+
+
 # ----- 9. compliance after every pulse and read --------------------------------------------------
 @pytest.mark.parametrize("name", SMUS)
 def test_injected_compliance_fails_the_run_naming_the_pulse(bench, name):
