@@ -149,8 +149,9 @@ class LockinHallReader(HallReader):
     harmonic 1, `phase` (deg), the input (`differential`: A−B across the Hall cross, else A) and
     `time_constant` (s; the instrument's next step at or above it, read back). Each read waits
     `settle` time constants (wall time on a bench, the virtual clock on the simulator), clears
-    the latched status (`LIAS?`), snaps X and Y, and refuses the reading (RuntimeError) if an
-    overload or reference unlock was latched meanwhile.
+    the latched status (`*CLS`: a write pulse may overload the input while the filter settles),
+    snaps X and Y, and refuses the reading (RuntimeError) if `LIAS?` then shows an overload or
+    a reference unlock.
     """
 
     def __init__(self, lockin: Any, limits: Limits, series_resistance: float, *,
@@ -233,7 +234,7 @@ class LockinHallReader(HallReader):
         try:
             slvl_set = self._configure(slvl)
             self._sleep(self.settle * self._tau)
-            self._status()                                    # forget the settling transient
+            li.write("*CLS")            # forget the settling transient (clears LIAS; no reply)
             x, _y = li.snap()[:2]
             status = self._status()
         except Exception as exc:

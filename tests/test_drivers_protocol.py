@@ -319,12 +319,12 @@ SR860_SETUP = [("RSRC 0", None), ("Harm 1", None), ("PHAS 0.0000000", None), ("I
 ])
 def test_lockin_hall_reader(cls, setup, slvl, snap, tau):
     """Reference, harmonic 1, phase, A−B input and time constant set once; SLVL set and read
-    back; each read clears LIAS?, snaps, and checks LIAS? again."""
+    back; each read clears the status (*CLS), snaps, and checks LIAS?."""
     slept = []
     x = 2.5e-4
     with expected_protocol(cls, [("*IDN?", "Stanford_Research_Systems,X,1,1")] + setup + slvl + [
-        ("LIAS?", "0"), (snap, f"{x:e},1e-7"), ("LIAS?", "0"),
-        ("LIAS?", "0"), (snap, f"{-x:e},1e-7"), ("LIAS?", "0")]) as inst:
+        ("*CLS", None), (snap, f"{x:e},1e-7"), ("LIAS?", "0"),
+        ("*CLS", None), (snap, f"{-x:e},1e-7"), ("LIAS?", "0")]) as inst:
         reader = LockinHallReader(inst, Limits(), 1e4, sleep=slept.append)
         r = reader.read(1e-4)                       # SLVL = 1e-4 A * 1e4 ohm = 1 V rms
         assert r.hall_resistance == pytest.approx(x / 1e-4)
@@ -338,7 +338,7 @@ def test_lockin_current_is_computed_from_the_slvl_read_back():
     sends the rounded 0.006 V) and the current is the one that SLVL? reports."""
     with expected_protocol(SR830, [("*IDN?", "Stanford_Research_Systems,SR830,1,1")] + SR830_SETUP + [
         ("SLVL0.006", None), ("SLVL?", "0.006"),
-        ("LIAS?", "0"), ("SNAP? 1,2", "3e-7,0"), ("LIAS?", "0")]) as inst:
+        ("*CLS", None), ("SNAP? 1,2", "3e-7,0"), ("LIAS?", "0")]) as inst:
         r = LockinHallReader(inst, Limits(), 1e4, **NO_SLEEP).read(5.3e-7)
     assert r.read_current == pytest.approx(6e-7)
     assert r.hall_resistance == pytest.approx(3e-7 / 6e-7)
@@ -352,7 +352,7 @@ def test_lockin_current_is_computed_from_the_slvl_read_back():
 ])
 def test_lockin_overload_or_unlock_refuses_the_reading(cls, setup, slvl, snap, status, words):
     with expected_protocol(cls, [("*IDN?", "Stanford_Research_Systems,X,1,1")] + setup + slvl + [
-        ("LIAS?", "0"), (snap, "1e-4,0"), ("LIAS?", status)]) as inst:
+        ("*CLS", None), (snap, "1e-4,0"), ("LIAS?", status)]) as inst:
         with pytest.raises(RuntimeError, match=words):
             LockinHallReader(inst, Limits(), 1e4, **NO_SLEEP).read(1e-4)
 

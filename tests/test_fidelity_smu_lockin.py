@@ -292,14 +292,18 @@ def test_lockin_left_on_harmonic_2_reads_zero_unless_the_role_sets_harmonic_1(lb
     assert s.query("HARM?").strip() == "1"
 
 
-@pytest.mark.parametrize("name, sens", [("sr830", "SENS0"), ("sr860", "SCAL 27")])
-def test_lockin_output_overload_is_refused(lbench, name, sens):
+@pytest.mark.parametrize("name, sens, ok", [("sr830", "SENS0", "SENS26"), ("sr860", "SCAL 27", "SCAL 0")])
+def test_lockin_output_overload_is_refused(lbench, name, sens, ok):
     li = _open(lbench, name)
     reader = LockinHallReader(li, Limits(), lbench.lockin_series_resistance)
     reader.read(1e-4)
     li.write(sens)                                            # 2 nV / 1 nV full scale: X overloads
     with pytest.raises(RuntimeError, match="output overload"):
         reader.read(1e-4)
+    li.ask("SNAP? 1,2" if name == "sr830" else "SNAP? X, Y")  # latches another overload ...
+    li.write(ok)                                              # ... that is over before the read:
+    r = reader.read(1e-4)                                     # the role clears it after settling
+    assert r.hall_resistance == pytest.approx(0.8, rel=0.02)
 
 
 def test_sr860_input_range_overload_is_latched_and_current(lbench):

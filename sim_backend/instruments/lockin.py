@@ -173,6 +173,11 @@ class LockIn(SrsInstrument):
             return max(range(len(table)), key=lambda k: table[k])
         return min(fits, key=lambda k: table[k])
 
+    def cls(self) -> None:
+        """``*CLS`` clears the LIA status too ("stay set until cleared by reading or by *CLS")."""
+        super().cls()
+        self.lias = 0
+
     def read_lias(self, bit: int | None) -> str:
         self._update()
         if bit is None:
