@@ -83,22 +83,26 @@ class SourceMeterModel:
                 f"'*LANG SCPI'), then restart the instrument")
 
     def set_four_wire(self, on: bool, cache: dict) -> None:
-        """Remote sense of the voltage function on/off when it changes; turning it on is read
-        back (2-wire is the power-up state and needs no proof)."""
+        """Remote sense of the voltage function on/off when it changes. The first turn to 4-wire
+        of a cache generation is read back (2-wire is the power-up state and needs no proof);
+        the pulse and read roles then toggle it without asking again."""
         key = "_four_wire"
         if cache.get(key) == on:
             return
         cache.pop(key, None)
         smu = self.smu
+        verify = on and not cache.get("_four_wire_verified")
         if self.model == "2400":
             smu.wires = 4 if on else 2                       # pymeasure: :SYSTEM:RSENSE
-            got = on and smu.wires == 4
+            got = verify and smu.wires == 4
         else:
             smu.write(f":SENS:VOLT:RSEN {1 if on else 0}")
-            got = on and str(smu.ask(":SENS:VOLT:RSEN?")).strip() in ("1", "ON")
-        if on and not got:
-            raise RuntimeError(f"{self.address}: remote sense did not turn on (read back 2-wire): "
-                               f"the Hall voltage cannot be read")
+            got = verify and str(smu.ask(":SENS:VOLT:RSEN?")).strip() in ("1", "ON")
+        if verify:
+            if not got:
+                raise RuntimeError(f"{self.address}: remote sense did not turn on (read back "
+                                   f"2-wire): the Hall voltage cannot be read")
+            cache["_four_wire_verified"] = True
         cache[key] = on
 
     def set_overvoltage_protection(self, limits: Limits, cache: dict) -> None:

@@ -473,6 +473,28 @@ def test_sourcemeter_pulse_source_2400_reads_the_latched_compliance_event():
             src.pulse(0.01, 5e-3)
 
 
+def test_one_2400_as_pulse_source_and_reader_toggles_sense_and_verifies_4_wire_once():
+    """Pulses in 2-wire (compliance guards the channel), reads in 4-wire (the cross)."""
+    read = [(":SOURCE:CURRENT 0.0001", None), ("OUTPUT 1", None),
+            (":READ?", "1E-04,1E-04,+9.91E37,1.0,4.8E4"), (":SOURCE:CURRENT -0.0001", None),
+            (":READ?", "-1E-04,-1E-04,+9.91E37,1.1,4.8E4"), ("OUTPUT 0", None), (":STAT:MEAS?", "0")]
+    pulse = [("OUTPUT 1", None), ("OUTPUT 0", None), (":STAT:MEAS?", "0")]
+    with expected_protocol(Keithley2400, K2400_INIT + K2400_INIT[1:] + [
+        (":SOURCE:FUNCTION CURR", None), (":SYSTEM:RSENSE 0", None),
+        (":SENSE:VOLTAGE:PROTECTION 10", None), (":SOUR:VOLT:PROT 10", None),
+        (":SOURCE:CURRENT:RANGE 0.02", None), (":SOURCE:CURRENT 0.01", None), (":STAT:MEAS?", "0"),
+    ] + pulse + [
+        (":SYSTEM:RSENSE 1", None), (":SYSTEM:RSENSE?", "1"), (":SOURCE:CURRENT:RANGE 0.001", None),
+        (":SENSE:VOLTAGE:NPLCYCLES 1", None), (':SENS:FUNC "VOLT"', None),
+    ] + read + [
+        (":SYSTEM:RSENSE 0", None), (":SOURCE:CURRENT:RANGE 0.02", None), (":SOURCE:CURRENT 0.01", None),
+    ] + pulse + [(":SYSTEM:RSENSE 1", None), (":SOURCE:CURRENT:RANGE 0.001", None)] + read) as inst:
+        src, reader = SourceMeterPulseSource(inst, Limits(), **_virtual()), SourceMeterHallReader(inst, Limits())
+        for _ in range(2):
+            src.pulse(0.01, 5e-3)
+            reader.read(1e-4)
+
+
 def test_sourcemeter_2450_in_tsp_mode_is_refused_in_one_line():
     with expected_protocol(Keithley2450, [("*IDN?", "KEITHLEY INSTRUMENTS,MODEL 2450,1,1"),
                                           ("*LANG?", "TSP")]) as inst:
