@@ -122,67 +122,144 @@ class DeltaHallReader(K6221Role, HallReader):
 
 
 # ----- SR830 / SR860 ----------------------------------------------------------------------------
+def _slvl_sr830(v: float) -> float:
+    """SR830 SLVL is set in 2 mV steps ("rounded to 0.002 V", SR830 manual, SLVL)."""
+    return round(math.floor(v / 0.002 + 0.5) * 0.002, 3)
+
+
+def _slvl_sr860(v: float) -> float:
+    """SR860 SLVL: 3 significant digits, at least 1 nV (SRS srsinst.sr860: SLVL, 1 nV step, 3 digits)."""
+    return max(1e-9, float(f"{v:.3g}"))
+
+
+# LIAS? bits that make a reading worthless: SR830 (manual 5-20, as SR850 6-32) 0 input/reserve,
+# 1 filter, 2 output overload, 3 reference unlock; SR860 (srsinst.sr860 LiaStatusBitDict)
+# 0/1 CH1/CH2 output overload, 3 reference unlock, 4 input range overload.
+_LIAS_BAD = {
+    "SR830": {0: "input/reserve overload", 1: "filter overload", 2: "output overload",
+              3: "reference unlock"},
+    "SR860": {0: "CH1 output overload", 1: "CH2 output overload", 3: "reference unlock",
+              4: "input range overload"},
+}
+
+
 class LockinHallReader(HallReader):
     """Lock-in sine output through `series_resistance` (ohm) as the read current.
 
-    I_rms = SLVL / series_resistance, so read_current is an rms amplitude. Each read waits
-    `settle` output time constants (the Hall voltage changes after every pulse) via `sleep`:
-    wall time on a real bench, the virtual clock on the simulator.
+    read_current is an rms amplitude; the station's max_read_current is compared with its peak
+    (√2·I_rms). The sine amplitude is set (SR830 in 2 mV steps, SR860 to 3 digits), read back with
+    `SLVL?`, and the current is computed from what was set: I_rms = SLVL / series_resistance.
+    Once per settings generation the role sets what the reading relies on: internal reference,
+    harmonic 1, `phase` (deg), the input (`differential`: A−B across the Hall cross, else A) and
+    `time_constant` (s; the instrument's next step at or above it, read back). Each read waits
+    `settle` time constants (wall time on a bench, the virtual clock on the simulator), clears
+    the latched status (`*CLS`: a write pulse may overload the input while the filter settles),
+    snaps X and Y, and refuses the reading (RuntimeError) if `LIAS?` then shows an overload or
+    a reference unlock.
     """
 
     def __init__(self, lockin: Any, limits: Limits, series_resistance: float, *,
-                 settle: float = 10.0, sleep: Sleep | None = None) -> None:
+                 settle: float = 10.0, sleep: Sleep | None = None, time_constant: float = 0.1,
+                 phase: float = 0.0, differential: bool = True) -> None:
         if not (math.isfinite(series_resistance) and series_resistance > 0):
             raise LimitError(f"series_resistance {series_resistance!r} ohm must be positive")
         from pymeasure.instruments.srs import SR830, SR860
         if isinstance(lockin, SR860):
             self.model, self._slvl_range, self._internal = "SR860", (1e-9, 2.0), "INT"
+            self._round, self._input = _slvl_sr860, ("A-B" if differential else "A")
         elif isinstance(lockin, SR830):
             self.model, self._slvl_range, self._internal = "SR830", (0.004, 5.0), "Internal"
+            self._round, self._input = _slvl_sr830, ("A - B" if differential else "A")
         else:
             raise TypeError(f"LockinHallReader needs a pymeasure SR830 or SR860, not {type(lockin).__name__}")
+        if not (math.isfinite(time_constant) and time_constant > 0):
+            raise LimitError(f"time_constant {time_constant!r} s must be positive")
+        if not (math.isfinite(phase) and -360 <= phase <= 360):
+            raise LimitError(f"phase {phase!r} deg outside [-360, 360]")
         self.lockin = lockin
         self.limits = limits
         self.series_resistance = float(series_resistance)
         self.settle = float(settle)
+        self.time_constant = float(time_constant)
+        self.phase = float(phase)
         self._sleep = sleep or clock_sleep(lockin)
         self._idn = query_idn(lockin)
         self._tau: float | None = None
+        self._slvl_set: dict[float, float] = {}      # SLVL sent -> SLVL? read back
 
     def sine_voltage_for(self, read_current: float) -> float:
-        """SLVL (V rms) for a read current (A rms); LimitError outside the lock-in's range."""
+        """SLVL (V rms) the instrument will set for a read current (A rms), checked against the
+        lock-in's range and the station's max_read_current (peak); LimitError otherwise."""
+        if not math.isfinite(read_current):
+            raise LimitError(f"read current {read_current!r} A is not finite")
         v = abs(read_current) * self.series_resistance
         lo, hi = self._slvl_range
         if not (lo <= v <= hi):
             raise LimitError(
                 f"read current {read_current:.4g} A needs SLVL {v:.4g} V through "
                 f"{self.series_resistance:g} ohm, outside the {self.model} range [{lo:g}, {hi:g}] V")
-        return round(v, 9)
+        slvl = self._round(v)
+        peak = math.sqrt(2) * slvl / self.series_resistance
+        if peak > self.limits.max_read_current:
+            raise LimitError(
+                f"read current {read_current:.4g} A rms is a sine of peak {peak:.4g} A, above "
+                f"max_read_current {self.limits.max_read_current:.4g} A")
+        return slvl
+
+    def _configure(self, slvl: float) -> float:
+        """Fixed settings once per cache generation, then SLVL; returns the SLVL read back."""
+        li = self.lockin
+        cache = sent_settings(li)
+        if self._tau is None or "time_constant" not in cache:
+            set_if_changed(li, "reference_source", self._internal, cache)
+            set_if_changed(li, "harmonic", 1, cache)
+            set_if_changed(li, "phase", self.phase, cache)
+            if self.model == "SR860":
+                set_if_changed(li, "input_signal", "VOLT", cache)        # IVMD 0: voltage input
+            set_if_changed(li, "input_config", self._input, cache)
+            set_if_changed(li, "time_constant", self.time_constant, cache)
+            self._tau = float(li.time_constant)                          # the step it chose
+            self._slvl_set.clear()
+        if cache.get("sine_voltage") != slvl or slvl not in self._slvl_set:
+            set_if_changed(li, "sine_voltage", slvl, cache)
+            self._slvl_set[slvl] = float(li.sine_voltage)                # what was really set
+        return self._slvl_set[slvl]
+
+    def _status(self) -> int:
+        """The latched LIA status (read = clear)."""
+        if self.model == "SR830":
+            return int(self.lockin.lia_status)                # pymeasure: LIAS?
+        return int(float(self.lockin.ask("LIAS?")))           # pymeasure's SR860 has no LIAS?
 
     def read(self, read_current: float) -> HallReading:
-        self.limits.check_read(read_current)
         current = _nonzero(read_current)
         slvl = self.sine_voltage_for(current)
         li = self.lockin
         try:
-            set_if_changed(li, "reference_source", self._internal)
-            set_if_changed(li, "sine_voltage", slvl)
-            if self._tau is None:
-                self._tau = float(li.time_constant)
+            slvl_set = self._configure(slvl)
             self._sleep(self.settle * self._tau)
+            li.write("*CLS")            # forget the settling transient (clears LIAS; no reply)
             x, _y = li.snap()[:2]
+            status = self._status()
         except Exception as exc:
             forget_settings(li)
             self._tau = None
             reraise_with_errors(li, exc)
-        i_rms = slvl / self.series_resistance
-        return HallReading(hall_voltage=math.copysign(1.0, current) * x, read_current=current,
-                           hall_resistance=x / i_rms)
+        bad = [name for bit, name in _LIAS_BAD[self.model].items() if status & (1 << bit)]
+        if bad:
+            raise RuntimeError(f"{instrument_address(li)}: {self.model} reported {', '.join(bad)} "
+                               f"(LIAS? {status}) during a read at {current:g} A rms; the reading "
+                               f"is not stored")
+        i_rms = slvl_set / self.series_resistance
+        return HallReading(hall_voltage=math.copysign(1.0, current) * x,
+                           read_current=math.copysign(i_rms, current), hall_resistance=x / i_rms)
 
     def snapshot(self) -> dict:
         return role_snapshot(self, self.lockin, self._idn,
                              {"mode": "lock-in", "series_resistance": self.series_resistance,
-                              "settle_time_constants": self.settle, "time_constant": self._tau})
+                              "settle_time_constants": self.settle, "time_constant": self._tau,
+                              "phase": self.phase, "input": self._input,
+                              "sine_voltage_read_back": dict(self._slvl_set) or None})
 
     def shutdown(self) -> None:
         """Sine output to its minimum (a lock-in's sine cannot be switched off)."""
@@ -195,55 +272,75 @@ class LockinHallReader(HallReader):
 
 # ----- 2400 / 2450 ------------------------------------------------------------------------------
 class SourceMeterHallReader(HallReader):
-    """Source +I then -I on a 2400/2450 and measure V: R_H = (V+ - V-) / 2I (offsets cancel)."""
+    """Source +I then -I on a 2400/2450 and measure V: R_H = (V+ - V-) / 2I (offsets cancel).
+
+    The SMU's SENSE leads sit on the Hall cross, so reads need remote (4-wire) sense: the role
+    turns it on and reads it back (in the power-up 2-wire sense the SMU would measure the channel,
+    I·(R_xx + leads)). In 4-wire the compliance watches the Hall voltage, so the over-voltage
+    protection at the compliance voltage is what limits the channel. Compliance is checked after
+    every read (2400: latched measurement event; 2450: `VLIM:TRIP?` at each polarity).
+    """
 
     def __init__(self, smu: Any, limits: Limits, *, nplc: float = 1.0) -> None:
+        from .smu import SourceMeterModel
+
         check_compliance(limits, 0.0, 210.0, "2400/2450")
         if not (0.01 <= nplc <= 10):
             raise LimitError(f"nplc {nplc!r} outside [0.01, 10]")
         self.smu = smu
         self.limits = limits
         self.nplc = float(nplc)
+        self.model = SourceMeterModel(smu)
         self._idn = query_idn(smu)
+        self.model.check_language()
 
     def _configure(self) -> None:
-        smu = self.smu
-        set_if_changed(smu, "source_mode", "current")
-        set_if_changed(smu, "compliance_voltage", self.limits.compliance_voltage)
-        set_if_changed(smu, "source_current_range", self.limits.max_read_current)
-        set_if_changed(smu, "voltage_nplc", self.nplc)
+        smu, m = self.smu, self.model
         cache = sent_settings(smu)
+        set_if_changed(smu, "source_mode", "current", cache)
+        m.set_four_wire(True, cache)
+        set_if_changed(smu, "compliance_voltage", self.limits.compliance_voltage, cache)
+        m.set_overvoltage_protection(self.limits, cache)
+        set_if_changed(smu, "source_current_range", self.limits.max_read_current, cache)
+        set_if_changed(smu, "voltage_nplc", self.nplc, cache)
         if cache.get("_sense_function") != "VOLT":
+            # pymeasure sets the sense function only inside the deprecated measure_voltage()
+            # (which also forces auto range and asks SYST:ERR?), so it is written here
             smu.write(':SENS:FUNC "VOLT"')
             cache["_sense_function"] = "VOLT"
-
-    def _voltage(self) -> float:
-        values = _floats(self.smu.ask(":READ?"))
-        return values[0]        # 2400: V,I,R,TIME,STATUS; 2450: the one reading
+        m.clear_compliance(cache)
 
     def read(self, read_current: float) -> HallReading:
         self.limits.check_read(read_current)
         current = _nonzero(read_current)
-        smu = self.smu
+        smu, m = self.smu, self.model
         try:
             self._configure()
             smu.source_current = current
             smu.enable_source()
             try:
-                v_plus = self._voltage()
+                v_plus = m.read_voltage()
+                tripped = m.tripped_while_on()
                 smu.source_current = -current
-                v_minus = self._voltage()
+                v_minus = m.read_voltage()
+                tripped = m.tripped_while_on() or tripped
             finally:
                 smu.disable_source()
                 sent_settings(smu)["source_current"] = -current   # what the SMU now holds
+            if m.tripped_since() or tripped:
+                raise ComplianceError(
+                    f"{m.address}: compliance ({self.limits.compliance_voltage:g} V) reached during "
+                    f"a SourceMeter read at ±{abs(current):g} A: the programmed current did not flow")
         except Exception as exc:
             forget_settings(smu)
+            if isinstance(exc, ComplianceError):
+                raise
             reraise_with_errors(smu, exc)
         v = (v_plus - v_minus) / 2
         return HallReading(hall_voltage=v, read_current=current, hall_resistance=v / current)
 
     def snapshot(self) -> dict:
-        return role_snapshot(self, self.smu, self._idn, {"mode": "source-I measure-V, ±I"})
+        return role_snapshot(self, self.smu, self._idn, {"mode": "source-I measure-V, ±I, 4-wire"})
 
     def shutdown(self) -> None:
         shutdown_sourcemeter(self.smu)

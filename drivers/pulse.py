@@ -473,36 +473,73 @@ class K6221PulseSource(K6221Role, PulseSource):
 class SourceMeterPulseSource(PulseSource):
     """Software-timed pulse on a Keithley 2400/2450: level, output on, wait, output off.
 
-    The width is only as exact as the host's timing (milliseconds); prefer the 6221.
+    The host times the pulse, so every bus message adds to it (~1 ms each on GPIB): widths below
+    the station's `min_smu_pulse_width` are refused, and `pulse()` returns the width measured
+    between the output-on and output-off messages (the runner stores it). Pulses are sourced in
+    2-wire sense, where the compliance limits the voltage across the channel itself; the
+    over-voltage protection is set as well. Compliance is checked after every pulse (2400: the
+    latched measurement event; 2450: `VLIM:TRIP?` before the output goes off): a trip raises
+    ComplianceError. Prefer the 6221 for short, hardware-timed pulses.
     """
 
     MAX_CURRENT = 1.05
 
-    def __init__(self, smu: Any, limits: Limits, *, sleep: Sleep | None = None) -> None:
+    def __init__(self, smu: Any, limits: Limits, *, sleep: Sleep | None = None,
+                 now: Callable[[], float] | None = None) -> None:
+        from .smu import SourceMeterModel, clock_now
+
         check_compliance(limits, 0.0, 210.0, "2400/2450")
         if limits.max_pulse_current > self.MAX_CURRENT:
             raise LimitError(f"max_pulse_current {limits.max_pulse_current:.4g} A exceeds the SourceMeter's 1.05 A")
         self.smu = smu
         self.limits = limits
+        self.model = SourceMeterModel(smu)
         self._sleep = sleep or clock_sleep(smu)
+        self._now = now or clock_now(smu)
         self._idn = query_idn(smu)
+        self.model.check_language()
+        self.last_width: float | None = None
 
-    def pulse(self, amplitude: float, width: float) -> None:
+    def _configure(self, amplitude: float) -> None:
+        smu, m = self.smu, self.model
+        cache = sent_settings(smu)
+        set_if_changed(smu, "source_mode", "current", cache)
+        m.set_four_wire(False, cache)
+        set_if_changed(smu, "compliance_voltage", self.limits.compliance_voltage, cache)
+        m.set_overvoltage_protection(self.limits, cache)
+        set_if_changed(smu, "source_current_range", self.limits.max_pulse_current, cache)
+        set_if_changed(smu, "source_current", float(amplitude), cache)
+        m.clear_compliance(cache)
+
+    def pulse(self, amplitude: float, width: float) -> float:
         self.limits.check_pulse(amplitude, width)
-        smu = self.smu
+        floor = self.limits.min_smu_pulse_width
+        if width < floor:
+            raise LimitError(f"pulse width {width:.4g} s is below min_smu_pulse_width {floor:.4g} s: "
+                             f"a SourceMeter pulse is timed by the host over the bus")
+        smu, m = self.smu, self.model
         try:
-            set_if_changed(smu, "source_mode", "current")
-            set_if_changed(smu, "compliance_voltage", self.limits.compliance_voltage)
-            set_if_changed(smu, "source_current_range", self.limits.max_pulse_current)
-            set_if_changed(smu, "source_current", float(amplitude))
+            self._configure(amplitude)
             smu.enable_source()
+            t_on = self._now()
             try:
                 self._sleep(float(width))
+                tripped = m.tripped_while_on()
             finally:
                 smu.disable_source()
+                t_off = self._now()
+            tripped = m.tripped_since() or tripped
+            if tripped:
+                raise ComplianceError(
+                    f"{m.address}: compliance ({self.limits.compliance_voltage:g} V) reached during "
+                    f"a {amplitude:g} A, {width:g} s SourceMeter pulse: the programmed current did not flow")
         except Exception as exc:
             forget_settings(smu)
+            if isinstance(exc, ComplianceError):
+                raise
             reraise_with_errors(smu, exc)
+        self.last_width = t_off - t_on
+        return self.last_width
 
     @property
     def output_enabled(self) -> bool:
@@ -512,7 +549,8 @@ class SourceMeterPulseSource(PulseSource):
             return False
 
     def snapshot(self) -> dict:
-        return role_snapshot(self, self.smu, self._idn, {"timing": "software"})
+        return role_snapshot(self, self.smu, self._idn,
+                             {"timing": "software", "sense": "2-wire (compliance guards the channel)"})
 
     def shutdown(self) -> None:
         shutdown_sourcemeter(self.smu)
@@ -524,11 +562,9 @@ def shutdown_sourcemeter(smu: Any, steps: int = 10) -> None:
     name = instrument_address(smu)
 
     def ramp() -> None:
-        level = float(smu.source_current)
-        if math.isfinite(level) and level != 0.0:
-            for value in np.linspace(level, 0.0, steps + 1)[1:]:
-                smu.source_current = float(value)
-        else:
+        try:
+            smu.ramp_to_current(0.0, steps=steps, pause=0.0)      # pymeasure: level … 0 in steps
+        except Exception:  # noqa: BLE001 - a level it cannot ramp from: go straight to zero
             smu.source_current = 0.0
 
     safely("ramp to zero", ramp, name)

@@ -29,6 +29,9 @@ class Limits:
     compliance_voltage: float = 10.0
     min_pulse_width: float = 50e-6
     max_pulse_width: float = 12e-3
+    # a SourceMeter pulse is timed by the host (OUTP ON, wait, OUTP OFF over the bus): each
+    # message adds milliseconds, so shorter widths would not be what flows
+    min_smu_pulse_width: float = 5e-3
 
     def check_pulse(self, amplitude: float, width: float) -> None:
         if not math.isfinite(amplitude) or abs(amplitude) > self.max_pulse_current:
@@ -81,8 +84,11 @@ class PulseSource(Role):
     limits: Limits
 
     @abstractmethod
-    def pulse(self, amplitude: float, width: float) -> None:
-        """One rectangular write pulse (A, s), hardware-timed where the instrument can."""
+    def pulse(self, amplitude: float, width: float) -> float | None:
+        """One rectangular write pulse (A, s), hardware-timed where the instrument can.
+
+        Returns the width that really flowed where the role can measure it (a software-timed
+        pulse: the time between its output-on and output-off messages), else None."""
 
     @property
     @abstractmethod

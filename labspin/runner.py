@@ -55,14 +55,15 @@ class _Aborted(Exception):
 
 
 def check_schedule(recipe: Any, limits: Any, start_index: int = 0,
-                   hall_mode: str | None = None) -> None:
+                   hall_mode: str | None = None, host_timed: bool = False) -> None:
     """Refuse (UserError) a schedule that any step would violate the limits with.
 
     Works on the protocol's arrays, testing each distinct (current, width) pair once, so a
     200k-point schedule is checked in milliseconds. Nothing is sent to any instrument. With
     ``hall_mode="pulse_delta"`` every read is a pulse too, checked as one: at its step's write
     width, or the lone-read width for a step without a write pulse (in a block such a read takes
-    the block's write width, which the writes' check already covers).
+    the block's write width, which the writes' check already covers). ``host_timed`` (a
+    SourceMeter pulse source) also refuses widths under ``limits.min_smu_pulse_width``.
     """
     proto = recipe.protocol
     source = getattr(recipe, "path", None) or getattr(recipe, "name", "recipe")
@@ -81,6 +82,9 @@ def check_schedule(recipe: Any, limits: Any, start_index: int = 0,
     try:
         for c, w in pairs:
             limits.check_pulse(float(c), float(w))
+            if host_timed and w < limits.min_smu_pulse_width:
+                raise ValueError(f"pulse width {w:.4g} s is below min_smu_pulse_width "
+                                 f"{limits.min_smu_pulse_width:.4g} s (a SourceMeter pulse is host-timed)")
         for r in np.unique(rd):
             limits.check_read(float(r))
         if hall_mode == "pulse_delta":
@@ -95,12 +99,14 @@ def check_schedule(recipe: Any, limits: Any, start_index: int = 0,
 def check_limits(recipe: Any, spec: Any, limits: Any, start_index: int = 0) -> None:
     """Every limit check there is, before anything is sent: the dry-run's (which also checks
     |I|·R_xx against the compliance) where the station has a spec, then the schedule's."""
-    mode = None
+    mode, host_timed = None, False
     if spec is not None:
         from labspin.dryrun import check
         check(recipe, spec)
         mode = spec.hall_reader.mode
-    check_schedule(recipe, limits, start_index, mode)
+        source = spec.instruments.get(spec.pulse_source)
+        host_timed = getattr(source, "driver", None) in ("keithley2400", "keithley2450")
+    check_schedule(recipe, limits, start_index, mode, host_timed)
 
 
 def _error_text(exc: BaseException) -> str:
@@ -224,11 +230,12 @@ class Runner:
                 last_emit = time.monotonic()
             if run_block is None or group[0].wait > 0:  # one step
                 step = group[0]
+                width = None         # a software-timed source returns the width that flowed
                 if step.pulse_current != 0.0:
-                    pulse(step.pulse_current, step.pulse_width)
+                    width = pulse(step.pulse_current, step.pulse_width)
                 if step.wait > 0:
                     self._wait(step.wait)
-                buf.add(idx, step, read(step.read_current), offset + now() - t0)
+                buf.add(idx, step, read(step.read_current), offset + now() - t0, width)
                 idx += 1
             else:
                 readings = run_block(group)
@@ -404,14 +411,14 @@ class _Buffer:
         for name in FLOAT_COLUMNS:
             self.cols[name] = np.empty(s, np.float64)
 
-    def add(self, idx: int, step: Any, reading: Any, t: float) -> None:
+    def add(self, idx: int, step: Any, reading: Any, t: float, width: float | None = None) -> None:
         i = self.n
         c = self.cols
         c["pulse_index"][i] = idx
         c["cycle"][i] = step.cycle
         c["step"][i] = step.step
         c["pulse_current"][i] = step.pulse_current
-        c["pulse_width"][i] = step.pulse_width
+        c["pulse_width"][i] = step.pulse_width if width is None else width
         c["read_current"][i] = reading.read_current
         c["hall_voltage"][i] = reading.hall_voltage
         c["hall_resistance"][i] = reading.hall_resistance

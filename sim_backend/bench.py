@@ -48,16 +48,18 @@ class SimBench:
     (used as is — handy for tests with a known R_H). Keyword options: ``line_frequency`` (50 or 60
     Hz: PLC durations, and the 6221's line-synchronised Pulse Delta cycles), ``lockin_series_resistance`` (ohm), ``thermal_emf`` / ``thermal_emf_drift``
     (V: offset and amplitude of a 600 s wander of the Hall-lead EMF), ``message_time`` (virtual s
-    per written message, default 0), ``log_limit`` (beyond it ``log`` drops its oldest half;
-    None keeps all), ``addresses`` (driver name → VISA address; a subset builds a smaller bench),
-    ``models`` (driver name → simulated instrument class, for names beyond ``instruments.MODELS``).
+    per written message, default 0), ``bus_latency`` (virtual s per message to a SourceMeter,
+    default 1 ms: what a software-timed pulse costs on a real bus), ``log_limit`` (beyond it
+    ``log`` drops its oldest half; None keeps all), ``addresses`` (driver name → VISA address; a
+    subset builds a smaller bench), ``models`` (driver name → simulated instrument class, for
+    names beyond ``instruments.MODELS``).
     """
 
     def __init__(self, device: Any = "tilted", seed: int = 0, *, line_frequency: float = 50.0,
                  lockin_series_resistance: float = 10e3, thermal_emf: float = 2e-6,
                  thermal_emf_drift: float = 0.3e-6, message_time: float = 0.0,
-                 log_limit: int | None = 500_000, addresses: dict[str, str] | None = None,
-                 models: dict[str, type] | None = None):
+                 bus_latency: float = 1e-3, log_limit: int | None = 500_000,
+                 addresses: dict[str, str] | None = None, models: dict[str, type] | None = None):
         from ..errors import UserError
 
         self.seed = int(seed)
@@ -70,6 +72,7 @@ class SimBench:
         self.thermal_emf_offset = float(thermal_emf)
         self.thermal_emf_drift = float(thermal_emf_drift)
         self.message_time = float(message_time)
+        self.bus_latency = float(bus_latency)
         self.log: list[LogRecord] = []
         self.log_limit = log_limit
         self._outputs: dict[str, deque] = {}

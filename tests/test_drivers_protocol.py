@@ -338,21 +338,63 @@ def test_delta_hall_reader_limits(current):
             DeltaHallReader(inst, Limits(), **NO_SLEEP).read(current)
 
 
-@pytest.mark.parametrize("cls, setup, snap, tau_index, tau", [
-    (SR830, [("FMOD 1", None), ("SLVL1.000", None)], "SNAP? 1,2", "8", 0.1),
-    (SR860, [("RSRC 0", None), ("SLVL 1.000000000e+00", None)], "SNAP? X, Y", "12", 1.0),
+# ----- lock-ins (issue #12 item 7) ------------------------------------------------------------
+SR830_SETUP = [("FMOD 1", None), ("HARM1", None), ("PHAS0.00", None), ("ISRC 1", None),
+               ("OFLT8", None), ("OFLT?", "8")]
+SR860_SETUP = [("RSRC 0", None), ("Harm 1", None), ("PHAS 0.0000000", None), ("IVMD 0", None),
+               ("ISRC 1", None), ("OFLT 10", None), ("OFLT?", "10")]
+
+
+@pytest.mark.parametrize("cls, setup, slvl, snap, tau", [
+    (SR830, SR830_SETUP, [("SLVL1.000", None), ("SLVL?", "1.000")], "SNAP? 1,2", 0.1),
+    (SR860, SR860_SETUP, [("SLVL 1.000000000e+00", None), ("SLVL?", "1.00000e+00")], "SNAP? X, Y", 0.1),
 ])
-def test_lockin_hall_reader(cls, setup, snap, tau_index, tau):
+def test_lockin_hall_reader(cls, setup, slvl, snap, tau):
+    """Reference, harmonic 1, phase, A−B input and time constant set once; SLVL set and read
+    back; each read clears the status (*CLS), snaps, and checks LIAS?."""
     slept = []
     x = 2.5e-4
-    with expected_protocol(cls, [("*IDN?", "Stanford_Research_Systems,X,1,1")] + setup + [
-        ("OFLT?", tau_index), (snap, f"{x:e},1e-7"), (snap, f"{-x:e},1e-7")]) as inst:
+    with expected_protocol(cls, [("*IDN?", "Stanford_Research_Systems,X,1,1")] + setup + slvl + [
+        ("*CLS", None), (snap, f"{x:e},1e-7"), ("LIAS?", "0"),
+        ("*CLS", None), (snap, f"{-x:e},1e-7"), ("LIAS?", "0")]) as inst:
         reader = LockinHallReader(inst, Limits(), 1e4, sleep=slept.append)
         r = reader.read(1e-4)                       # SLVL = 1e-4 A * 1e4 ohm = 1 V rms
         assert r.hall_resistance == pytest.approx(x / 1e-4)
-        r = reader.read(1e-4)                       # time constant asked once, waited each read
+        r = reader.read(1e-4)                       # settings sent once, waited each read
         assert r.hall_resistance == pytest.approx(-x / 1e-4)
     assert slept == pytest.approx([10 * tau, 10 * tau])
+
+
+def test_lockin_current_is_computed_from_the_slvl_read_back():
+    """SR830: 5.3e-7 A through 1e4 ohm asks 5.3 mV; the instrument sets 2-mV steps (the role
+    sends the rounded 0.006 V) and the current is the one that SLVL? reports."""
+    with expected_protocol(SR830, [("*IDN?", "Stanford_Research_Systems,SR830,1,1")] + SR830_SETUP + [
+        ("SLVL0.006", None), ("SLVL?", "0.006"),
+        ("*CLS", None), ("SNAP? 1,2", "3e-7,0"), ("LIAS?", "0")]) as inst:
+        r = LockinHallReader(inst, Limits(), 1e4, **NO_SLEEP).read(5.3e-7)
+    assert r.read_current == pytest.approx(6e-7)
+    assert r.hall_resistance == pytest.approx(3e-7 / 6e-7)
+
+
+@pytest.mark.parametrize("cls, setup, slvl, snap, status, words", [
+    (SR830, SR830_SETUP, [("SLVL1.000", None), ("SLVL?", "1.000")], "SNAP? 1,2", "4", "output overload"),
+    (SR830, SR830_SETUP, [("SLVL1.000", None), ("SLVL?", "1.000")], "SNAP? 1,2", "8", "reference unlock"),
+    (SR860, SR860_SETUP, [("SLVL 1.000000000e+00", None), ("SLVL?", "1")], "SNAP? X, Y", "16",
+     "input range overload"),
+])
+def test_lockin_overload_or_unlock_refuses_the_reading(cls, setup, slvl, snap, status, words):
+    with expected_protocol(cls, [("*IDN?", "Stanford_Research_Systems,X,1,1")] + setup + slvl + [
+        ("*CLS", None), (snap, "1e-4,0"), ("LIAS?", status)]) as inst:
+        with pytest.raises(RuntimeError, match=words):
+            LockinHallReader(inst, Limits(), 1e4, **NO_SLEEP).read(1e-4)
+
+
+def test_lockin_read_limit_is_the_peak_not_the_rms():
+    """0.8 mA rms is under max_read_current = 1 mA, but its peak (1.13 mA) is not."""
+    with expected_protocol(SR830, [("*IDN?", "SRS,SR830,1,1")]) as inst:
+        reader = LockinHallReader(inst, Limits(max_read_current=1e-3), 1e3, **NO_SLEEP)
+        with pytest.raises(LimitError, match="peak"):
+            reader.read(8e-4)
 
 
 def test_lockin_hall_reader_refuses_sine_out_of_range():
@@ -367,40 +409,130 @@ def test_lockin_hall_reader_shutdown_never_raises():
         LockinHallReader(inst, Limits(), 1e4, **NO_SLEEP).shutdown()
 
 
+# ----- SourceMeters (issue #12 items 1, 2, 9, 10) ---------------------------------------------
+K2400_INIT = [(":FORMAT:ELEMENTS VOLTAGE, CURRENT, RESISTANCE, TIME, STATUS", None),
+              ("*IDN?", "KEITHLEY INSTRUMENTS INC.,MODEL 2400,1,C30")]
+K2400_READ_SETUP = [
+    (":SOURCE:FUNCTION CURR", None), (":SYSTEM:RSENSE 1", None), (":SYSTEM:RSENSE?", "1"),
+    (":SENSE:VOLTAGE:PROTECTION 10", None), (":SOUR:VOLT:PROT 10", None),
+    (":SOURCE:CURRENT:RANGE 0.001", None), (":SENSE:VOLTAGE:NPLCYCLES 1", None),
+    (':SENS:FUNC "VOLT"', None), (":STAT:MEAS?", "0")]
+
+
 def test_sourcemeter_hall_reader_2400():
+    """4-wire sense on and read back, OVP at the compliance voltage, ±I, latched compliance."""
     vp, vm = 1.1e-4, -0.9e-4
-    with expected_protocol(Keithley2400, [
-        (":FORMAT:ELEMENTS VOLTAGE, CURRENT, RESISTANCE, TIME, STATUS", None),
-        ("*IDN?", "KEITHLEY INSTRUMENTS INC.,MODEL 2400,1,C30"),
-        (":SOURCE:FUNCTION CURR", None), (":SENSE:VOLTAGE:PROTECTION 10", None),
-        (":SOURCE:CURRENT:RANGE 0.001", None), (":SENSE:VOLTAGE:NPLCYCLES 1", None),
-        (':SENS:FUNC "VOLT"', None), (":SOURCE:CURRENT 0.0001", None), ("OUTPUT 1", None),
+    with expected_protocol(Keithley2400, K2400_INIT + K2400_READ_SETUP + [
+        (":SOURCE:CURRENT 0.0001", None), ("OUTPUT 1", None),
         (":READ?", f"{vp:E},1E-04,+9.91E37,1.0,4.8E4"), (":SOURCE:CURRENT -0.0001", None),
-        (":READ?", f"{vm:E},-1E-04,+9.91E37,1.1,4.8E4"), ("OUTPUT 0", None),
+        (":READ?", f"{vm:E},-1E-04,+9.91E37,1.1,4.8E4"), ("OUTPUT 0", None), (":STAT:MEAS?", "0"),
     ]) as inst:
         r = SourceMeterHallReader(inst, Limits()).read(1e-4)
         assert r.hall_resistance == pytest.approx((vp - vm) / 2 / 1e-4)
 
 
-def test_sourcemeter_pulse_source_2450():
-    slept = []
-    with expected_protocol(Keithley2450, [
-        ("*IDN?", "KEITHLEY INSTRUMENTS,MODEL 2450,1,1"),
-        (":SOUR:FUNC CURR", None), (":SOUR:CURR:VLIM 10", None),
-        (":SOUR:CURR:RANG:AUTO 0;:SOUR:CURR:RANG 0.02", None), (":SOUR:CURR:LEV 0.01", None),
-        ("OUTPUT ON", None), ("OUTPUT OFF", None),
-        (":SOUR:CURR:LEV -0.01", None), ("OUTPUT ON", None), ("OUTPUT OFF", None),
-        (":SOUR:CURR?", "-1.0E-02"), (":SOUR:CURR:LEV -0.005", None), (":SOUR:CURR:LEV 0", None),
-        ("OUTPUT OFF", None),
+def test_sourcemeter_hall_reader_refuses_when_4_wire_does_not_stick():
+    with expected_protocol(Keithley2400, K2400_INIT + [
+        (":SOURCE:FUNCTION CURR", None), (":SYSTEM:RSENSE 1", None), (":SYSTEM:RSENSE?", "0"),
+        ("SYST:ERR?", '0,"No error"')]) as inst:
+        with pytest.raises(RuntimeError, match="remote sense did not turn on"):
+            SourceMeterHallReader(inst, Limits()).read(1e-4)
+
+
+def test_sourcemeter_hall_reader_2400_compliance_is_a_compliance_error():
+    with expected_protocol(Keithley2400, K2400_INIT + K2400_READ_SETUP + [
+        (":SOURCE:CURRENT 0.0001", None), ("OUTPUT 1", None),
+        (":READ?", "1E-04,1E-04,+9.91E37,1.0,4.8E4"), (":SOURCE:CURRENT -0.0001", None),
+        (":READ?", "-1E-04,-1E-04,+9.91E37,1.1,4.8E4"), ("OUTPUT 0", None),
+        (":STAT:MEAS?", str(1 << 13)),              # OVP limited the source meanwhile
     ]) as inst:
-        src = SourceMeterPulseSource(inst, Limits(), sleep=slept.append)
-        src.pulse(0.01, 1e-3)
-        src.pulse(-0.01, 2e-3)
+        with pytest.raises(ComplianceError, match="read at ±0.0001 A"):
+            SourceMeterHallReader(inst, Limits()).read(1e-4)
+
+
+IDN_2450 = [("*IDN?", "KEITHLEY INSTRUMENTS,MODEL 2450,1,1"), ("*LANG?", "SCPI")]
+K2450_PULSE_SETUP = [
+    (":SOUR:FUNC CURR", None), (":SENS:VOLT:RSEN 0", None),
+    (":SOUR:CURR:VLIM 10", None), (":SOUR:VOLT:PROT PROT10", None),
+    (":SOUR:CURR:RANG:AUTO 0;:SOUR:CURR:RANG 0.02", None)]
+TRIP_2450 = ":SOUR:CURR:VLIM:TRIP?;:SOUR:VOLT:PROT:TRIP?"
+
+
+def _virtual():
+    t = [0.0]
+    return dict(sleep=lambda dt: t.__setitem__(0, t[0] + dt), now=lambda: t[0])
+
+
+def test_sourcemeter_pulse_source_2450():
+    """2-wire sense (compliance guards the channel), OVP, trip asked before OUTP OFF, floor."""
+    with expected_protocol(Keithley2450, IDN_2450 + K2450_PULSE_SETUP + [
+        (":SOUR:CURR:LEV 0.01", None), ("OUTPUT ON", None), (TRIP_2450, "0;0"), ("OUTPUT OFF", None),
+        (":SOUR:CURR:LEV -0.01", None), ("OUTPUT ON", None), (TRIP_2450, "0;0"), ("OUTPUT OFF", None),
+        (":SOUR:CURR?", "-1.0E-02"), (":SOUR:CURR:LEV -0.01", None), (":SOUR:CURR:LEV -0.005", None),
+        (":SOUR:CURR:LEV 0", None), ("OUTPUT OFF", None),
+    ]) as inst:
+        src = SourceMeterPulseSource(inst, Limits(), **_virtual())
+        assert src.pulse(0.01, 5e-3) == pytest.approx(5e-3)
+        assert src.pulse(-0.01, 6e-3) == pytest.approx(6e-3)
         with pytest.raises(LimitError):
-            src.pulse(0.5, 1e-3)
+            src.pulse(0.5, 5e-3)
+        with pytest.raises(LimitError, match="min_smu_pulse_width"):
+            src.pulse(0.01, 1e-3)                    # 1 ms: inside min/max_pulse_width, under the SMU floor
         from labspin.drivers.pulse import shutdown_sourcemeter
-        shutdown_sourcemeter(inst, steps=2)
-    assert slept == [1e-3, 2e-3]
+        shutdown_sourcemeter(inst, steps=3)
+
+
+def test_sourcemeter_pulse_source_2450_trip_names_the_pulse():
+    with expected_protocol(Keithley2450, IDN_2450 + K2450_PULSE_SETUP + [
+        (":SOUR:CURR:LEV 0.01", None), ("OUTPUT ON", None), (TRIP_2450, "1;0"), ("OUTPUT OFF", None),
+    ]) as inst:
+        src = SourceMeterPulseSource(inst, Limits(), **_virtual())
+        with pytest.raises(ComplianceError, match="0.01 A, 0.005 s SourceMeter pulse"):
+            src.pulse(0.01, 5e-3)
+
+
+def test_sourcemeter_pulse_source_2400_reads_the_latched_compliance_event():
+    with expected_protocol(Keithley2400, K2400_INIT + [
+        (":SOURCE:FUNCTION CURR", None), (":SYSTEM:RSENSE 0", None),
+        (":SENSE:VOLTAGE:PROTECTION 10", None), (":SOUR:VOLT:PROT 10", None),
+        (":SOURCE:CURRENT:RANGE 0.02", None), (":SOURCE:CURRENT 0.01", None), (":STAT:MEAS?", "0"),
+        ("OUTPUT 1", None), ("OUTPUT 0", None), (":STAT:MEAS?", "0"),
+        ("OUTPUT 1", None), ("OUTPUT 0", None), (":STAT:MEAS?", str(1 << 14)),
+    ]) as inst:
+        src = SourceMeterPulseSource(inst, Limits(), **_virtual())
+        assert src.pulse(0.01, 5e-3) == pytest.approx(5e-3)
+        with pytest.raises(ComplianceError, match="compliance"):
+            src.pulse(0.01, 5e-3)
+
+
+def test_one_2400_as_pulse_source_and_reader_toggles_sense_and_verifies_4_wire_once():
+    """Pulses in 2-wire (compliance guards the channel), reads in 4-wire (the cross)."""
+    read = [(":SOURCE:CURRENT 0.0001", None), ("OUTPUT 1", None),
+            (":READ?", "1E-04,1E-04,+9.91E37,1.0,4.8E4"), (":SOURCE:CURRENT -0.0001", None),
+            (":READ?", "-1E-04,-1E-04,+9.91E37,1.1,4.8E4"), ("OUTPUT 0", None), (":STAT:MEAS?", "0")]
+    pulse = [("OUTPUT 1", None), ("OUTPUT 0", None), (":STAT:MEAS?", "0")]
+    with expected_protocol(Keithley2400, K2400_INIT + K2400_INIT[1:] + [
+        (":SOURCE:FUNCTION CURR", None), (":SYSTEM:RSENSE 0", None),
+        (":SENSE:VOLTAGE:PROTECTION 10", None), (":SOUR:VOLT:PROT 10", None),
+        (":SOURCE:CURRENT:RANGE 0.02", None), (":SOURCE:CURRENT 0.01", None), (":STAT:MEAS?", "0"),
+    ] + pulse + [
+        (":SYSTEM:RSENSE 1", None), (":SYSTEM:RSENSE?", "1"), (":SOURCE:CURRENT:RANGE 0.001", None),
+        (":SENSE:VOLTAGE:NPLCYCLES 1", None), (':SENS:FUNC "VOLT"', None),
+    ] + read + [
+        (":SYSTEM:RSENSE 0", None), (":SOURCE:CURRENT:RANGE 0.02", None), (":SOURCE:CURRENT 0.01", None),
+    ] + pulse + [(":SYSTEM:RSENSE 1", None), (":SOURCE:CURRENT:RANGE 0.001", None)] + read) as inst:
+        src, reader = SourceMeterPulseSource(inst, Limits(), **_virtual()), SourceMeterHallReader(inst, Limits())
+        for _ in range(2):
+            src.pulse(0.01, 5e-3)
+            reader.read(1e-4)
+
+
+def test_sourcemeter_2450_in_tsp_mode_is_refused_in_one_line():
+    with expected_protocol(Keithley2450, [("*IDN?", "KEITHLEY INSTRUMENTS,MODEL 2450,1,1"),
+                                          ("*LANG?", "TSP")]) as inst:
+        with pytest.raises(UserError, match=r"TSP command set.*\*LANG SCPI.*restart") as e:
+            SourceMeterHallReader(inst, Limits())
+    assert "\n" not in str(e.value)
 
 
 # ----- registry ---------------------------------------------------------------------------------

@@ -227,9 +227,10 @@ def test_sourcemeter_roles_on_sim(bench, name):
     i_max = 1.5 * _i_c(bench)
     limits = Limits(max_pulse_current=i_max, min_pulse_width=50e-6, max_pulse_width=12e-3)
     src, reader = SourceMeterPulseSource(smu, limits), SourceMeterHallReader(smu, limits)
-    src.pulse(i_max, 1e-3)
+    width = src.pulse(i_max, 5e-3)          # the SMU floor (min_smu_pulse_width) is 5 ms
+    assert width >= 5e-3 + bench.bus_latency  # the OUTP OFF message's latency flows too
     r1 = reader.read(1e-4)
-    src.pulse(-i_max, 1e-3)
+    src.pulse(-i_max, 5e-3)
     r2 = reader.read(1e-4)
     assert r2.hall_resistance == pytest.approx(bench.hallbar.hall_resistance, abs=0.02)
     assert abs(r1.hall_resistance - r2.hall_resistance) > 0.5 * bench.hallbar.params.R_AHE

@@ -146,11 +146,11 @@ def test_sourcemeter_software_pulse_width_is_virtual_time():
     smu.write(":SOUR:CURR:LEV 0.01")
     smu.write("OUTPUT ON")
     b.clock.advance(2e-3)                       # a station's wait()
-    smu.write("OUTPUT OFF")
-    assert hb.pulses[-1] == (pytest.approx(0.01), pytest.approx(2e-3))
+    smu.write("OUTPUT OFF")                     # ... and the OFF message's bus latency (1 ms)
+    assert hb.pulses[-1] == (pytest.approx(0.01), pytest.approx(2e-3 + b.bus_latency))
     hist = b.output_history(K2450)
     assert [(on, lvl) for _t, on, lvl in hist] == [(False, 0.01), (True, 0.01), (False, 0.01)]
-    assert hist[2][0] - hist[1][0] == pytest.approx(2e-3)
+    assert hist[2][0] - hist[1][0] == pytest.approx(2e-3 + b.bus_latency)
     # a read with the 2400's auto output-off is a pulse of source delay + NPLC
     s2 = _session(b, K2400)
     s2.write(":SOUR:FUNC CURR;:SOUR:CURR 0.002;:SOUR:DEL 0.005;:SOUR:CLE:AUTO 1;:SENS:VOLT:NPLC 1")

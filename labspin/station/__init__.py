@@ -20,6 +20,7 @@ A station file is TOML (SI units)::
     compliance_voltage = 10.0                # V
     min_pulse_width = 50e-6                  # s
     max_pulse_width = 12e-3                  # s
+    min_smu_pulse_width = 5e-3               # s, software-timed 2400/2450 pulses (bus latency)
 
     [instruments.k6221]                      # one table per instrument, any name
     driver = "keithley6221"                  # a labspin.drivers.registry entry

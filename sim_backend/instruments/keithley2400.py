@@ -1,25 +1,61 @@
 """Simulated Keithley 2400 SourceMeter, "SCPI 2400" command set (scpi.md §6.1, §8.3).
 
-Sources current along the channel and senses the Hall voltage with its 4-wire sense leads on the
-cross: V = I·R_H + thermal EMF + noise (σ = 0.3 µV/√NPLC). Compliance: |I|·R_xx above the voltage
-protection clamps the current to V_comp/R_xx and sets the status-word compliance bit (8) and
-``:SENS:VOLT:PROT:TRIP?``. A reading takes the source delay plus NPLC line cycles of virtual time;
-with ``:SOUR:CLE:AUTO ON`` the output is on only during the reading, so a read is a pulse of that
-width. Software-timed pulses otherwise last from the level change/output ON to the next change.
+Wiring: FORCE HI/LO drive current along the channel through leads of ``lead_resistance`` ohm;
+the SENSE HI/LO leads sit on the Hall cross. As on the real instrument the SMU powers up in
+2-wire sense (2400 UM 18-112 ``:SYST:RSEN``, default OFF; 2450 ``:SENS:VOLT:RSEN``): it then
+measures at its FORCE terminals, V = I·(R_xx + leads) — the channel, not the Hall voltage. Only
+with remote sense ON does it read the cross: V = I·R_H + thermal EMF + noise (σ = 0.3 µV/√NPLC).
+
+Limits on a current source (UM2400 18-68, 18-81; 2450 RM "Source-measure considerations"): the
+compliance (``:SENS:VOLT:PROT`` / 2450 ``VLIM``) acts on the *measured* voltage, so in 4-wire it
+watches the Hall voltage and no longer protects the channel; the over-voltage protection
+``:SOUR:VOLT:PROT`` limits the FORCE terminals in every mode. Either limit clamps the current;
+compliance sets the status-word bit 3, ``…:TRIP?`` and (2400) the latched measurement event
+bits 14 (compliance) / 13 (OVP) of ``:STAT:MEAS?`` (UM2400 15-14).
+
+Time: every message costs ``bench.bus_latency`` of virtual time (default 1 ms: GPIB transfer and
+command parsing), so a software-timed pulse (``OUTP ON`` … ``OUTP OFF``) lasts the host's wait
+plus one message latency. A reading takes the source delay plus NPLC line cycles; with
+``:SOUR:CLE:AUTO ON`` the output is on only during the reading.
 """
 from __future__ import annotations
 
 import math
 
 from ..scpi import CommandTable, unquote
-from .base import Bool, Enum, Int, KeithleyInstrument, Num, err
+from .base import Bool, Enum, Int, KeithleyInstrument, Num, err, nr3
 
 NOISE_1PLC = 0.3e-6     # V rms at 1 PLC
 NAN_READING = 9.91e37
+LEAD_RESISTANCE = 20.0  # ohm, FORCE leads + contacts in series with the channel (2-wire reads)
+BUS_LATENCY = 1e-3      # s per message when the bench does not say
+COMPLIANCE_EVENT, OVP_EVENT = 1 << 14, 1 << 13    # 2400 measurement event register (UM 15-14)
 
 
 def _e(x: float) -> str:
     return f"{x:+.6E}"
+
+
+class _Ovp2400(Num):
+    """2400 ``:SOUR:VOLT:PROT``: 20, 40, 60, 80, 100, 120, 160 V or NONE (> 160 V). A value between
+    levels selects the lower one, below 20 V selects 20 V (UM2400 18-81)."""
+
+    LEVELS = (20.0, 40.0, 60.0, 80.0, 100.0, 120.0, 160.0)
+
+    def __init__(self):
+        super().__init__(-210, 210, default=math.inf)
+
+    def parse(self, p: str) -> float:
+        u = p.strip().upper()
+        if u in ("NONE", "DEF", "DEFAULT", "MAX", "MAXIMUM"):
+            return math.inf
+        v = abs(super().parse(p))
+        if v > self.LEVELS[-1]:
+            return math.inf
+        return max([lv for lv in self.LEVELS if lv <= v] or [self.LEVELS[0]])
+
+    def fmt(self, v: float) -> str:
+        return nr3(210.0 if v == math.inf else v)
 
 
 class SourceMeter(KeithleyInstrument):
@@ -73,14 +109,21 @@ class SourceMeter(KeithleyInstrument):
 
     def __init__(self, bench, address):
         self._tripped = False
+        self._ovp_tripped = False
+        self.lead_resistance = LEAD_RESISTANCE
         self._sense_funcs: set[str] = {"VOLT:DC"}
         self._last: tuple[float, float, float, float, int] | None = None
         super().__init__(bench, address)
 
+    def write(self, message: str) -> None:
+        """Each message reaches the instrument one bus latency later (virtual time)."""
+        self.clock.advance(getattr(self.bench, "bus_latency", BUS_LATENCY))
+        super().write(message)
+
     def reset(self) -> None:
         super().reset()
         self._sense_funcs = {"VOLT:DC"}
-        self._tripped = False
+        self._tripped = self._ovp_tripped = False
         if hasattr(self, "bench"):
             self._changed()
 
@@ -109,6 +152,21 @@ class SourceMeter(KeithleyInstrument):
     def compliance_current(self) -> float:
         raise NotImplementedError
 
+    def four_wire(self) -> bool:
+        """Whether voltage is sensed at the SENSE terminals (the Hall cross)."""
+        raise NotImplementedError
+
+    def ovp(self) -> float:
+        """Over-voltage protection of the FORCE terminals (V; inf = NONE)."""
+        raise NotImplementedError
+
+    def loop_resistance(self) -> float:
+        return self.bench.hallbar.longitudinal_resistance + self.lead_resistance
+
+    def _latch(self, bits: int) -> None:
+        """Set event bits (the 2400's measurement event register; the 2450 has none here)."""
+        self.event["meas"] |= bits
+
     def _programmed_current(self) -> float:
         if self.s["func"] == "CURR":
             return self.s["curr"]
@@ -120,25 +178,45 @@ class SourceMeter(KeithleyInstrument):
 
     def actual_current(self) -> float:
         i = self.level
+        self._ovp_tripped = False
         if i == 0.0:
             self._tripped = False
             return 0.0
         if self.consume_compliance_fault():
             self._tripped = True
+            self._latch(COMPLIANCE_EVENT)
             return 0.0
         if self.s["func"] == "CURR":
+            r_loop = self.loop_resistance()
+            # compliance watches the measured voltage: the channel in 2-wire, the cross in 4-wire
+            r_sense = abs(self.bench.hallbar.hall_resistance) if self.four_wire() else r_loop
             vmax = abs(self.compliance_voltage())
-            rxx = self.bench.hallbar.longitudinal_resistance
-            if abs(i) * rxx > vmax:
-                self._tripped = True
-                return math.copysign(vmax / rxx, i)
+            a = abs(i)
+            tripped = False
+            if r_sense > 0 and a * r_sense > vmax:
+                a, tripped = vmax / r_sense, True
+            if a * r_loop > self.ovp():                 # OVP limits the FORCE terminals always
+                a, tripped = self.ovp() / r_loop, True
+                self._ovp_tripped = True
+                self._latch(OVP_EVENT)
+            self._tripped = tripped
+            if tripped:
+                self._latch(COMPLIANCE_EVENT)
+                return math.copysign(a, i)
         else:
             imax = abs(self.compliance_current())
             if abs(i) > imax:
                 self._tripped = True
+                self._latch(COMPLIANCE_EVENT)
                 return math.copysign(imax, i)
         self._tripped = False
         return i
+
+    def condition(self, k: str) -> int:
+        if k != "meas":
+            return 0
+        on = self.output_on
+        return (COMPLIANCE_EVENT if on and self._tripped else 0) | (OVP_EVENT if on and self._ovp_tripped else 0)
 
     # ---- measuring -----------------------------------------------------------------------
     def source_delay(self) -> float:
@@ -154,12 +232,13 @@ class SourceMeter(KeithleyInstrument):
         bench.flush()
         i_act = bench._contrib.get(self.address, 0.0)
         noise = NOISE_1PLC / math.sqrt(self.s["nplc"]) * bench.noise()
-        if self.output_on and self._tripped and self.s["func"] == "CURR":
-            v = math.copysign(abs(self.compliance_voltage()), self.level or 1.0)
-        elif self.output_on and self.s["func"] == "VOLT":
-            v = i_act * bench.hallbar.longitudinal_resistance
-        else:
-            v = bench.channel_current * bench.hallbar.hall_resistance + bench.thermal_emf() + noise
+        hb = bench.hallbar
+        if self.output_on and self.s["func"] == "VOLT":
+            v = i_act * (hb.longitudinal_resistance + self.lead_resistance)
+        elif self.four_wire():        # SENSE leads on the Hall cross
+            v = bench.channel_current * hb.hall_resistance + bench.thermal_emf() + noise
+        else:                         # 2-wire: the FORCE terminals, i.e. channel + own leads
+            v = bench.channel_current * hb.longitudinal_resistance + i_act * self.lead_resistance + noise
         status = 8 if self._tripped else 0
         r = v / i_act if ("RES" in self._sense_funcs and i_act) else NAN_READING
         rec = (v, i_act, r, self.clock.now, status)
@@ -204,7 +283,8 @@ class Keithley2400(SourceMeter):
         S(t, ":SOURce:CLEar:AUTO", "clear_auto", Bool(), False, hook="_changed")
         t.add(":SOURce:CLEar[:IMMediate]", set=lambda i, p, s: i._clear())
         S(t, ":OUTPut:SMODe", "smode", Enum("HIMPedance", "NORMal", "ZERO", "GUARd"), "NORM")
-        S(t, ":SYSTem:RSENse", "rsense", Bool(), False)
+        S(t, ":SYSTem:RSENse", "rsense", Bool(), False, hook="_changed")
+        S(t, ":SOURce:VOLTage:PROTection[:LEVel]", "ovp", _Ovp2400(), math.inf, hook="_changed")
         t.add(":FORMat:ELEMents[:SENSe]", set=lambda i, p, s: i._form_elem(p),
               query=lambda i, p, s: ",".join(i.elements))
         t.add(":MEASure[:VOLTage][:DC]", query=lambda i, p, s: i._meas(p, "VOLT:DC"))
@@ -224,6 +304,12 @@ class Keithley2400(SourceMeter):
 
     def compliance_current(self) -> float:
         return self.s["iprot"]
+
+    def four_wire(self) -> bool:
+        return bool(self.s["rsense"])
+
+    def ovp(self) -> float:
+        return self.s["ovp"]
 
     def source_delay(self) -> float:
         return 1e-3 if self.s["sour_delay_auto"] else self.s["sour_delay"]

@@ -30,6 +30,8 @@ class LockIn(SrsInstrument):
 
     SENSITIVITIES: ClassVar[tuple[float, ...]] = ()
     TIME_CONSTANTS: ClassVar[tuple[float, ...]] = ()
+    OUTPUT_OVERLOAD: ClassVar[int] = 1 << 2     # LIAS bit(s) set when X or Y exceeds full scale
+    UNLOCK: ClassVar[int] = 1 << 3              # LIAS bit of a reference unlock (both models)
 
     def __init__(self, bench, address):
         self._states: list[complex] = [0j]
@@ -89,7 +91,7 @@ class LockIn(SrsInstrument):
     def _target(self) -> complex:
         i_rms, phi, _f, locked = self.excitation()
         if not locked:
-            self.lias |= 1 << 3
+            self.lias |= self.UNLOCK
             return 0j
         if int(self.s["harm"]) != 1:
             return 0j
@@ -138,12 +140,16 @@ class LockIn(SrsInstrument):
         self._advance()
         sigma = NOISE_DENSITY * math.sqrt(self.enbw())
         z = self._states[-1] + complex(sigma * self.bench.noise(), sigma * self.bench.noise())
+        self._check_input()
         fs = self.sensitivity()
         if abs(z.real) > fs or abs(z.imag) > fs:
-            self.lias |= 1 << 2
+            self.lias |= self.OUTPUT_OVERLOAD
             lim = 1.09 * fs
             z = complex(max(-lim, min(lim, z.real)), max(-lim, min(lim, z.imag)))
         return z
+
+    def _check_input(self) -> None:
+        """Input-stage overload checks (models with an input range override this)."""
 
     def reference_frequency(self) -> float:
         return self.excitation()[2]
@@ -166,6 +172,11 @@ class LockIn(SrsInstrument):
         if not fits:
             return max(range(len(table)), key=lambda k: table[k])
         return min(fits, key=lambda k: table[k])
+
+    def cls(self) -> None:
+        """``*CLS`` clears the LIA status too ("stay set until cleared by reading or by *CLS")."""
+        super().cls()
+        self.lias = 0
 
     def read_lias(self, bit: int | None) -> str:
         self._update()

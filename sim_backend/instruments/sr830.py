@@ -16,6 +16,11 @@ SENS = tuple(m * 10.0 ** e for e in range(-9, 0) for m in (2, 5, 10))[:26] + (1.
 TCS = tuple(m * 10.0 ** e for e in range(-5, 5) for m in (1, 3))
 
 
+def slvl_2mv(v: float) -> float:
+    """SR830 sine amplitude: 0.004 … 5.000 V rms, "rounded to 0.002 V" (SR830 manual, SLVL)."""
+    return round(math.floor(v / 0.002 + 0.5) * 0.002, 3)
+
+
 def _g(v: float) -> str:
     return f"{v:.6g}"
 
@@ -37,7 +42,7 @@ class SR830(LockIn):
         st(d, "FREQ", "freq", lambda i, p: F(p, 1e-3, 102000), _g, 1000.0)
         st(d, "RSLP", "rslp", lambda i, p: I(p, 0, 2), str, 0)
         st(d, "HARM", "harm", lambda i, p: I(p, 1, 19999), str, 1)
-        st(d, "SLVL", "slvl", lambda i, p: F(p, 0.004, 5.0), lambda v: f"{v:.3f}", 1.0)
+        st(d, "SLVL", "slvl", lambda i, p: slvl_2mv(F(p, 0.004, 5.0)), lambda v: f"{v:.3f}", 1.0)
         st(d, "ISRC", "isrc", lambda i, p: I(p, 0, 3), str, 0)
         st(d, "IGND", "ignd", lambda i, p: I(p, 0, 1), str, 0)
         st(d, "ICPL", "icpl", lambda i, p: I(p, 0, 1), str, 0)

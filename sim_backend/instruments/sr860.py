@@ -3,6 +3,12 @@
 SR860 rules: a space must separate the command from its first argument (``PSTF2, …`` is refused,
 CME); several queries on one line are answered in one reply separated by ``;``. ``SNAP?`` takes
 indices or names (``SNAP? X, Y``). Out-of-range values (``RTRG 3``, ``REFM 2``) set ESR bit 4.
+
+``SLVL`` is rounded to 3 significant digits, at least 1 nV (SRS's srsinst.sr860 driver:
+``FloatCommand('SLVL', 0 … 2 V, step 1 nV, 3 digits)``). Status: ``LIAS?`` latches bit 0/1 (CH1/CH2
+output overload), 3 (reference unlock), 4 (input range overload); ``CUROVLDSTAT?`` gives the same
+bits for the present state, not latched (srsinst.sr860 Status.LiaStatusBitDict /
+OverloadStatusBitDict).
 """
 from __future__ import annotations
 
@@ -20,6 +26,11 @@ _NAMES = {"X": 0, "Y": 1, "R": 2, "THETA": 3, "TH": 3, "IN1": 4, "IN2": 5, "IN3"
           "FEXT": 16, "FE": 16}
 
 
+def slvl_3_digits(v: float) -> float:
+    """SR860 sine amplitude: 3 significant digits, at least 1 nV."""
+    return max(1e-9, float(f"{v:.3g}"))
+
+
 def _e(v: float) -> str:
     return f"{v:.10e}"
 
@@ -29,6 +40,8 @@ class SR860(LockIn):
     idn = "Stanford_Research_Systems,SR860,003421,v1.51"
     SENSITIVITIES = SCAL
     TIME_CONSTANTS = TCS
+    OUTPUT_OVERLOAD = (1 << 0) | (1 << 1)
+    INPUT_RANGE = 1 << 4
     needs_space = True
 
     @classmethod
@@ -45,7 +58,7 @@ class SR860(LockIn):
         st(d, "PHAS", "phase", lambda i, p: F(p, -360000, 360000), _e, 0.0)
         st(d, "HARM", "harm", lambda i, p: I(p, 1, 99), str, 1)
         st(d, "HARMDUAL", "harmdual", lambda i, p: I(p, 1, 99), str, 1)
-        st(d, "SLVL", "slvl", lambda i, p: F(p, 0.0, 2.0), _e, 1.0)
+        st(d, "SLVL", "slvl", lambda i, p: slvl_3_digits(F(p, 0.0, 2.0)), _e, 1.0)
         st(d, "SOFF", "soff", lambda i, p: F(p, -5.0, 5.0), _e, 0.0)
         st(d, "RSRC", "rsrc", lambda i, p: I(p, 0, 3), str, 0)
         st(d, "RTRG", "rtrg", lambda i, p: I(p, 0, 2), str, 0)
@@ -64,6 +77,8 @@ class SR860(LockIn):
         st(d, "ADVFILT", "advfilt", lambda i, p: I(p, 0, 1), str, 0)
         d["ADVFIL"] = d["ADVFILT"]
         d["ENBW"] = (None, lambda i, p: _e(i.enbw()))
+        d["LIAS"] = (None, lambda i, p: i.read_lias(I(p, 0, 14) if p else None))
+        d["CUROVLDSTAT"] = (None, lambda i, p: str(i._current_overload()))
         d["ILVL"] = (None, lambda i, p: i._ilvl())
         d["OUTP"] = (None, lambda i, p: _e(i._param(i._which(p))))
         d["SNAP"] = (None, lambda i, p: i._snap(p))
@@ -137,6 +152,25 @@ class SR860(LockIn):
         self._int(p[:1], 0, 3)
         if len(p) < 2:
             raise err(-109)
+
+    def _input_range(self) -> float:
+        return (1.0, 0.3, 0.1, 0.03, 0.01)[int(self.s["irng"])]
+
+    def _check_input(self) -> None:
+        """Input range overload (LIAS bit 4): the peak input beyond the IRNG range."""
+        if abs(self._u) * math.sqrt(2) > self._input_range():
+            self.lias |= self.INPUT_RANGE
+
+    def _current_overload(self) -> int:
+        self._update()
+        z = self._states[-1]
+        fs = self.sensitivity()
+        bits = self.OUTPUT_OVERLOAD if (abs(z.real) > fs or abs(z.imag) > fs) else 0
+        if not self.excitation()[3]:
+            bits |= self.UNLOCK
+        if abs(self._u) * math.sqrt(2) > self._input_range():
+            bits |= self.INPUT_RANGE
+        return bits
 
     def _ilvl(self) -> str:
         r = abs(self.output())
