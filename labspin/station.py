@@ -135,7 +135,8 @@ class StationSpec:
         owns_bench = self.sim is not None and bench is None
         if owns_bench:
             from labspin.sim_backend import SimBench
-            bench = SimBench(self.sim[0], seed=self.sim[1])
+            from labspin.device_file import resolve_device
+            bench = SimBench(resolve_device(self.sim[0]), seed=self.sim[1])
         if bench is not None:
             visa_library = bench.visa_library
         opened: dict[str, Any] = {}
@@ -531,11 +532,11 @@ def sim_station_spec(spec: str, limits: Limits | None = None, *,
     The sample is the preset's device: geometry, R_xx, the full parameter set and the seed
     (what DESIGN §3.3 puts under /entry/sample). No bench is built until `open()`.
     """
-    from labspin.sim_backend import physics
+    from labspin.device_file import resolve_device
 
     check_sim_hall_mode(hall_mode)
     preset_name, seed = parse_sim_spec(spec)
-    params = physics.preset(preset_name)        # UserError on an unknown preset
+    params = resolve_device(preset_name)        # a preset or a device file (labspin fit); UserError
     p = params.to_dict()
     sample = {
         "id": f"sim-{preset_name}-{seed}",
