@@ -123,6 +123,7 @@ def levels(runs: tuple[str, ...], output: str, csv_path: str | None, pool_device
     if csv_path:
         table.save_csv(csv_path, overwrite=overwrite)
     ctc_txt = "n/a" if a.ctc is None else f"{a.ctc * 100:.3g} %"
-    click.echo(f"{output}: {len(table)} levels of device {a.device_id}, CTC {ctc_txt} ({ctc}), "
+    signal = "" if a.quantity == "hall_resistance" else f" ({a.quantity} in {a.unit})"
+    click.echo(f"{output}: {len(table)} levels{signal} of device {a.device_id}, CTC {ctc_txt} ({ctc}), "
                f"{a.distinguishable} distinguishable at k={k:g}"
                + ("" if a.status == "completed" else f" [{a.progress}]"))
