@@ -267,10 +267,15 @@ def read_table(path: str, *, header: bool | None = None, delimiter: str | None =
     except pd.errors.ParserError as exc:
         msg = str(exc)
         m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", msg)
-        if m:
-            line = int(m.group(2)) + n_comment
-            raise UserError(f"{path}: line {line}: {m.group(3)} fields, the header has "
-                            f"{m.group(1)} (extra cells past the last column)") from None
+        if m:      # pandas counts records; find the physical line of the long row
+            want = int(m.group(1))
+            rd = csv.reader(io.StringIO(body), delimiter=delim)
+            start = 1
+            for rec in rd:
+                if len(rec) > want:
+                    raise UserError(f"{path}: line {n_comment + start}: {len(rec)} fields, the "
+                                    f"header has {want} (extra cells past the last column)") from None
+                start = rd.line_num + 1
         raise UserError(f"{path}: cannot parse: {msg.splitlines()[-1]}") from None
     except (pd.errors.EmptyDataError, ValueError) as exc:
         raise UserError(f"{path}: cannot parse: {exc}") from None
@@ -299,7 +304,7 @@ def _pymeasure_header(comments: list[str]) -> tuple[dict, str | None]:
     for line in comments:
         body = line[1:] if line.startswith("#") else line
         if body.startswith("Procedure"):
-            m = re.search(r"<([^>]+)>", body)
+            m = re.search(r"<(.*)>", body)
             procedure = m.group(1) if m else body.partition(":")[2].strip()
         elif body.rstrip(":") in ("Parameters", "Metadata", "Data"):
             section = body.rstrip(":")
@@ -452,6 +457,8 @@ def map_file(table: Table, columns: Sequence[ColumnMap], constants: dict[str, st
             notes.append(f"pulse_width <- constant column {h!r} = {w:g} s")
     for name, value in table.pymeasure.items():           # PyMeasure parameters
         consts.setdefault(name, {"value": value, "source": "PyMeasure parameter"})
+        if _SAMPLE_HEADERS.match(name.strip()):
+            sample.setdefault("id", value)
         m = re.search(_dict(_AUTO)["pulse_width"], header_unit(name)[0].strip().lower())
         if m and "pulse_width" not in out:
             try:
@@ -531,17 +538,23 @@ def potdep_cycles(sign: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return cyc.astype(np.int64), step.astype(np.int64)
 
 
-def _potdep_signs(signal: np.ndarray) -> np.ndarray:
-    """Branch of each read when a data set has no currents: rising segments +1, falling −1
-    (segments split at the extremes of the smoothed trace)."""
-    n = signal.size
-    k = max(3, n // 50)
-    smooth = np.convolve(signal, np.ones(k) / k, mode="same")
-    d = np.sign(np.gradient(smooth))
+def _potdep_signs(signal: np.ndarray, min_run: int = 3) -> np.ndarray:
+    """Branch of each read when a data set has no currents: +1 where the pulse before it raised
+    the signal, −1 where it lowered it; runs shorter than ``min_run`` pulses (noise on a flat
+    stretch) are merged into their neighbours."""
+    if signal.size < 2:
+        return np.ones(signal.size)
+    d = np.sign(np.diff(signal))
     d[d == 0] = 1
-    # majority vote in windows of k removes noise flips
-    votes = np.convolve(d, np.ones(k), mode="same")
-    return np.where(votes >= 0, 1.0, -1.0)
+    for _ in range(50):
+        starts = np.r_[0, np.flatnonzero(d[1:] != d[:-1]) + 1]
+        lengths = np.diff(np.r_[starts, d.size])
+        short = np.flatnonzero(lengths < min_run)
+        if short.size == 0 or starts.size == 1:
+            break
+        j = short[np.argmin(lengths[short])]          # shortest first: merge it into its neighbours
+        d[starts[j]:starts[j] + lengths[j]] *= -1
+    return np.r_[d[:1], d].astype(float)
 
 
 # --------------------------------------------------------------------------- the import
