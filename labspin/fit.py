@@ -229,7 +229,7 @@ def fit_loops(analyses: Sequence[Any], *, tau0: float = 1e-9, fit_tau0: bool = F
 
     x0 = np.clip(np.array(x0), np.array(lo) + 1e-9, np.array(hi) - 1e-9)
     sol = least_squares(resid, x0, bounds=(lo, hi), x_scale="jac", diff_step=1e-4, max_nfev=400)
-    v = unpack(sol.x)
+    v = {k: float(x) for k, x in unpack(sol.x).items()}
     # standard errors: cov = s²·(JᵀJ)⁻¹ in the scaled parameters, mapped back (delta method)
     J = sol.jac
     dof = max(1, y.size - len(free))
