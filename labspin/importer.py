@@ -336,7 +336,9 @@ def _find(table: Table, source: str | int, where: str) -> int:
                             f"({len(table.headers)} columns, counted from 0)")
         return source
     want = " ".join(source.split())
+    squash = (lambda t: "".join(t.split()).lower())
     for pred in (lambda h: h == want, lambda h: h.lower() == want.lower(),
+                 lambda h: squash(h) == squash(want),
                  lambda h: header_unit(h)[0].lower() == want.lower()):
         hits = [i for i, h in enumerate(table.headers) if pred(h)]
         if len(hits) == 1:
