@@ -280,34 +280,77 @@ def read_noise_and_drift(tracks: Sequence[Track], model: np.ndarray, v: dict) ->
 
 # --------------------------------------------------------------------------- CTC and its origin
 
-def ctc_origin(analyses: Sequence[Any], fit: FitResult | None) -> dict | None:
-    """CTC of staircase / potdep runs, split into read noise and device switching; N_eff implied
-    by binomial switching of independent units at the mid-window states."""
-    runs = [a for a in analyses if a.kind in ("staircase", "potdep", "levels") and len(a.states) >= 2]
+def simulate_run(params: Any, data: pd.DataFrame, seed: int = 0, read_noise: float = 0.0) -> pd.DataFrame:
+    """The run's own pulse sequence (current, width per point) on a simulated device; a read
+    (with white read noise) after each point, like the measurement."""
+    from labspin.sim_backend.physics import HallBar
+
+    bar = HallBar(params, seed=seed)
+    rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(4)[3])
+    cur = data["pulse_current"].to_numpy(float)
+    wid = data["pulse_width"].to_numpy(float)
+    r = np.empty(cur.size)
+    for k in range(cur.size):
+        if cur[k] != 0 and math.isfinite(cur[k]) and wid[k] > 0:
+            bar.pulse(float(cur[k]), float(wid[k]))
+        r[k] = bar.hall_resistance
+    if read_noise > 0:
+        r = r + rng.normal(0.0, read_noise, r.size)
+    out = data[["pulse_index", "cycle", "step", "pulse_current", "pulse_width"]].copy()
+    out["hall_resistance"] = r
+    for c in ("read_current", "hall_voltage", "time"):
+        out[c] = 0.0
+    return out
+
+
+def fit_ctc(analyses: Sequence[Any], fit: FitResult, params: Any, seed: int = 0,
+            cluster_size: int = 10) -> dict | None:
+    """CTC of a staircase / potdep run and its origin: the read-noise share (fitted read noise
+    over the reads averaged per state) and the device's stochastic switching, whose size sets
+    the number of independent units N_eff. N_eff is calibrated by simulating the run's own
+    pulse sequence on the fitted device (CTC² ∝ 1/N_eff for independent units), twice."""
+    from labspin.analysis import analyze_run
+
+    runs = [a for a in analyses if a.kind in ("staircase", "potdep") and len(a.states) >= 2
+            and a.ctc is not None and "pulse_width" in a.data and np.isfinite(a.data["pulse_width"]).all()]
     if not runs:
         return None
     a = runs[0]
-    st = a.states
+    if getattr(a, "unit", "ohm") != "ohm":
+        return None
     window = a.window["window"]
-    read = fit.values.get("read_noise", 0.0) if fit else 0.0
-    # reads per (state, cycle): the std across cycles already averages them
+    read = fit.values.get("read_noise", 0.0)
     per = a.data[a.data["state"] >= 0].groupby(["state", "cycle"]).size()
     reads = float(per.median()) if len(per) else 1.0
-    sd_read = read / math.sqrt(max(reads, 1.0))
-    sd = st["std"].to_numpy(float)
-    dev = np.sqrt(np.clip(sd ** 2 - sd_read ** 2, 0, None))
-    r_ahe = fit.values["R_AHE"] if fit else window / 2
-    r0 = fit.values["R0"] if fit else (st["mean"].min() + st["mean"].max()) / 2
-    f = np.clip((st["mean"].to_numpy(float) - (r0 - r_ahe)) / (2 * r_ahe), 0, 1)
-    mid = (f > 0.15) & (f < 0.85) & (dev > 0)
-    n_eff = float(np.median(4 * r_ahe ** 2 * f[mid] * (1 - f[mid]) / dev[mid] ** 2)) if mid.any() else None
-    ctc = a.ctc
-    read_ctc = sd_read / window if window > 0 else None
-    return {"run": a.name, "ctc": ctc, "ctc_definition": a.ctc_definition,
-            "states": a.distinguishable, "read_noise_ctc": read_ctc,
-            "device_ctc": (math.sqrt(max(0.0, ctc ** 2 - read_ctc ** 2))
-                           if ctc is not None and read_ctc is not None else None),
-            "n_eff": n_eff, "reads_per_state": reads}
+    read_ctc = read / math.sqrt(max(reads, 1.0)) / window if window > 0 else 0.0
+    device_ctc = math.sqrt(max(0.0, a.ctc ** 2 - read_ctc ** 2))
+    kind = a.kind
+    meta = {"path": "fit", "protocol": {"kind": kind, "name": kind}, "sample": {}}
+
+    def sim_ctc(n_units: int) -> float:
+        p = params.replace(n_units=int(n_units), cluster_size=cluster_size)
+        d = simulate_run(p, a.data, seed=seed, read_noise=0.0)
+        d.attrs.update(meta)
+        c = analyze_run(d).ctc
+        return c if c is not None else math.nan
+
+    n = max(cluster_size, int(params.n_units))
+    trace = []
+    for _ in range(2):
+        c = sim_ctc(n)
+        trace.append({"n_units": n, "device_ctc_sim": c})
+        if not (c > 0 and device_ctc > 0):
+            break
+        n = int(np.clip(round(n * (c / device_ctc) ** 2), cluster_size, 5_000_000))
+    final = sim_ctc(n)
+    trace.append({"n_units": n, "device_ctc_sim": final})
+    return {"run": a.name, "ctc": a.ctc, "ctc_definition": a.ctc_definition,
+            "states": a.distinguishable, "read_noise_ctc": read_ctc, "device_ctc": device_ctc,
+            "reads_per_state": reads, "n_units": n, "cluster_size": cluster_size,
+            "n_eff": n / cluster_size, "device_ctc_sim": final,
+            "origin": ("device switching (independent units, N_eff)" if device_ctc >= read_ctc
+                       else "read noise"),
+            "calibration": trace}
 
 
 # --------------------------------------------------------------------------- device file
@@ -328,9 +371,7 @@ def device_table(fit: FitResult, *, width: float | None = None,
         w, t = w or base.width, t or base.thickness
     area = float(w) * float(t)
     v, e = fit.values, fit.errors
-    n_eff = (fit.ctc or {}).get("n_eff")
-    n_units = int(round(n_eff * cluster_size)) if n_eff and n_eff >= 1 else base.n_units
-    n_units = max(n_units, cluster_size)
+    n_units = max(int((fit.ctc or {}).get("n_units") or base.n_units), cluster_size)
     dev = {
         "name": f"fit-{fit.sample.get('id', 'device')}",
         "delta": v["delta"], "J_c0": v["I_c0"] / area, "tau0": v["tau0"],
@@ -349,7 +390,7 @@ def device_table(fit: FitResult, *, width: float | None = None,
                "widths": sorted({tr.width for tr in fit.tracks}), "notes": fit.notes + notes,
                "uncertainty": {k: val for k, val in unc.items() if val is not None}}
     if fit.ctc:
-        fit_doc["ctc"] = {k: val for k, val in fit.ctc.items() if val is not None}
+        fit_doc["ctc"] = {k: val for k, val in fit.ctc.items() if val is not None and k != "calibration"}
     return dev, fit_doc, notes
 
 
@@ -462,8 +503,9 @@ def format_result(fit: FitResult, device: dict, table: pd.DataFrame) -> str:
         c = fit.ctc
         pct = (lambda x: "—" if x is None else f"{x * 100:.3g} %")
         lines.append(f"  CTC ({c['ctc_definition']}) {pct(c['ctc'])} from {c['run']}: read noise "
-                     f"{pct(c['read_noise_ctc'])}, device switching {pct(c['device_ctc'])}"
-                     + (f" (N_eff ≈ {c['n_eff']:.0f} independent units)" if c.get("n_eff") else ""))
+                     f"{pct(c['read_noise_ctc'])}, device switching {pct(c['device_ctc'])} -> "
+                     f"N_eff = {c['n_eff']:.0f} independent units (simulated: "
+                     f"{pct(c['device_ctc_sim'])}); origin: {c['origin']}")
     lines.append("measured vs refit-simulated:")
     lines.append(f"  {'width (s)':>10} {'Ic+ meas':>9} {'Ic+ sim':>9} {'Ic- meas':>9} {'Ic- sim':>9} "
                  f"{'window meas':>11} {'window sim':>10} {'trans meas':>10} {'trans sim':>9}")

@@ -126,3 +126,45 @@ def test_sim_loop_takes_a_device_file(tmp_path, capsys):
     ic = float(out.split("switching current (up branch):")[1].split("mA")[0])
     # I_c(1 ms) = I_c0 (1 - ln(t/τ0)/Δ) = 7.8 mA · (1 - 13.8/30) ≈ 4.2 mA (median-switching ≈ 3.8)
     assert 3.3 < ic < 4.6
+
+
+def synthetic_staircase(truth: dict, width: float = 1e-3, cycles: int = 30, seed: int = 5):
+    """Reset, then a ladder of rising pulses, a read after each: a staircase run of the device."""
+    from labspin.sim_backend.physics import HallBar
+
+    saved = dict(lab_csv.TRUTH)
+    lab_csv.TRUTH.update(truth)
+    try:
+        bar = HallBar(lab_csv.truth_params(), seed=seed)
+    finally:
+        lab_csv.TRUTH.clear()
+        lab_csv.TRUTH.update(saved)
+    rng = np.random.default_rng(seed)
+    ladder = np.r_[-8e-3, np.linspace(3.0e-3, 5.0e-3, 9)]
+    cur = np.tile(ladder, cycles)
+    r = np.empty(cur.size)
+    for k, i in enumerate(cur):
+        bar.pulse(float(i), width)
+        r[k] = bar.hall_resistance + rng.normal(0, lab_csv.READ_NOISE)
+    n = ladder.size
+    d = pd.DataFrame({"pulse_index": np.arange(cur.size), "cycle": np.repeat(np.arange(cycles), n),
+                      "step": np.tile(np.arange(n), cycles), "pulse_current": cur,
+                      "pulse_width": width, "read_current": 0.0, "hall_voltage": 0.0,
+                      "hall_resistance": r, "time": 0.0})
+    d.attrs.update(path="stair", protocol={"kind": "staircase", "name": "staircase"},
+                   sample={"id": "syn", "width": 10e-6, "thickness": 6e-9})
+    return analyze_run(d)
+
+
+def test_staircase_ctc_origin_calibrates_n_eff():
+    truth = {"delta": 30.0, "sigma_J": 0.0, "n_units": 3000, "cluster_size": 10}
+    loop, _ = synthetic(truth, (1e-4, 1e-3, 1e-2), cycles=2)
+    stair = synthetic_staircase(truth)
+    res = fit.fit_loops([loop, stair])
+    dev, _, _ = fit.device_table(res)
+    params, _ = params_from_table(dict(dev), "fit")
+    c = fit.fit_ctc([loop, stair], res, params)
+    assert c["ctc"] == pytest.approx(stair.ctc)
+    assert c["read_noise_ctc"] < c["device_ctc"] and c["origin"].startswith("device")
+    assert c["n_units"] == pytest.approx(truth["n_units"], rel=0.4)
+    assert c["device_ctc_sim"] == pytest.approx(c["device_ctc"], rel=0.25)

@@ -48,8 +48,10 @@ def fit(runs: tuple[str, ...], output: str, plot: str | None, tau0: float, fit_t
     t = parse_quantity(thickness, "m", "--thickness") if thickness else None
     analyses = analysis.analyze_runs(expand_runs(runs))
     result = fitting.fit_loops(analyses, tau0=tau0, fit_tau0=fit_tau0, delta=delta)
-    result.ctc = fitting.ctc_origin(analyses, result)
     device, fit_doc, _ = fitting.device_table(result, width=w, thickness=t)
+    result.ctc = fitting.fit_ctc(analyses, result, _params(device), seed=seed)
+    if result.ctc:
+        device, fit_doc, _ = fitting.device_table(result, width=w, thickness=t)
     header = (f"labspin fit of {', '.join(runs)}\n"
               "[device]: DeviceParams names (docs/physics.md); --sim THIS.toml[:SEED] or "
               "labspin sim loop --device THIS.toml\n"
@@ -65,3 +67,8 @@ def fit(runs: tuple[str, ...], output: str, plot: str | None, tau0: float, fit_t
     if plot:
         fitting.plot_overlay(result, sim, plot)
         click.echo(f"plot: {plot}")
+
+
+def _params(device: dict):
+    from labspin.device_file import params_from_table
+    return params_from_table(dict(device), "fit")[0]
