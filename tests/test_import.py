@@ -226,3 +226,27 @@ def test_kind_inference_is_said():
     assert infer_kind(np.r_[[-5.0], np.linspace(1, 4, 8)], False)[0] == "staircase"
     assert infer_kind(np.r_[np.full(10, 2.0), np.full(8, -2.0)], False)[0] == "potdep"
     assert infer_kind(None, True)[0] == "levels"
+
+
+def test_levels_kind_reads_per_state(tmp_path, capsys):
+    """Repeated reads of programmed states (a state column, no currents): kind levels."""
+    rng = np.random.default_rng(3)
+    rows = ["state,I_read (A)"]
+    for rep in range(6):
+        for s in (2, 0, 1):
+            rows.append(f"{s},{1e-6 * (1 + s) + rng.normal(0, 1e-9)!r}")
+    src = tmp_path / "lv.csv"
+    src.write_text("\n".join(rows) + "\n")
+    out = tmp_path / "lv.h5"
+    code, text, err = run_cli(["import", str(src), "-o", str(out), "--column", "step=state",
+                               "--column", "current=I_read:A", "--read-voltage", "0.1V"], capsys)
+    assert code == 0, err
+    assert "kind: levels (inferred: a state column and no pulse currents)" in text
+    run = read_run(out)
+    assert (run.quantity, run.unit) == ("current", "A")
+    assert run.protocol["parameters"]["read_voltage"] == pytest.approx(0.1)
+    a = analyze_run(out)
+    assert len(a.states) == 3 and a.states["n"].tolist() == [6, 6, 6]
+    assert a.level_table().unit == "A"
+    code, text, _ = run_cli(["info", str(out)], capsys)
+    assert "current range" in text and "ohm" not in text
