@@ -13,7 +13,9 @@ import numpy as np
 #: the device behind the files (agreed DeviceParams names; `delta` maps to older `delta0`)
 TRUTH = {"name": "lab", "delta": 30.0, "J_c0": 1.3e11, "tau0": 1e-9, "sigma_g": 0.12,
          "R_AHE": 0.095, "R0": 1.9, "width": 10e-6, "thickness": 6e-9, "sigma_J": 0.005,
-         "thermal_resistance": 0.0, "n_units": 20000, "cluster_size": 10}
+         "thermal_resistance": 0.0, "n_units": 20000, "cluster_size": 10,
+         # agreed names a simulator may not have yet (then ignored): none of these effects here
+         "J_shift": 0.0, "read_noise": 0.0, "drift": 0.0}
 WIDTHS = (1e-4, 1e-3, 1e-2)          # s: within the simulated bench's pulse-width limits
 READ_NOISE = 0.65e-3                 # ohm rms
 

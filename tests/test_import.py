@@ -250,3 +250,19 @@ def test_levels_kind_reads_per_state(tmp_path, capsys):
     assert a.level_table().unit == "A"
     code, text, _ = run_cli(["info", str(out)], capsys)
     assert "current range" in text and "ohm" not in text
+
+
+def test_staircase_cycles_start_at_each_reset(tmp_path):
+    ladder = [-8.0, 3.0, 3.5, 4.0, 4.5]
+    rows = ["I (mA),R_H (ohm)"]
+    for c in range(5):
+        rows += [f"{i},{1.8 + 0.04 * k + 0.001 * c}" for k, i in enumerate(ladder)]
+    src = tmp_path / "s.csv"
+    src.write_text("\n".join(rows) + "\n")
+    res = import_files([str(src)], str(tmp_path / "s.h5"), constants={"pulse_width": "1ms"})
+    assert res.kind == "staircase" and "single reset amplitude" in res.kind_note
+    d = read_run(tmp_path / "s.h5").data
+    assert d["cycle"].tolist() == [c for c in range(5) for _ in ladder]
+    assert d["step"].tolist() == list(range(5)) * 5
+    a = analyze_run(tmp_path / "s.h5")
+    assert len(a.states) == 5 and a.ctc is not None
