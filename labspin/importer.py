@@ -52,6 +52,7 @@ _AUTO = (
     ("hall_resistance", r"^(r_?h|r_?xy|r_?hall|hall ?(resistance|r)|rh)$"),
     ("resistance", r"^(resistance|r|r_?xx)$"),
 )
+_WIDTH_PATTERN = dict(_AUTO)["pulse_width"]
 _SAMPLE_HEADERS = re.compile(r"^(sample|device|chip|die|sample ?(id|name)|device ?(id|name))$", re.I)
 
 
@@ -330,6 +331,7 @@ class FileImport:
     constants: dict[str, Any]
     sample: dict
     procedure: str | None = None
+    units: dict[str, str] = field(default_factory=dict)    # target -> unit stored
 
 
 def _find(table: Table, source: str | int, where: str) -> int:
@@ -456,7 +458,7 @@ def map_file(table: Table, columns: Sequence[ColumnMap], constants: dict[str, st
             entry["unit"] = unit
         consts[h] = entry
         if ("pulse_width" not in out and isinstance(value, (int, float))
-                and re.search(_dict(_AUTO)["pulse_width"], name.strip().lower())):
+                and re.search(_WIDTH_PATTERN, name.strip().lower())):
             w = value * (unit_factor(unit, "s", f"{path}: column {h!r}")[0] if unit else 1.0)
             out["pulse_width"] = np.full(len(table.frame), w)
             notes.append(f"pulse_width <- constant column {h!r} = {w:g} s")
@@ -464,7 +466,7 @@ def map_file(table: Table, columns: Sequence[ColumnMap], constants: dict[str, st
         consts.setdefault(name, {"value": value, "source": "PyMeasure parameter"})
         if _SAMPLE_HEADERS.match(name.strip()):
             sample.setdefault("id", value)
-        m = re.search(_dict(_AUTO)["pulse_width"], header_unit(name)[0].strip().lower())
+        m = re.search(_WIDTH_PATTERN, header_unit(name)[0].strip().lower())
         if m and "pulse_width" not in out:
             try:
                 w = parse_quantity(value, "s", f"{path}: parameter {name!r}")
@@ -487,13 +489,8 @@ def map_file(table: Table, columns: Sequence[ColumnMap], constants: dict[str, st
     if table.procedure:
         notes.append(f"PyMeasure Results of {table.procedure}: {len(table.pymeasure)} parameters "
                      "kept as metadata")
-    out["_units"] = units     # type: ignore[assignment]
     return FileImport(path=path, columns=out, notes=notes, constants=consts, sample=sample,
-                      procedure=table.procedure)
-
-
-def _dict(pairs) -> dict:
-    return dict(pairs)
+                      procedure=table.procedure, units=units)
 
 
 # --------------------------------------------------------------------------- kind, cycles, steps
@@ -576,14 +573,15 @@ class ImportResult:
     notes: list[str]
 
 
-def _assemble(files: list[FileImport], kind: str | None, kind_from: str) -> tuple[dict, str, str, str, str]:
-    """Concatenate files as cycles; returns (block, kind, reason, quantity, unit)."""
+def _assemble(files: list[FileImport], kind: str | None,
+              kind_from: str) -> tuple[dict, str, str, str, str, bool]:
+    """Concatenate files as cycles; (block, kind, reason, quantity, unit, polarity_only)."""
     sig = [t for t in files[0].columns if t in SIGNALS]
     quantity = sig[0]
-    unit = files[0].columns["_units"][quantity]          # type: ignore[index]
+    unit = files[0].units[quantity]
     for f in files[1:]:
         s = [t for t in f.columns if t in SIGNALS]
-        u = f.columns["_units"].get(s[0])                 # type: ignore[union-attr]
+        u = f.units.get(s[0])
         if s[0] != quantity or u != unit:
             raise UserError(f"{f.path}: signal is {s[0]} [{u}], the first file's is {quantity} [{unit}]")
     has_cur = all("pulse_current" in f.columns for f in files)
@@ -650,8 +648,7 @@ def _assemble(files: list[FileImport], kind: str | None, kind_from: str) -> tupl
         t = c.get("time")
         parts["time"].append(np.full(n, np.nan) if t is None else t - np.nanmin(t) if t.size else t)
     block = {k: np.concatenate(v) for k, v in parts.items()}
-    block["_polarity_only"] = polarity_only      # type: ignore[assignment]
-    return block, kind, reason, quantity, unit
+    return block, kind, reason, quantity, unit, polarity_only
 
 
 def _rank_in_group(group: np.ndarray) -> np.ndarray:
@@ -704,16 +701,15 @@ def import_files(paths: Sequence[str], output: str, *, columns: Sequence[ColumnM
     groups = [[f] for f in files] if each else [files]
     plans = []
     for out, group in zip(outs, groups):
-        block, k, reason, quantity, unit = _assemble(group, kind, kind_from)
-        plans.append((out, group, block, k, reason, quantity, unit))
+        plans.append((out, group, *_assemble(group, kind, kind_from)))
     notes: list[str] = []
     for f in files:
         notes += f.notes
     rows = 0
     written: list[str] = []
     try:
-        for out, group, block, k, reason, quantity, unit in plans:
-            _write(out, group, block, k, reason, quantity, unit, sample or {}, rv, overwrite,
+        for out, group, block, k, reason, quantity, unit, polarity_only in plans:
+            _write(out, group, block, k, reason, quantity, unit, polarity_only, sample or {}, rv,
                    mapping_text)
             written.append(out)
             rows += len(block["pulse_index"])
@@ -721,8 +717,8 @@ def import_files(paths: Sequence[str], output: str, *, columns: Sequence[ColumnM
         for w in written:
             Path(w).unlink(missing_ok=True)
         raise
-    k0, reason0, q0, u0 = plans[0][3], plans[0][4], plans[0][5], plans[0][6]
-    if plans[0][2].get("_polarity_only"):
+    k0, reason0, q0, u0, polarity_only = plans[0][3:]
+    if polarity_only:
         notes.append("no pulse currents: potentiation/depression branches taken from the trend "
                      "of the signal; pulse_current holds the polarity only (units '1')")
     return ImportResult(outputs=outs, kind=k0, kind_note=reason0, quantity=q0, unit=u0,
@@ -730,14 +726,13 @@ def import_files(paths: Sequence[str], output: str, *, columns: Sequence[ColumnM
 
 
 def _write(out: str, group: list[FileImport], block: dict, kind: str, reason: str, quantity: str,
-           unit: str, sample_opts: dict, read_voltage: float | None, overwrite: bool,
+           unit: str, polarity_only: bool, sample_opts: dict, read_voltage: float | None,
            mapping_text: str) -> None:
     import h5py
 
     from labspin import __version__
     from labspin.store import RunWriter, now_iso
 
-    polarity_only = bool(block.pop("_polarity_only", False))
     constants: dict[str, Any] = {}
     for f in group:
         for k, v in f.constants.items():
