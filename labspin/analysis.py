@@ -27,7 +27,7 @@ from labspin.levels import CTC_DEFINITIONS, LevelTable
 
 COLUMNS = ("pulse_index", "cycle", "step", "pulse_current", "pulse_width",
            "read_current", "hall_voltage", "hall_resistance", "time")
-STATE_KINDS = ("staircase", "potdep")       # kinds whose `step` index names a state
+STATE_KINDS = ("staircase", "potdep", "levels")   # "levels": imported reads per state       # kinds whose `step` index names a state
 DEFAULT_K = 5.0
 MAX_AUTO_STATES = 32
 AUTO_MIN_SEPARATION = 3.0     # see cluster_1d
@@ -60,6 +60,8 @@ class RunAnalysis:
     potdep: dict | None = None        # per-branch fits, nonlinearity, asymmetry
     loop: dict | None = None          # ic_plus/ic_minus mean, std, n; midpoint
     crossings: pd.DataFrame | None = None
+    quantity: str = "hall_resistance"   # what the signal holds (an imported run may be a conductance)
+    unit: str = "ohm"
 
     @property
     def name(self) -> str:
@@ -83,7 +85,7 @@ class RunAnalysis:
         st = self.states
         return LevelTable.from_stats(
             st["mean"].to_numpy(), st["std"].to_numpy(), st["n"].to_numpy(),
-            quantity="hall_resistance", unit="ohm",
+            quantity=self.quantity, unit=self.unit,
             device={k: self.device[k] for k in ("id", "type") if k in self.device},
             sources=list(self.sources), ctc_definition=self.ctc_definition,
             extra={"ctc": self.ctc, "k": self.k, "distinguishable_states": self.distinguishable,
@@ -114,6 +116,8 @@ class RunAnalysis:
             "potdep": self.potdep,
             "loop": self.loop,
             "states": self.states.to_dict(orient="records"),
+            "quantity": self.quantity,
+            "unit": self.unit,
         }
 
 
@@ -411,6 +415,8 @@ def _as_frame(run: Any) -> tuple[pd.DataFrame, dict]:
             "protocol": dict(getattr(run, "protocol", {}) or {}),
             "sample": dict(getattr(run, "sample", {}) or {}),
             "total_points": getattr(run, "total_points", None),
+            "quantity": getattr(run, "quantity", "hall_resistance"),
+            "unit": getattr(run, "unit", "ohm"),
         }
     return data, meta
 
@@ -459,6 +465,10 @@ def pool_runs(runs: Sequence[Any], *, ctc_definition: str = "window", k: float =
     if len(ids) > 1 and not allow_devices:
         raise UserError(f"{metas[-1]['path']}: runs of different devices ({', '.join(sorted(ids))}); "
                         "pass --pool-devices to pool them anyway")
+    signals = {(m.get("quantity") or "hall_resistance", m.get("unit") or "ohm") for m in metas}
+    if len(signals) > 1:
+        raise UserError(f"{metas[-1]['path']}: cannot pool runs of different quantities "
+                        f"({', '.join(f'{q} [{u}]' for q, u in sorted(signals))})")
     kinds = {(m.get("protocol") or {}).get("kind") for m in metas}
     if len(kinds) > 1:
         raise UserError(f"{metas[-1]['path']}: cannot pool runs of different kinds ({', '.join(map(str, kinds))})")
@@ -562,6 +572,7 @@ def _analyze(data: pd.DataFrame, meta: dict, *, ctc_definition: str, k: float, s
         ctc=(None if c is None or not math.isfinite(c) else float(c)), ctc_note=note, k=float(k),
         distinguishable=(len(kept) if len(st) >= 2 else None), distinguishable_states=kept,
         window=win, potdep=potdep, loop=loop, crossings=crossings,
+        quantity=str(meta.get("quantity") or "hall_resistance"), unit=str(meta.get("unit") or "ohm"),
     )
 
 
@@ -611,3 +622,83 @@ def device_spread(analyses: Sequence[RunAnalysis]) -> pd.DataFrame:
         table.loc["all devices"] = row
     table.index.name = "device"
     return table
+
+
+# --------------------------------------------------------------------------- across runs
+
+def currents_by_width(analyses: Sequence[RunAnalysis]) -> pd.DataFrame:
+    """I_c+ / I_c− per (run, pulse width) of loop runs: mean, std and cycles; the half width of
+    the loop (I_c+ − I_c−)/2 and its shift (I_c+ + I_c−)/2. Cycles of one run may differ in width
+    (an import of one file per width); each cycle's width is its median pulse width."""
+    rows = []
+    for a in analyses:
+        if a.kind != "loop" or a.crossings is None or a.crossings.empty:
+            continue
+        width = a.data.groupby("cycle")["pulse_width"].median()
+        cr = a.crossings.assign(width=width.reindex(a.crossings["cycle"]).to_numpy())
+        cr = cr[np.isfinite(cr["width"]) & (cr["width"] > 0)]
+        for w, g in cr.groupby(cr["width"].round(15)):
+            up = g.loc[g["sweep"] == "up", "current"].to_numpy()
+            dn = g.loc[g["sweep"] == "down", "current"].to_numpy()
+            row = {"run": a.name, "device": a.device_id, "pulse_width": float(w),
+                   "ic_plus": float(up.mean()) if up.size else math.nan,
+                   "ic_plus_std": float(up.std(ddof=1)) if up.size > 1 else math.nan,
+                   "ic_minus": float(dn.mean()) if dn.size else math.nan,
+                   "ic_minus_std": float(dn.std(ddof=1)) if dn.size > 1 else math.nan,
+                   "cycles": int(max(up.size, dn.size))}
+            row["ic_half"] = (row["ic_plus"] - row["ic_minus"]) / 2
+            row["shift"] = (row["ic_plus"] + row["ic_minus"]) / 2
+            rows.append(row)
+    cols = ["run", "device", "pulse_width", "cycles", "ic_plus", "ic_plus_std", "ic_minus",
+            "ic_minus_std", "ic_half", "shift"]
+    return pd.DataFrame(rows, columns=cols).sort_values(["device", "pulse_width"], kind="stable",
+                                                        ignore_index=True)
+
+
+def thermal_activation_fit(width: np.ndarray, ic: np.ndarray, tau0: float = 1e-9) -> dict:
+    """Fit |I_c|(t_p) = I_c0·(1 − ln(t_p/τ0)/Δ) (linear in ln t_p) with τ0 fixed.
+
+    Returns I_c0 (A), Δ, their standard errors (from the linear least-squares covariance, Δ by
+    the delta method; None with only two widths), and the widths used."""
+    w = np.asarray(width, dtype=float)
+    y = np.abs(np.asarray(ic, dtype=float))
+    ok = np.isfinite(w) & np.isfinite(y) & (w > 0)
+    w, y = w[ok], y[ok]
+    out: dict[str, Any] = {"law": "I_c = I_c0 (1 - ln(t_p/tau0)/Delta)", "tau0": tau0,
+                           "widths": w.tolist(), "n": int(w.size)}
+    if np.unique(w).size < 2:
+        out.update(I_c0=None, delta=None, I_c0_err=None, delta_err=None,
+                   note="needs loops at two or more pulse widths")
+        return out
+    x = np.log(w / tau0)
+    X = np.column_stack([np.ones_like(x), x])
+    coef, *_ = np.linalg.lstsq(X, y, rcond=None)
+    a, b = float(coef[0]), float(coef[1])
+    dof = y.size - 2
+    i_err = d_err = None
+    if dof > 0:
+        s2 = float(np.sum((y - X @ coef) ** 2) / dof)
+        cov = s2 * np.linalg.inv(X.T @ X)
+        i_err = float(math.sqrt(cov[0, 0]))
+        # Δ = −a/b: gradient (−1/b, a/b²)
+        g = np.array([-1 / b, a / b ** 2]) if b != 0 else np.array([np.nan, np.nan])
+        d_err = float(math.sqrt(max(g @ cov @ g, 0.0)))
+    delta = -a / b if b < 0 else None
+    out.update(I_c0=a, delta=delta, I_c0_err=i_err, delta_err=d_err if delta is not None else None,
+               slope=b, note=None if delta is not None else "I_c does not fall with pulse width")
+    return out
+
+
+def across_runs(analyses: Sequence[RunAnalysis], tau0: float = 1e-9) -> dict:
+    """What several runs say together: I_c± vs pulse width with the thermal-activation fit per
+    device (loops at two or more widths), and a device-to-device table (two or more devices)."""
+    table = currents_by_width(analyses)
+    fits = {}
+    for dev, g in table.groupby("device", sort=False):
+        if g["pulse_width"].nunique() >= 2:
+            fits[dev] = {branch: thermal_activation_fit(g["pulse_width"], g[col], tau0)
+                         for branch, col in (("half", "ic_half"), ("plus", "ic_plus"),
+                                             ("minus", "ic_minus"))}
+    devices = {a.device_id for a in analyses}
+    return {"widths": table, "thermal_activation": fits,
+            "devices": device_spread(analyses) if len(devices) > 1 else None}

@@ -174,8 +174,17 @@ def _from_csv(text: str, src: str) -> LevelTable:
             n.append(int(float(r[inn])) if inn is not None else 0)
         except (IndexError, ValueError):
             raise UserError(f"{src}: line {line}: mean/std must be numbers") from None
-    return LevelTable(mean=np.array(mean), std=np.array(std), n=np.array(n, dtype=np.int64),
-                      sources=[], ctc_definition="unknown")
+    mean_a, std_a, n_a = np.array(mean), np.array(std), np.array(n, dtype=np.int64)
+    extra: dict = {}
+    if mean_a.size > 1 and np.all(np.isfinite(mean_a)) and np.any(np.diff(mean_a) < 0):
+        # NeuroSim's mem_states.csv may list states in any order: sort by mean, and say so
+        order = np.argsort(mean_a, kind="stable")
+        mean_a, std_a, n_a = mean_a[order], std_a[order], n_a[order]
+        extra["notes"] = [f"{src}: rows were not ordered by mean; sorted (file rows "
+                          f"{', '.join(str(int(i) + 2) for i in order)} became states 0..{order.size - 1})"]
+    # a bare CSV does not say what it measured: no R_H/ohm label on what may be a conductance
+    return LevelTable(mean=mean_a, std=std_a, n=n_a, quantity="unspecified", unit="",
+                      sources=[], ctc_definition="unknown", extra=extra)
 
 
 def _validate(mean: np.ndarray, std: np.ndarray, src: str) -> None:

@@ -72,6 +72,20 @@ def _ohm_scale(span: float) -> tuple[float, str]:
     return (1e3, "mΩ") if 0 < span < 0.1 else (1.0, "Ω")
 
 
+_SIGNAL_NAMES = {"hall_resistance": "Hall resistance R$_H$", "resistance": "resistance R",
+                 "conductance": "conductance G", "current": "read current I"}
+
+
+def _signal_scale(a: RunAnalysis) -> tuple[float, str, str]:
+    """(scale, unit, axis name) of the run's signal: R_H in Ω/mΩ, or what an import holds."""
+    q, u = getattr(a, "quantity", "hall_resistance"), getattr(a, "unit", "ohm")
+    if u == "ohm":
+        scale, unit = _ohm_scale(a.window.get("window") or 0)
+    else:
+        scale, unit = 1.0, u.replace("u", "µ", 1) if u.startswith("u") else u
+    return scale, unit, _SIGNAL_NAMES.get(q, q)
+
+
 def _title(a: RunAnalysis) -> str:
     dev = a.device_id
     typ = a.device.get("type")
@@ -88,7 +102,7 @@ def plot_trace(a: RunAnalysis, path: str | os.PathLike) -> Path:
     d = a.data
     stride = max(1, int(math.ceil(len(d) / MAX_TRACE_POINTS)))
     x = d["pulse_index"].to_numpy()[::stride]
-    scale, unit = _ohm_scale(a.window.get("window") or 0)
+    scale, unit, sig = _signal_scale(a)
     y = d["hall_resistance"].to_numpy()[::stride] * scale
     c = d["cycle"].to_numpy()[::stride]
     fig = _figure((9, 4.5), right=0.99)
@@ -97,7 +111,7 @@ def plot_trace(a: RunAnalysis, path: str | os.PathLike) -> Path:
                     linewidths=0)
     fig.colorbar(sc, ax=ax, label="cycle")
     ax.set_xlabel("pulse index")
-    ax.set_ylabel(f"Hall resistance R$_H$ ({unit})")
+    ax.set_ylabel(f"{sig} ({unit})")
     ax.set_title(_title(a) + (f"  (every {stride}th point)" if stride > 1 else ""), fontsize=10)
     ax.grid(alpha=0.3)
     return _save(fig, path)
@@ -106,7 +120,7 @@ def plot_trace(a: RunAnalysis, path: str | os.PathLike) -> Path:
 def plot_loop(a: RunAnalysis, path: str | os.PathLike) -> Path:
     """R_H(I) switching loop per cycle, with the midpoint and mean I_c+ / I_c−."""
     d = a.data
-    scale, unit = _ohm_scale(a.window.get("window") or 0)
+    scale, unit, sig = _signal_scale(a)
     fig = _figure((7, 5))
     ax = fig.add_subplot()
     cycles = d["cycle"].to_numpy()
@@ -128,7 +142,7 @@ def plot_loop(a: RunAnalysis, path: str | os.PathLike) -> Path:
             ax.axvline(st["mean"] * 1e3, color=col, ls="--", lw=1.2,
                        label=f"{lab} = {st['mean'] * 1e3:.3g} ± {sd * 1e3:.2g} mA (n={st['n']})")
     ax.set_xlabel("pulse current (mA)")
-    ax.set_ylabel(f"Hall resistance R$_H$ ({unit})")
+    ax.set_ylabel(f"{sig} ({unit})")
     ax.set_title(_title(a), fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="best")
@@ -138,7 +152,7 @@ def plot_loop(a: RunAnalysis, path: str | os.PathLike) -> Path:
 def plot_state_histograms(a: RunAnalysis, path: str | os.PathLike) -> Path:
     """Histogram of R_H at each state with its σ (mean ± σ per state when there are many states)."""
     st = a.states
-    scale, unit = _ohm_scale(a.window.get("window") or 0)
+    scale, unit, sig = _signal_scale(a)
     fig = _figure((9, 4.8))
     ax = fig.add_subplot()
     kept = set(a.distinguishable_states)
@@ -154,18 +168,19 @@ def plot_state_histograms(a: RunAnalysis, path: str | os.PathLike) -> Path:
             vals = r[order[bounds[i]:ends[i]]]
             h, edges, _ = ax.hist(vals, bins=30, color=cmap(i % cmap.N), alpha=0.75,
                                   histtype="stepfilled", edgecolor="k", linewidth=0.3)
-            ax.annotate(f"{row.state}: σ={_fmt(row.std * 1e3)} mΩ" + ("" if row.state in kept else " ✗"),
+            ax.annotate((f"{row.state}: σ={_fmt(row.std * 1e3)} mΩ" if a.unit == "ohm"
+                         else f"{row.state}: σ={_fmt(row.std)} {unit}") + ("" if row.state in kept else " ✗"),
                         (row.mean * scale, h.max()), xytext=(0, 3), textcoords="offset points",
                         rotation=90, ha="center", va="bottom", fontsize=7)
         ax.set_ylabel("reads per bin")
         ax.margins(y=0.35)
-        ax.set_xlabel(f"Hall resistance R$_H$ ({unit})")
+        ax.set_xlabel(f"{sig} ({unit})")
     else:
         x = np.arange(len(st))
         ax.errorbar(x, st["mean"] * scale, yerr=st["std"] * scale, fmt="o", ms=3, capsize=2,
                     label="mean ± σ across cycles")
         ax.set_xlabel("level (sorted by mean)")
-        ax.set_ylabel(f"Hall resistance R$_H$ ({unit})")
+        ax.set_ylabel(f"{sig} ({unit})")
         ax.legend(fontsize=8)
     ax.set_title(f"{_title(a)}\n{len(st)} states from {a.state_source}; "
                  f"{a.distinguishable} distinguishable at k={a.k:g} (✗ = merged)", fontsize=9)
@@ -200,7 +215,7 @@ def plot_ctc_per_state(a: RunAnalysis, path: str | os.PathLike) -> Path:
 def plot_potdep(a: RunAnalysis, path: str | os.PathLike) -> Path:
     """LTP/LTD: mean R_H per pulse number with the exponential fits."""
     st = a.states.sort_values("state")
-    scale, unit = _ohm_scale(a.window.get("window") or 0)
+    scale, unit, sig = _signal_scale(a)
     fig = _figure((8, 4.5))
     ax = fig.add_subplot()
     ax.errorbar(st["state"], st["mean"] * scale, yerr=st["std"] * scale, fmt="o", ms=3, capsize=2,
@@ -216,7 +231,7 @@ def plot_potdep(a: RunAnalysis, path: str | os.PathLike) -> Path:
                 label=f"{key.upper()}: A = {f['A']:.3g} pulses, NL = {f['nonlinearity']:.2f}")
     asym = (a.potdep or {}).get("asymmetry")
     ax.set_xlabel("pulse number in cycle")
-    ax.set_ylabel(f"Hall resistance R$_H$ ({unit})")
+    ax.set_ylabel(f"{sig} ({unit})")
     ax.set_title(_title(a) + ("" if asym is None else f"\nasymmetry |NL_LTP − NL_LTD| = {asym:.2f}"),
                  fontsize=9)
     ax.grid(alpha=0.3)
@@ -350,7 +365,7 @@ def format_summary(analyses: Sequence[RunAnalysis]) -> str:
             parts.append(f"{len(a.states)} states, {a.distinguishable} distinguishable (k={a.k:g})")
         if a.ctc is not None:
             parts.append(f"CTC {a.ctc * 100:.3g} % ({a.ctc_definition})")
-        parts.append(f"window {a.window['window']:.4g} ohm")
+        parts.append(f"window {a.window['window']:.4g} {a.unit}")
         if a.loop:
             for key, lab in (("ic_plus", "Ic+"), ("ic_minus", "Ic-")):
                 m = (a.loop.get(key) or {}).get("mean")
@@ -399,7 +414,7 @@ def _row(a: RunAnalysis, name: str) -> dict:
             "states": len(a.states) if not a.states.empty else None,
             f"distinguishable (k={a.k:g})": a.distinguishable,
             f"CTC ({a.ctc_definition})": _pct(a.ctc) if a.ctc is not None else "—",
-            "window (ohm)": a.window.get("window")}
+            f"window ({a.unit})": a.window.get("window")}
 
 
 def _md_run(a: RunAnalysis, name: str, figs: dict, tables: dict) -> str:
@@ -445,3 +460,91 @@ def _unique_names(names: list[str]) -> list[str]:
             seen[n] = 0
             out.append(n)
     return out
+
+
+# --------------------------------------------------------------------------- across runs
+
+def plot_ic_vs_width(result: dict, path: str | os.PathLike) -> Path:
+    """|I_c±| against ln(pulse width) per device, with the thermal-activation fit lines."""
+    table = result["widths"]
+    fig = _figure((7, 5))
+    ax = fig.add_subplot()
+    for i, (dev, g) in enumerate(table.groupby("device", sort=False)):
+        col = matplotlib.colormaps["tab10"](i % 10)
+        ax.errorbar(g["pulse_width"], g["ic_plus"] * 1e3, yerr=g["ic_plus_std"].fillna(0) * 1e3,
+                    fmt="^", color=col, label=f"{dev}: I$_c^+$")
+        ax.errorbar(g["pulse_width"], -g["ic_minus"] * 1e3, yerr=g["ic_minus_std"].fillna(0) * 1e3,
+                    fmt="v", mfc="none", color=col, label=f"{dev}: −I$_c^-$")
+        fit = (result["thermal_activation"].get(dev) or {}).get("half") or {}
+        if fit.get("delta"):
+            w = np.geomspace(g["pulse_width"].min() / 2, g["pulse_width"].max() * 2, 50)
+            y = fit["I_c0"] * (1 - np.log(w / fit["tau0"]) / fit["delta"])
+            ax.plot(w, y * 1e3, "-", color=col, lw=1,
+                    label=f"{dev}: Δ = {fit['delta']:.3g}, I$_{{c0}}$ = {fit['I_c0'] * 1e3:.3g} mA")
+    ax.set_xscale("log")
+    ax.set_xlabel("pulse width (s)")
+    ax.set_ylabel("switching current |I$_c$| (mA)")
+    ax.set_title("I$_c$ vs pulse width: I$_c$ = I$_{c0}$(1 − ln(t$_p$/τ$_0$)/Δ)", fontsize=10)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def format_across_runs(result: dict) -> str:
+    """Stdout lines: I_c± per width and the thermal-activation fit; the device-to-device table."""
+    lines = []
+    table = result["widths"]
+    if table["pulse_width"].nunique() >= 2 if len(table) else False:
+        lines.append(f"{'device':<14} {'width (s)':>10} {'Ic+ (mA)':>9} {'Ic- (mA)':>9} "
+                     f"{'shift (mA)':>10} {'cycles':>6}")
+        for r in table.itertuples():
+            lines.append(f"{r.device:<14} {r.pulse_width:>10.3g} {r.ic_plus * 1e3:>9.4g} "
+                         f"{r.ic_minus * 1e3:>9.4g} {r.shift * 1e3:>10.3g} {r.cycles:>6}")
+    for dev, fits in result["thermal_activation"].items():
+        for branch, lab in (("half", "(Ic+ - Ic-)/2"), ("plus", "Ic+"), ("minus", "|Ic-|")):
+            f = fits[branch]
+            if f.get("delta") is None:
+                lines.append(f"{dev}: thermal activation from {lab}: {f.get('note')}")
+                continue
+            err = (lambda v, s: f"{v:.4g} ± {s:.2g}" if s is not None else f"{v:.4g}")
+            lines.append(f"{dev}: thermal activation from {lab}: Δ = {err(f['delta'], f['delta_err'])}, "
+                         f"I_c0 = {err(f['I_c0'] * 1e3, None if f['I_c0_err'] is None else f['I_c0_err'] * 1e3)} mA "
+                         f"(τ0 = {f['tau0']:g} s, {f['n']} widths)")
+    if result.get("devices") is not None:
+        lines.append("device-to-device:")
+        dev = result["devices"]
+        lines.append(f"{'device':<14} {'runs':>4} {'window':>10} {'CTC':>8} {'states':>6} "
+                     f"{'Ic+ (mA)':>9} {'Ic- (mA)':>9}")
+        for name, r in dev.iterrows():
+            lines.append(f"{str(name):<14} {int(r['runs']):>4} {_fmt(r['window_mean']):>10} "
+                         f"{_pct(r['ctc_mean']):>8} {_fmt(r['states_mean']):>6} "
+                         f"{_fmt(r['ic_plus_mean'] * 1e3):>9} {_fmt(r['ic_minus_mean'] * 1e3):>9}")
+    return "\n".join(lines)
+
+
+def write_across_runs(result: dict, out_dir: str | os.PathLike) -> list[str]:
+    """Add the across-runs outputs (ic_vs_width.csv/.png, thermal_activation.json) to a report
+    folder written by :func:`write_report`, with a section in its report.md."""
+    out = Path(out_dir)
+    written = []
+    table = result["widths"]
+    md = []
+    if len(table) and table["pulse_width"].nunique() >= 2:
+        table.to_csv(out / "ic_vs_width.csv", index=False)
+        plot_ic_vs_width(result, out / "ic_vs_width.png")
+        (out / "thermal_activation.json").write_text(
+            json.dumps(to_jsonable(result["thermal_activation"]), indent=2) + "\n", encoding="utf-8")
+        written += ["ic_vs_width.csv", "ic_vs_width.png", "thermal_activation.json"]
+        md += ["## Switching current vs pulse width", "", "![I_c vs pulse width](ic_vs_width.png)", "",
+               _md_table(table.drop(columns=["run"]), {c: _ma for c in table.columns if c.startswith(("ic", "shift"))}),
+               ""]
+        for dev, fits in result["thermal_activation"].items():
+            f = fits["half"]
+            if f.get("delta") is not None:
+                md.append(f"- {dev}: Δ = {f['delta']:.4g} ± {_fmt(f['delta_err'])}, I_c0 = "
+                          f"{f['I_c0'] * 1e3:.4g} mA (fit of (I_c+ − I_c−)/2, τ0 = {f['tau0']:g} s)")
+        md.append("")
+    if md:
+        with open(out / "report.md", "a", encoding="utf-8") as fh:
+            fh.write("\n".join(md) + "\n")
+    return written

@@ -53,6 +53,10 @@ DTYPES = {"pulse_index": "i8", "cycle": "i4", "step": "i4"}      # the rest are 
 UNITS = {"pulse_index": "1", "cycle": "1", "step": "1", "pulse_current": "A",
          "pulse_width": "s", "read_current": "A", "hall_voltage": "V",
          "hall_resistance": "ohm", "time": "s"}
+#: quantities the signal column (dataset ``hall_resistance``) may hold; its ``@quantity`` and
+#: ``@units`` say which (absent in older files: hall_resistance in ohm)
+SIGNAL_QUANTITIES = {"hall_resistance": "ohm", "resistance": "ohm", "conductance": "S",
+                     "current": "A"}
 CHUNK = 1024
 STATUS_LEN, ERROR_LEN, TIME_LEN = 16, 4096, 40
 STATUSES = ("running", "completed", "aborted", "failed")
@@ -171,8 +175,10 @@ class RunWriter:
     def __init__(self, path: str | os.PathLike, *, overwrite: bool = False,
                  flush_interval: float = 0.5, resume: bool = False,
                  state_provider: Callable[[], dict] | None = None,
-                 invocation: dict | None = None) -> None:
+                 invocation: dict | None = None,
+                 quantity: tuple[str, str] = ("hall_resistance", "ohm")) -> None:
         self.path = str(path)
+        self.quantity = quantity        # (name, unit) of the signal column (see SIGNAL_QUANTITIES)
         if not (isinstance(flush_interval, (int, float)) and math.isfinite(flush_interval)
                 and flush_interval > 0):
             raise UserError(f"flush_interval: must be a positive number of seconds, got {flush_interval!r}")
@@ -363,6 +369,11 @@ class RunWriter:
                                      fillvalue=-1 if name == "pulse_index" else 0)
             ds.attrs["units"] = UNITS[name]
             self._cols[name] = ds
+        # what the signal column holds: R_H in ohm for a measured run; an imported run may carry
+        # another quantity (conductance in uS, ...) under the same dataset name
+        qname, qunit = self.quantity
+        data["hall_resistance"].attrs.update(quantity=qname, units=qunit)
+        data.attrs["quantity"] = qname
         self._n = 0
 
     def _reopen(self, info: Any) -> None:
@@ -412,6 +423,8 @@ class RunFile:
     total_points: int | None = None
     software_version: str = ""
     invocation: dict = field(default_factory=dict)
+    quantity: str = "hall_resistance"     # what the signal column holds (files before: always R_H)
+    unit: str = "ohm"
 
 
 def _open(path: str | os.PathLike) -> h5py.File:
@@ -502,6 +515,7 @@ def read_run(path: str | os.PathLike) -> RunFile:
                     "parameters": _load_json(proto, "parameters")}
         sample = _load_json(entry["sample"], "description")
         total = int(entry["total_points"][()]) if "total_points" in entry else None
+        sig = entry["data"]["hall_resistance"].attrs
         return RunFile(
             path=str(path), status=status, error=error,
             interrupted=status == "running" and _writer_gone(entry),
@@ -509,7 +523,9 @@ def read_run(path: str | os.PathLike) -> RunFile:
             station=_load_json(entry["instrument"], "station"), sample=sample,
             start_time=_s(entry.attrs.get("start_time", "")), end_time=end_time, data=frame,
             total_points=total, software_version=_s(f.attrs.get("software_version", "")),
-            invocation=_load_json(entry, "invocation"))
+            invocation=_load_json(entry, "invocation"),
+            quantity=_s(sig.get("quantity", "hall_resistance")) or "hall_resistance",
+            unit=_s(sig.get("units", "ohm")) or "ohm")
     except KeyError as exc:
         raise UserError(f"{path}: labspin run file is missing {_missing(exc)}") from None
     finally:

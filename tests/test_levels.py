@@ -72,7 +72,7 @@ def test_no_overwrite_without_flag(tmp_path):
 
 @pytest.mark.parametrize("rows, reason", [
     ("states,mean,std\n0,1.0,0.1\n", "at least 2 levels"),
-    ("states,mean,std\n0,2.0,0.1\n1,1.0,0.1\n", "not strictly increasing"),
+    ("states,mean,std\n0,1.0,0.1\n1,1.0,0.2\n", "not strictly increasing"),
     ("states,mean,std\n0,1.0,0.1\n1,nan,0.1\n", "not finite"),
     ("states,mean,std\n0,1.0,-0.1\n1,2.0,0.1\n", "negative"),
     ("states,mean,std\n0,1.0,0.1\n1,abc,0.1\n", "line 3"),

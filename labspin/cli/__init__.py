@@ -26,6 +26,8 @@ COMMANDS = {
     "train": "labspin.cli.evaluate:train",
     "gui": "labspin.cli.gui:gui",
     "demo": "labspin.cli.demo:demo",
+    "import": "labspin.cli.importer:import_",
+    "fit": "labspin.cli.fit:fit",
 }
 
 

@@ -39,17 +39,40 @@ def _common(f):
     return f
 
 
+def expand_runs(runs: tuple[str, ...]) -> list[str]:
+    """Run paths, with shell-style globs expanded (for shells that do not, and for quoting)."""
+    import glob
+
+    out: list[str] = []
+    for r in runs:
+        if any(ch in r for ch in "*?[") and not Path(r).exists():
+            hits = sorted(glob.glob(r))
+            if not hits:
+                raise UserError(f"{r}: no run file matches")
+            out += hits
+        else:
+            out.append(r)
+    return out
+
+
 @click.command("analyze")
 @click.argument("runs", nargs=-1, required=True)
 @click.option("-o", "--output", "output", required=True, help="Report folder (created; must be empty).")
 @click.option("--pool", is_flag=True, help="Also pool the runs of each device state-wise (one extra analysis per device).")
+@click.option("--tau0", "tau0", type=float, default=1e-9, show_default=True,
+              help="Attempt time τ0 (s) of the thermal-activation fit I_c = I_c0(1 − ln(t_p/τ0)/Δ).")
 @_common
-def analyze(runs: tuple[str, ...], output: str, pool: bool, ctc: str, k: float, states: str,
-            overwrite: bool) -> None:
-    """Analyse run files: states, CTC, window, LTP/LTD, I_c; write figures, CSVs, report.md, summary.json."""
+def analyze(runs: tuple[str, ...], output: str, pool: bool, tau0: float, ctc: str, k: float,
+            states: str, overwrite: bool) -> None:
+    """Analyse run files (paths or globs): states, CTC, window, LTP/LTD, I_c; across runs, I_c±
+    vs pulse width with the thermal-activation fit and a device-to-device table; write figures,
+    CSVs, report.md, summary.json."""
     from labspin import analysis, report
 
     report.check_output_dir(output, overwrite=overwrite)
+    if not (tau0 > 0):
+        raise UserError(f"--tau0: must be > 0 s, got {tau0!r}")
+    runs = tuple(expand_runs(runs))
     st = _states(states)
     analyses = analysis.analyze_runs(runs, ctc_definition=ctc, k=k, states=st)
     if pool:
@@ -59,7 +82,12 @@ def analyze(runs: tuple[str, ...], output: str, pool: bool, ctc: str, k: float, 
         analyses += [analysis.pool_runs(paths, ctc_definition=ctc, k=k, states=st)
                      for paths in groups.values() if len(paths) > 1]
     report.write_report(analyses, output, overwrite=overwrite)
+    across = analysis.across_runs(analyses, tau0=tau0)
+    report.write_across_runs(across, output)
     click.echo(report.format_summary(analyses))
+    text = report.format_across_runs(across)
+    if text:
+        click.echo(text)
     click.echo(f"report: {Path(output) / 'report.md'}")
 
 
@@ -84,6 +112,7 @@ def levels(runs: tuple[str, ...], output: str, csv_path: str | None, pool_device
         if not t.parent.is_dir():
             raise UserError(f"{t}: directory {t.parent} does not exist")
     st = _states(states)
+    runs = tuple(expand_runs(runs))
     if len(runs) == 1:
         a = analysis.analyze_run(runs[0], ctc_definition=ctc, k=k, states=st)
     else:
@@ -94,6 +123,7 @@ def levels(runs: tuple[str, ...], output: str, csv_path: str | None, pool_device
     if csv_path:
         table.save_csv(csv_path, overwrite=overwrite)
     ctc_txt = "n/a" if a.ctc is None else f"{a.ctc * 100:.3g} %"
-    click.echo(f"{output}: {len(table)} levels of device {a.device_id}, CTC {ctc_txt} ({ctc}), "
+    signal = "" if a.quantity == "hall_resistance" else f" ({a.quantity} in {a.unit})"
+    click.echo(f"{output}: {len(table)} levels{signal} of device {a.device_id}, CTC {ctc_txt} ({ctc}), "
                f"{a.distinguishable} distinguishable at k={k:g}"
                + ("" if a.status == "completed" else f" [{a.progress}]"))

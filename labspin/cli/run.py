@@ -184,8 +184,8 @@ def info(run_file: str) -> int:
         ("points", f"{len(d)}{total}"),
         ("cycles", str(int(d["cycle"].nunique())) if len(d) else "0"),
         ("duration", _fmt(float(d["time"].iloc[-1]) if len(d) else float("nan"), "s")),
-        ("R_H range", f"{_fmt(float(rh.min()), 'ohm')} .. {_fmt(float(rh.max()), 'ohm')}"
-         if len(d) else "-"),
+        ("R_H range" if rf.quantity == "hall_resistance" else f"{rf.quantity} range",
+         f"{_fmt(float(rh.min()), rf.unit)} .. {_fmt(float(rh.max()), rf.unit)}" if len(d) else "-"),
         ("start", rf.start_time or "-"),
         ("end", rf.end_time or "-"),
     ]

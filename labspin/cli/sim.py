@@ -48,10 +48,10 @@ def run_sim_loop(device: str, seed: int, *, width: float = 100e-6, max_current: 
     from labspin.measure import open_station
     from labspin.protocols import load_recipe
     from labspin.runner import Runner, check_limits
-    from labspin.sim_backend import physics
+    from labspin.device_file import resolve_device
     from labspin.station import sim_station_spec
 
-    params = physics.preset(device)                 # UserError on an unknown preset
+    params = resolve_device(device)                 # a preset or a device file; UserError
     if max_current is None:
         max_current = 1.5 * critical_current(params)
     recipe = load_recipe("loop", {"max_current": max_current, "current_steps": steps,
@@ -94,7 +94,7 @@ def sim() -> None:
 
 
 @sim.command("loop")
-@click.option("--device", default="tilted", show_default=True, help="device preset (orange_peel, idmi, tilted)")
+@click.option("--device", default="tilted", show_default=True, help="device preset (orange_peel, idmi, tilted) or a device file (labspin fit -o)")
 @click.option("--seed", default=1, show_default=True, type=int, help="simulator seed")
 @click.option("--plot", "plot", type=click.Path(dir_okay=False), default=None, help="save the loop as a PNG")
 @click.option("--overwrite", is_flag=True, help="replace an existing --plot file")

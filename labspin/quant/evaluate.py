@@ -212,7 +212,7 @@ def evaluate_levels(
     if not isinstance(data, ImageSet):
         data = load_cifar10(data, "test")
     data = data.subset(subset)
-    notes = []
+    notes = list(lv.meta.get("notes") or [])      # e.g. a level CSV sorted on reading
     if True in noises and not lv.has_noise:
         notes.append("levels have zero std: CTC-noise rows omitted")
         noises = [n for n in noises if not n] or [False]

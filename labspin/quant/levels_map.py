@@ -83,7 +83,9 @@ def levels_from_table(table, source: str = "level table") -> DeviceLevels:
     device = dict(getattr(table, "device", {}) or {})
     meta = {"kind": "table", "k": int(mean.size), "device": device,
             "ctc_definition": getattr(table, "ctc_definition", "unknown"),
-            "ctc_window": float(np.mean(std) / span)}
+            "ctc_window": float(np.mean(std) / span),
+            "quantity": getattr(table, "quantity", "hall_resistance"), "unit": getattr(table, "unit", "ohm"),
+            "notes": list((getattr(table, "extra", {}) or {}).get("notes") or [])}
     label = str(device.get("id") or device.get("type") or f"table-{mean.size}")
     return DeviceLevels(torch.tensor(values, dtype=torch.float32),
                         torch.tensor(nstd, dtype=torch.float32), False, label, meta)

@@ -261,8 +261,10 @@ def _simulator(doc: dict, where: str) -> SimulatorSpec | None:
         raise UserError(f"{where}: simulator.device: expected \"PRESET[:SEED]\", got {table['device']!r}")
     try:
         preset, seed = parse_sim_spec(table["device"])
-        from labspin.sim_backend import physics
-        physics.preset(preset)
+        from labspin.device_file import is_device_file, resolve_device
+        if is_device_file(preset) and not os.path.isabs(preset) and os.path.isfile(where):
+            preset = os.path.join(os.path.dirname(os.path.abspath(where)), preset)
+        resolve_device(preset)          # a preset or a device file (labspin fit)
     except UserError as exc:
         raise UserError(f"{where}: simulator.device: {exc}") from None
     freq = _number(table.get("line_frequency", 50.0), where, "simulator.line_frequency")

@@ -44,9 +44,9 @@ def check_sim_hall_mode(hall_mode: str) -> None:
 def preset_sample(preset_name: str, seed: int) -> dict:
     """The sample a preset describes: geometry, R_xx, the full parameter set and the seed
     (what DESIGN §3.3 puts under /entry/sample). UserError on an unknown preset."""
-    from labspin.sim_backend import physics
+    from labspin.device_file import resolve_device
 
-    p = physics.preset(preset_name).to_dict()
+    p = resolve_device(preset_name).to_dict()     # a preset or a device file (labspin fit)
     sample = {
         "id": f"sim-{preset_name}-{seed}",
         "type": preset_name,
