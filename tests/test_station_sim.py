@@ -196,3 +196,24 @@ def test_gui_runs_a_station_file_on_the_simulator_with_a_bus_log(qtbot, tmp_path
     assert read_run(tmp_path / "run.h5").station["roles"]["hall_reader"]["class"] == "LockinHallReader"
     lines = read_bus_log(bus)
     assert any(l.resource == "GPIB0::9::INSTR" and l.message.startswith("SNAP?") for l in lines)
+
+
+def test_simulator_device_may_be_a_device_file_beside_the_station(tmp_path):
+    """A fitted device file (labspin fit) names the simulated device of a station file, by a path
+    relative to the station file; its parameters reach the bench."""
+    import tomli_w
+
+    from labspin.device_file import FORMAT
+    from labspin.sim_backend.physics import preset
+
+    params = preset("tilted").replace(R0=3.25).to_dict()
+    (tmp_path / "twin.toml").write_text(tomli_w.dumps({"format": FORMAT, "device": params}))
+    text = (STATIONS / "delta.toml").read_text().replace('device = "tilted:1"', 'device = "twin.toml:4"')
+    (tmp_path / "station.toml").write_text(text)
+    spec = load_station_spec(tmp_path / "station.toml")
+    assert spec.simulator.seed == 4 and spec.sample["params"]["R0"] == 3.25
+    station = spec.open()
+    try:
+        assert station.bench.hallbar.params.R0 == 3.25
+    finally:
+        station.close()
