@@ -428,10 +428,10 @@ def _open(path: str | os.PathLike) -> h5py.File:
         raise UserError(f"{path}: cannot read: {exc}") from None
     try:
         f = h5py.File(str(p), "r", libver="latest", swmr=True)
-    except OSError:
+    except (OSError, RuntimeError):             # RuntimeError: the signature, then garbage
         try:
             f = h5py.File(str(p), "r")          # older-format files cannot be SWMR-read
-        except OSError as exc:
+        except (OSError, RuntimeError) as exc:
             raise UserError(f"{path}: unreadable HDF5 file: {exc}") from None
     if _s(f.attrs.get("file_format", "")) != FILE_FORMAT or "entry/data" not in f:
         fmt = _s(f.attrs.get("file_format", "")) or "none"
@@ -512,6 +512,8 @@ def read_run(path: str | os.PathLike) -> RunFile:
             invocation=_load_json(entry, "invocation"))
     except KeyError as exc:
         raise UserError(f"{path}: labspin run file is missing {_missing(exc)}") from None
+    except _DAMAGE as exc:
+        raise UserError(f"{path}: damaged run file: {_one_line(exc)}") from None
     finally:
         f.close()
 
@@ -549,8 +551,19 @@ def resume_point(path: str | os.PathLike) -> tuple[int, float, dict | None]:
         return n, offset, state
     except KeyError as exc:
         raise UserError(f"{path}: labspin run file is missing {_missing(exc)}") from None
+    except _DAMAGE as exc:
+        raise UserError(f"{path}: damaged run file: {_one_line(exc)}") from None
     finally:
         f.close()
+
+
+# What h5py raises on a garbled object, a truncated chunk or a dataset of the wrong type/shape.
+_DAMAGE = (OSError, RuntimeError, ValueError, TypeError, IndexError)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return (text[:200] + "…") if len(text) > 200 else (text or type(exc).__name__)
 
 
 def _missing(exc: KeyError) -> str:

@@ -2,7 +2,7 @@
 
 Every protocol kind is a frozen dataclass whose fields are its recipe's `[parameters]` (SI units).
 Fields are declared with `param(...)`, which records the value kind (float, int, list of floats),
-the unit and a range check, so that validation — from a recipe file, a GUI form or
+the SI unit (a value may then be written with a unit, "5 mA", see `labspin.units`) and a range check, so that validation — from a recipe file, a GUI form or
 `labspin run --set key=value` — is one code path that names the offending key.
 
 The schedule is computed once as numpy arrays (`arrays()`); `steps()` iterates over them, which
@@ -19,6 +19,7 @@ from typing import Any, Callable, ClassVar, Iterator, NamedTuple
 import numpy as np
 
 from labspin.errors import UserError
+from labspin.units import UnitError, to_si
 
 # Column names of `Protocol.arrays()`, in `Step` field order.
 STEP_FIELDS = ("cycle", "step", "pulse_current", "pulse_width", "read_current", "wait")
@@ -82,8 +83,9 @@ def param(default: Any = MISSING, *, kind: str = "float", unit: str = "", check:
     return field(default=default, metadata={"kind": kind, "unit": unit, "check": check, "doc": doc})
 
 
-def _coerce(key: str, kind: str, value: Any) -> Any:
-    """TOML gives int/float/list; accept ints for floats, refuse bools and strings, demand finite."""
+def _coerce(key: str, kind: str, value: Any, unit: str = "") -> Any:
+    """TOML gives int/float/list; accept ints for floats, refuse bools, demand finite. A string
+    for a parameter with a unit is a number with a unit ("5 mA"), converted to SI."""
     if kind == "int":
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
             if isinstance(value, float) and value.is_integer():
@@ -91,6 +93,10 @@ def _coerce(key: str, kind: str, value: Any) -> Any:
             raise ParameterError(key, f"expected an integer, got {value!r}")
         return int(value)
     if kind == "float":
+        try:
+            value = to_si(value, unit)
+        except UnitError as exc:
+            raise ParameterError(key, str(exc)) from None
         if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
             raise ParameterError(key, f"expected a number, got {value!r}")
         value = float(value)
@@ -103,7 +109,7 @@ def _coerce(key: str, kind: str, value: Any) -> Any:
         items = list(value)
         if not items:
             raise ParameterError(key, "must not be empty")
-        return tuple(_coerce(f"{key}[{i}]", "float", v) for i, v in enumerate(items))
+        return tuple(_coerce(f"{key}[{i}]", "float", v, unit) for i, v in enumerate(items))
     raise AssertionError(f"unknown parameter kind {kind!r}")
 
 
@@ -121,7 +127,7 @@ class Protocol(ABC):
             value = getattr(self, f.name)
             if value is None:  # optional parameter left unset
                 continue
-            value = _coerce(f.name, kind, value)
+            value = _coerce(f.name, kind, value, f.metadata.get("unit", ""))
             check = f.metadata.get("check")
             if check is not None:
                 items = value if kind == "floats" else (value,)

@@ -84,7 +84,7 @@ def parse_recipe(text: str, source: str = "<recipe>", *, path: str | None = None
         got = "missing" if name is None else f"expected a non-empty string, got {name!r}"
         raise UserError(f"{source}: name: {got}")
     kind = doc.get("kind")
-    if kind not in PROTOCOLS:
+    if not isinstance(kind, str) or kind not in PROTOCOLS:
         got = "missing" if kind is None else f"unknown kind {kind!r}"
         raise UserError(f"{source}: kind: {got} (one of: {', '.join(PROTOCOLS)})")
     description = doc.get("description", "")
