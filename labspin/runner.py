@@ -58,26 +58,30 @@ def check_schedule(recipe: Any, limits: Any, start_index: int = 0,
                    hall_mode: str | None = None) -> None:
     """Refuse (UserError) a schedule that any step would violate the limits with.
 
-    Works on the protocol's arrays, testing each distinct (current, width) pair once, so a
-    200k-point schedule is checked in milliseconds. Nothing is sent to any instrument. With
+    Works on the protocol's distinct schedule rows (`Protocol.distinct`), testing each distinct
+    (current, width) pair once, so a 10⁹-pulse schedule is checked in milliseconds. Nothing is sent to any instrument. With
     ``hall_mode="pulse_delta"`` every read is a pulse too, checked as one: at its step's write
     width, or the lone-read width for a step without a write pulse (in a block such a read takes
     the block's write width, which the writes' check already covers).
     """
     proto = recipe.protocol
     source = getattr(recipe, "path", None) or getattr(recipe, "name", "recipe")
-    if hasattr(proto, "arrays"):
-        a = proto.arrays()
-        cur = np.asarray(a["pulse_current"])[start_index:]
-        wid = np.asarray(a["pulse_width"])[start_index:]
-        rd = np.asarray(a["read_current"])[start_index:]
+    if hasattr(proto, "distinct"):      # the distinct rows of the schedule: cost independent of cycles
+        a = proto.distinct(start_index)
+        cur, wid, rd = (np.asarray(a[k], float) for k in ("pulse_current", "pulse_width", "read_current"))
+        burst = np.asarray(a["burst"])
     else:
         steps = list(proto.steps(start_index))
         cur = np.array([s.pulse_current for s in steps], float)
         wid = np.array([s.pulse_width for s in steps], float)
         rd = np.array([s.read_current for s in steps], float)
+        burst = np.array([getattr(s, "burst", 1) for s in steps])
     pulsed = cur != 0.0
-    pairs = np.unique(np.stack([cur[pulsed], wid[pulsed]], axis=1), axis=0) if pulsed.any() else []
+    # a burst alternates sign: its pulses are ±pulse_current
+    alt = pulsed & (burst > 1)
+    cur_all = np.concatenate([cur[pulsed], -cur[alt]])
+    wid_all = np.concatenate([wid[pulsed], wid[alt]])
+    pairs = np.unique(np.stack([cur_all, wid_all], axis=1), axis=0) if pulsed.any() else []
     try:
         for c, w in pairs:
             limits.check_pulse(float(c), float(w))
@@ -222,10 +226,13 @@ class Runner:
             if buf.n + len(group) > buf.size:
                 self._emit(buf)
                 last_emit = time.monotonic()
-            if run_block is None or group[0].wait > 0:  # one step
+            if run_block is None or group[0].wait > 0 or getattr(group[0], "burst", 1) > 1:  # one step
                 step = group[0]
                 if step.pulse_current != 0.0:
-                    pulse(step.pulse_current, step.pulse_width)
+                    if getattr(step, "burst", 1) > 1:
+                        self._burst(step)
+                    else:
+                        pulse(step.pulse_current, step.pulse_width)
                 if step.wait > 0:
                     self._wait(step.wait)
                 buf.add(idx, step, read(step.read_current), offset + now() - t0)
@@ -245,6 +252,23 @@ class Runner:
                 self._emit(buf)
                 last_emit = time.monotonic()
         self._emit(buf)
+
+    def _burst(self, step: Any) -> None:
+        """`step.burst` write pulses alternating in sign, the last one `step.pulse_current`.
+
+        A pulse source with ``burst(current, width, n)`` runs them as one hardware-timed train
+        (the 6221's list sweep; the simulator's wear model); otherwise pulse by pulse, checking
+        for abort between pulses."""
+        src = self.station.pulse_source
+        burst = getattr(src, "burst", None)
+        if burst is not None:
+            burst(step.pulse_current, step.pulse_width, int(step.burst))
+            return
+        for k in range(int(step.burst)):
+            if self._abort:
+                raise _Aborted
+            sign = 1.0 if (step.burst - 1 - k) % 2 == 0 else -1.0
+            src.pulse(sign * step.pulse_current, step.pulse_width)
 
     def _emit(self, buf: "_Buffer") -> None:
         if buf.n == 0:
@@ -367,11 +391,11 @@ def _release_signals(held) -> None:
 
 def _blocks(steps: Iterator[Any], limit: int) -> Iterator[list[Any]]:
     """Group steps for `run_block`: no waits, one write width (read-only steps join any block),
-    one protocol cycle, at most `limit` steps. A step with a wait is a group of its own."""
+    one protocol cycle, at most `limit` steps. A step with a wait or a burst is a group of its own."""
     group: list[Any] = []
     width = None
     for s in steps:
-        if s.wait > 0:
+        if s.wait > 0 or getattr(s, "burst", 1) > 1:
             if group:
                 yield group
                 group, width = [], None
