@@ -11,6 +11,9 @@ the shutdown runs, so a second Ctrl-C cannot interrupt the ramp-down.
 A Hall reader with ``run_block(steps)`` (the 6221 Pulse Delta reader) gets runs of steps as
 hardware-timed blocks (see ``_loop``); abort and pause are honoured between blocks.
 
+A protocol with ``stop_rule()`` (endurance) is asked after every block of points whether the run
+is over; then it ends "completed" with error "stopped: <reason>", through the same shutdown.
+
 Listeners are called in the runner thread: ``on_start`` once, ``on_points`` with blocks of
 points (every ``block_points`` points or ``block_seconds`` of wall time, and at the end), and
 ``on_end(status, error)`` once, after the shutdown.
@@ -52,6 +55,10 @@ class RunInfo:
 
 class _Aborted(Exception):
     """Raised inside the loop when abort() was requested."""
+
+
+class _Stopped(Exception):
+    """Raised inside the loop when the protocol's stop rule says the run is over."""
 
 
 def check_schedule(recipe: Any, limits: Any, start_index: int = 0,
@@ -130,6 +137,9 @@ class Runner:
         self.state = "idle"
         self.error: str | None = None
         self.points_done = 0
+        self.stop_reason: str | None = None   # set when the protocol's stop rule ended the run
+        rule = getattr(getattr(recipe, "protocol", None), "stop_rule", None)
+        self._stop_rule = rule() if rule is not None else None
         self._cond = threading.Condition()
         self._abort = False
         self._pause = False
@@ -173,6 +183,8 @@ class Runner:
         try:
             self._start()
             self._loop(buf)
+        except _Stopped:
+            status, error = "completed", f"stopped: {self.stop_reason}"
         except (_Aborted, KeyboardInterrupt):
             status = "aborted"
         except BaseException as exc:         # noqa: BLE001 - every failure ends in shutdown
@@ -256,11 +268,11 @@ class Runner:
     def _burst(self, step: Any) -> None:
         """`step.burst` write pulses alternating in sign, the last one `step.pulse_current`.
 
-        A pulse source with ``burst(current, width, n)`` runs them as one hardware-timed train
-        (the 6221's list sweep; the simulator's wear model); otherwise pulse by pulse, checking
-        for abort between pulses."""
+        A Hall reader or pulse source with ``burst(current, width, n)`` runs them as
+        hardware-timed trains (the pulse_delta reader: 6221 list sweeps, the block mechanism of
+        ``run_block``); otherwise they go pulse by pulse, checking for abort between pulses."""
         src = self.station.pulse_source
-        burst = getattr(src, "burst", None)
+        burst = getattr(self.station.hall_reader, "burst", None) or getattr(src, "burst", None)
         if burst is not None:
             burst(step.pulse_current, step.pulse_width, int(step.burst))
             return
@@ -277,6 +289,11 @@ class Runner:
         self.points_done += len(block["pulse_index"])
         for lst in self.listeners:
             lst.on_points(block)
+        if self._stop_rule is not None:
+            reason = self._stop_rule.update(block)
+            if reason:
+                self.stop_reason = reason
+                raise _Stopped
 
     def _checkpoint(self, buf: "_Buffer") -> None:
         """Between steps: honour abort, or pause with outputs safe until resumed."""

@@ -72,7 +72,7 @@ def to_si(value: Any, si: str) -> Any:
     out = number * _factor(unit_text, si)
     if not math.isfinite(out):
         raise UnitError(f"must be finite, got {value!r}")
-    return out
+    return float(f"{out:.15g}")         # "9.64 mA" -> 0.00964, not 0.009640000000000001
 
 
 def station_value(value: Any, where: str, key: str) -> Any:
