@@ -426,18 +426,45 @@ def _open(path: str | os.PathLike) -> h5py.File:
             raise UserError(f"{path}: not an HDF5 file")
     except OSError as exc:
         raise UserError(f"{path}: cannot read: {exc}") from None
-    try:
-        f = h5py.File(str(p), "r", libver="latest", swmr=True)
-    except (OSError, RuntimeError):             # RuntimeError: the signature, then garbage
+    if _superblock_flags(p):
+        # open for (SWMR) write, or left so by a killed writer: follow it in SWMR-read mode
         try:
-            f = h5py.File(str(p), "r")          # older-format files cannot be SWMR-read
+            f = h5py.File(str(p), "r", libver="latest", swmr=True)
         except (OSError, RuntimeError) as exc:
-            raise UserError(f"{path}: unreadable HDF5 file: {exc}") from None
-    if _s(f.attrs.get("file_format", "")) != FILE_FORMAT or "entry/data" not in f:
-        fmt = _s(f.attrs.get("file_format", "")) or "none"
+            raise UserError(f"{path}: unreadable HDF5 file: {_one_line(exc)}") from None
+    else:
+        # a closed file: a plain open, in which libhdf5 checks truncation at once (an SWMR
+        # reader would retry a damaged file's metadata for minutes instead)
+        try:
+            f = h5py.File(str(p), "r")
+        except (OSError, RuntimeError) as exc:
+            raise UserError(f"{path}: unreadable HDF5 file: {_one_line(exc)}") from None
+    try:
+        fmt = _s(f.attrs.get("file_format", ""))
+        labspin = fmt == FILE_FORMAT and "entry/data" in f
+    except (KeyError, *_DAMAGE) as exc:          # h5py: KeyError on a bad object header too
         f.close()
-        raise UserError(f"{path}: not a labspin run file (file_format {fmt!r}, expected {FILE_FORMAT!r})")
+        raise UserError(f"{path}: damaged run file: {_one_line(exc)}") from None
+    if not labspin:
+        f.close()
+        raise UserError(f"{path}: not a labspin run file (file_format {fmt or 'none'!r}, expected {FILE_FORMAT!r})")
     return f
+
+
+def _superblock_flags(path: Path) -> int:
+    """The file-consistency flags of a v2/v3 superblock (non-zero: open for write, or a killed
+    writer's file); UserError when its checksum does not match (damaged)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(64)
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read: {exc}") from None
+    if len(head) < 12 or head[8] not in (2, 3):
+        return 0                    # older superblock: no flags to honour; libhdf5 decides
+    end = 12 + 4 * head[9]
+    if len(head) < end + 4 or struct.unpack_from("<I", head, end)[0] != _lookup3(head[:end]):
+        raise UserError(f"{path}: damaged HDF5 file (superblock checksum mismatch)")
+    return head[11]
 
 
 def _refresh(ds: h5py.Dataset) -> h5py.Dataset:
@@ -480,6 +507,11 @@ def _load_json(group: h5py.Group, name: str) -> Any:
 
 def _read_columns(data: h5py.Group) -> pd.DataFrame:
     cols = {name: _refresh(data[name]) for name in COLUMNS}
+    for name, ds in cols.items():
+        if not isinstance(ds, h5py.Dataset) or ds.ndim != 1 or ds.dtype.kind not in "iuf":
+            what = getattr(ds, "dtype", type(ds).__name__)
+            raise ValueError(f"/entry/data/{name}: expected a 1-D numeric column, got {what} "
+                             f"of shape {getattr(ds, 'shape', '?')}")
     n = min(ds.shape[0] for ds in cols.values())
     frame = pd.DataFrame({name: ds[:n] for name, ds in cols.items()}, columns=list(COLUMNS))
     bad = np.flatnonzero(frame["pulse_index"].to_numpy() < 0)   # rows not yet written (fill)

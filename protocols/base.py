@@ -73,10 +73,18 @@ def nonzero(v: float) -> str | None:
     return None if v != 0 else "must not be 0"
 
 
-def at_least(n: int) -> Check:
+def at_least(n: int, most: int | None = None) -> Check:
+    """n <= v (<= most: what sizes one cycle's table, so a typo cannot ask for 10¹² points a cycle)."""
     def check(v: int) -> str | None:
-        return None if v >= n else f"must be >= {n}, got {v!r}"
+        if v < n:
+            return f"must be >= {n}, got {v!r}"
+        if most is not None and v > most:
+            return f"must be <= {most:g}, got {v!r}"
+        return None
     return check
+
+
+MAX_INT = 10**15         # any count beyond this is a typo (and would overflow int64 arithmetic)
 
 
 def param(default: Any = MISSING, *, kind: str = "float", unit: str = "", check: Check | None = None,
@@ -91,8 +99,11 @@ def _coerce(key: str, kind: str, value: Any, unit: str = "") -> Any:
     if kind == "int":
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
             if isinstance(value, float) and value.is_integer():
-                return int(value)
-            raise ParameterError(key, f"expected an integer, got {value!r}")
+                value = int(value)
+            else:
+                raise ParameterError(key, f"expected an integer, got {value!r}")
+        if abs(int(value)) > MAX_INT:
+            raise ParameterError(key, f"must be <= {MAX_INT:g}, got {value!r}")
         return int(value)
     if kind == "float":
         try:

@@ -44,7 +44,7 @@ class Endurance(Protocol):
     read_current: float = param(unit="A", check=nonzero)
     cycles: int = param(kind="int", check=at_least(1), doc="write cycles (+I, −I)")
     read_every: int = param(0, kind="int", check=at_least(0), doc="read every N cycles; 0 = log-spaced")
-    reads_per_decade: int = param(10, kind="int", check=at_least(1), doc="log-spaced reads (read_every = 0)")
+    reads_per_decade: int = param(10, kind="int", check=at_least(1, 10**4), doc="log-spaced reads (read_every = 0)")
     min_window: float = param(0.5, check=_fraction, doc="stop below this × the first window")
     patience: int = param(3, kind="int", check=at_least(1), doc="read cycles below min_window")
 

@@ -23,7 +23,7 @@ class Loop(Protocol):
     kind: ClassVar[str] = "loop"
 
     max_current: float = param(unit="A", check=positive, doc="sweep amplitude I_max")
-    current_steps: int = param(kind="int", check=at_least(1), doc="pulses from 0 to I_max")
+    current_steps: int = param(kind="int", check=at_least(1, 10**6), doc="pulses from 0 to I_max")
     pulse_width: float = param(unit="s", check=positive)
     read_current: float = param(unit="A", check=nonzero)
     cycles: int = param(1, kind="int", check=at_least(1))

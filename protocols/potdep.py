@@ -27,7 +27,7 @@ class PotDep(Protocol):
     kind: ClassVar[str] = "potdep"
 
     amplitude: float = param(unit="A", check=positive)
-    pulses: int = param(kind="int", check=at_least(1))
+    pulses: int = param(kind="int", check=at_least(1, 10**6))
     pulse_width: float = param(unit="s", check=positive)
     read_current: float = param(unit="A", check=nonzero)
     cycles: int = param(1, kind="int", check=at_least(1))

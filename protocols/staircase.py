@@ -38,7 +38,7 @@ class Staircase(Protocol):
     amplitudes: tuple = param(None, kind="floats", unit="A", check=nonzero)
     start: float = param(None, unit="A", check=nonzero)
     stop: float = param(None, unit="A", check=nonzero)
-    states: int = param(None, kind="int", check=at_least(2))
+    states: int = param(None, kind="int", check=at_least(2, 10**6))
     reset_width: float = param(None, unit="s", check=positive)
 
     def _check(self) -> None:
