@@ -25,6 +25,7 @@ COMMANDS = {
     "train": "labspin.cli.evaluate:train",
     "gui": "labspin.cli.gui:gui",
     "demo": "labspin.cli.demo:demo",
+    "sweep": "labspin.cli.sweep:sweep",
 }
 
 
