@@ -6,7 +6,12 @@ Rows:
   RunWriter, default            on_points with 256-point blocks, flush_interval 0.5 s
 Target: RunWriter flush-per-point >= 0.8x raw h5py flush-per-row.
 
+`--compression N` instead: bytes/point, write and read MB/s of N points of a simulated staircase
+(the columns as a run stores them) per chunk size and filter (none, lzf, gzip 1/4, each with
+and without shuffle), written in 256-point SWMR blocks like the RunWriter (issue #16, point 3).
+
     python benchmarks/bench_store.py [--points N] [--repeat R]
+    python benchmarks/bench_store.py --compression 1000000
 """
 from __future__ import annotations
 
@@ -63,11 +68,61 @@ def writer(path: str, data: dict[str, np.ndarray], block: int, interval: float) 
     w.on_end("completed", None)
 
 
+def staircase_columns(n: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """What a staircase run stores: 11 currents repeating, R_H = level + noise, a clock."""
+    rng = np.random.default_rng(seed)
+    idx = np.arange(n)
+    step = idx % 11
+    ladder = np.r_[-9.64e-3, np.linspace(5.4e-3, 6.9e-3, 10)]
+    r = np.linspace(-0.8, 0.3, 11)[step] + 0.01 * rng.standard_normal(n)
+    return {"pulse_index": idx, "cycle": (idx // 11).astype(np.int32), "step": step.astype(np.int32),
+            "pulse_current": ladder[step], "pulse_width": np.full(n, 1e-4),
+            "read_current": np.full(n, 1e-4), "hall_voltage": r * 1e-4, "hall_resistance": r,
+            "time": np.cumsum(rng.uniform(0.009, 0.011, n))}
+
+
+def compression(n: int) -> None:
+    data = staircase_columns(n)
+    raw_bytes = sum(v.nbytes for v in data.values())
+    print(f"{n:,} points, {raw_bytes / n:.0f} B/point uncompressed")
+    print(f"{'chunk':>6} {'filter':<14} {'B/point':>8} {'ratio':>6} {'write MB/s':>10} {'read MB/s':>9}")
+    with tempfile.TemporaryDirectory() as tmp:
+        p = os.path.join(tmp, "c.h5")
+        for chunk in (1024, 16384):
+            for comp, opts, shuffle in ((None, None, False), ("lzf", None, False), ("lzf", None, True),
+                                        ("gzip", 1, True), ("gzip", 4, True)):
+                t = time.perf_counter()
+                with h5py.File(p, "w", libver="latest") as f:
+                    g = f.create_group("d")
+                    ds = {k: g.create_dataset(k, shape=(0,), maxshape=(None,), chunks=(chunk,),
+                                              dtype=DTYPES.get(k, "f8"), compression=comp,
+                                              compression_opts=opts, shuffle=shuffle) for k in COLUMNS}
+                    f.swmr_mode = True
+                    for i in range(0, n, 256):
+                        for k in COLUMNS:
+                            ds[k].resize((min(n, i + 256),))
+                            ds[k][i:i + 256] = data[k][i:i + 256]
+                w = time.perf_counter() - t
+                t = time.perf_counter()
+                with h5py.File(p, "r") as f:
+                    for k in COLUMNS:
+                        f["d"][k][:]
+                r = time.perf_counter() - t
+                size = os.path.getsize(p)
+                name = f"{comp or 'none'}{'' if opts is None else ' ' + str(opts)}{' +shuf' if shuffle else ''}"
+                print(f"{chunk:>6} {name:<14} {size / n:>8.1f} {raw_bytes / size:>6.2f} "
+                      f"{raw_bytes / w / 1e6:>10.1f} {raw_bytes / r / 1e6:>9.0f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--points", type=int, default=3000)
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--compression", type=int, default=0, metavar="N")
     args = ap.parse_args()
+    if args.compression:
+        compression(args.compression)
+        return
     n = args.points
     data = columns(n)
     big = columns(100 * n)

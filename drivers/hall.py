@@ -421,6 +421,20 @@ class PulseDeltaHallReader(K6221Role, HallReader):
             raise ValueError(f"run_block: {len(currents)} pulses exceed the 6221 buffer ({MAX_BLOCK_POINTS})")
         return self._sweep(currents, reads, width)
 
+    def burst(self, current: float, width: float, n: int) -> None:
+        """`n` write pulses alternating in sign, the last at `current` (an endurance burst), as
+        list sweeps of at most MAX_BLOCK_POINTS pulses without reads (`run_block`'s mechanism;
+        every full chunk is the same list, so it is sent once)."""
+        self.limits.check_pulse(current, width)
+        self.limits.check_pulse(-current, width)
+        n = int(n)
+        while n > 0:
+            m = min(n, MAX_BLOCK_POINTS)           # even: every full chunk has the same phase
+            last = 1.0 if (n - m) % 2 == 0 else -1.0          # sign of this chunk's last pulse
+            self._sweep([last * current * (1.0 if (m - 1 - j) % 2 == 0 else -1.0) for j in range(m)],
+                        [False] * m, width)
+            n -= m
+
     def _fixed_settings(self, cache: dict) -> Iterable[tuple[str, Any]]:
         return (("source_compliance", self.limits.compliance_voltage),
                 ("delta_unit", "V"), ("pulse_delta_low", 0.0),

@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-import numpy as np
 
 from labspin.errors import UserError
 from labspin.protocols import Recipe
@@ -128,9 +127,7 @@ def dry_run(recipe: Recipe, spec: StationSpec, *, overhead: float | None = None)
     """Counts, peaks, current density, energy and duration estimates, and every limit violation."""
     protocol = recipe.protocol
     limits = spec.limits
-    a = protocol.arrays()
-    pulsed = a["pulse_current"] != 0
-    widths = a["pulse_width"][pulsed]
+    wrange = protocol.pulse_width_range()       # per segment, not per pulse: any length is cheap
     sample = spec.sample
     width, thickness = sample.get("width"), sample.get("thickness")
     cross = float(width) * float(thickness) if width and thickness else None
@@ -170,17 +167,17 @@ def dry_run(recipe: Recipe, spec: StationSpec, *, overhead: float | None = None)
             add("(schedule)", "max_pulse_current", peak, "A")
         if protocol.peak_read_current > limits.max_read_current:
             add("(schedule)", "max_read_current", protocol.peak_read_current, "A")
-        if len(widths) and (widths.min() < limits.min_pulse_width):
-            add("(schedule)", "min_pulse_width", widths.min(), "s")
-        if len(widths) and (widths.max() > limits.max_pulse_width):
-            add("(schedule)", "max_pulse_width", widths.max(), "s")
+        if wrange and wrange[0] < limits.min_pulse_width:
+            add("(schedule)", "min_pulse_width", wrange[0], "s")
+        if wrange and wrange[1] > limits.max_pulse_width:
+            add("(schedule)", "max_pulse_width", wrange[1], "s")
 
     return DryRunSummary(
         recipe=recipe.name, recipe_file=_recipe_file(recipe), kind=recipe.kind, station=spec.name,
-        simulated=spec.simulated, points=len(protocol), pulses=int(np.count_nonzero(pulsed)),
+        simulated=spec.simulated, points=len(protocol), pulses=protocol.n_pulses,
         cycles=protocol.n_cycles, peak_current=peak, peak_read_current=protocol.peak_read_current,
-        min_pulse_width=float(widths.min()) if len(widths) else None,
-        max_pulse_width=float(widths.max()) if len(widths) else None,
+        min_pulse_width=wrange[0] if wrange else None,
+        max_pulse_width=wrange[1] if wrange else None,
         cross_section=cross, peak_current_density=peak / cross if cross else None,
         r_xx=r_xx, peak_voltage=peak * r_xx if r_xx is not None else None,
         energy=protocol.energy(r_xx) if r_xx is not None else None,

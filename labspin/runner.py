@@ -11,6 +11,9 @@ the shutdown runs, so a second Ctrl-C cannot interrupt the ramp-down.
 A Hall reader with ``run_block(steps)`` (the 6221 Pulse Delta reader) gets runs of steps as
 hardware-timed blocks (see ``_loop``); abort and pause are honoured between blocks.
 
+A protocol with ``stop_rule()`` (endurance) is asked after every block of points whether the run
+is over; then it ends "completed" with error "stopped: <reason>", through the same shutdown.
+
 Listeners are called in the runner thread: ``on_start`` once, ``on_points`` with blocks of
 points (every ``block_points`` points or ``block_seconds`` of wall time, and at the end), and
 ``on_end(status, error)`` once, after the shutdown.
@@ -54,12 +57,16 @@ class _Aborted(Exception):
     """Raised inside the loop when abort() was requested."""
 
 
+class _Stopped(Exception):
+    """Raised inside the loop when the protocol's stop rule says the run is over."""
+
+
 def check_schedule(recipe: Any, limits: Any, start_index: int = 0,
                    hall_mode: str | None = None, host_timed: bool = False) -> None:
     """Refuse (UserError) a schedule that any step would violate the limits with.
 
-    Works on the protocol's arrays, testing each distinct (current, width) pair once, so a
-    200k-point schedule is checked in milliseconds. Nothing is sent to any instrument. With
+    Works on the protocol's distinct schedule rows (`Protocol.distinct`), testing each distinct
+    (current, width) pair once, so a 10⁹-pulse schedule is checked in milliseconds. Nothing is sent to any instrument. With
     ``hall_mode="pulse_delta"`` every read is a pulse too, checked as one: at its step's write
     width, or the lone-read width for a step without a write pulse (in a block such a read takes
     the block's write width, which the writes' check already covers). ``host_timed`` (a
@@ -67,18 +74,22 @@ def check_schedule(recipe: Any, limits: Any, start_index: int = 0,
     """
     proto = recipe.protocol
     source = getattr(recipe, "path", None) or getattr(recipe, "name", "recipe")
-    if hasattr(proto, "arrays"):
-        a = proto.arrays()
-        cur = np.asarray(a["pulse_current"])[start_index:]
-        wid = np.asarray(a["pulse_width"])[start_index:]
-        rd = np.asarray(a["read_current"])[start_index:]
+    if hasattr(proto, "distinct"):      # the distinct rows of the schedule: cost independent of cycles
+        a = proto.distinct(start_index)
+        cur, wid, rd = (np.asarray(a[k], float) for k in ("pulse_current", "pulse_width", "read_current"))
+        burst = np.asarray(a["burst"])
     else:
         steps = list(proto.steps(start_index))
         cur = np.array([s.pulse_current for s in steps], float)
         wid = np.array([s.pulse_width for s in steps], float)
         rd = np.array([s.read_current for s in steps], float)
+        burst = np.array([getattr(s, "burst", 1) for s in steps])
     pulsed = cur != 0.0
-    pairs = np.unique(np.stack([cur[pulsed], wid[pulsed]], axis=1), axis=0) if pulsed.any() else []
+    # a burst alternates sign: its pulses are ±pulse_current
+    alt = pulsed & (burst > 1)
+    cur_all = np.concatenate([cur[pulsed], -cur[alt]])
+    wid_all = np.concatenate([wid[pulsed], wid[alt]])
+    pairs = np.unique(np.stack([cur_all, wid_all], axis=1), axis=0) if pulsed.any() else []
     try:
         for c, w in pairs:
             limits.check_pulse(float(c), float(w))
@@ -105,7 +116,10 @@ def check_limits(recipe: Any, spec: Any, limits: Any, start_index: int = 0) -> N
         check(recipe, spec)
         mode = spec.hall_reader.mode
         source = spec.instruments.get(spec.pulse_source)
-        host_timed = getattr(source, "driver", None) in ("keithley2400", "keithley2450")
+        if source is not None:          # a source without hardware-timed pulses (registry)
+            from labspin.drivers import registry
+            cap = registry.entry(source.driver).capabilities
+            host_timed = cap is not None and cap.min_pulse_width is None
     check_schedule(recipe, limits, start_index, mode, host_timed)
 
 
@@ -132,6 +146,9 @@ class Runner:
         self.state = "idle"
         self.error: str | None = None
         self.points_done = 0
+        self.stop_reason: str | None = None   # set when the protocol's stop rule ended the run
+        rule = getattr(getattr(recipe, "protocol", None), "stop_rule", None)
+        self._stop_rule = rule() if rule is not None else None
         self._cond = threading.Condition()
         self._abort = False
         self._pause = False
@@ -175,6 +192,8 @@ class Runner:
         try:
             self._start()
             self._loop(buf)
+        except _Stopped:
+            status, error = "completed", f"stopped: {self.stop_reason}"
         except (_Aborted, KeyboardInterrupt):
             status = "aborted"
         except BaseException as exc:         # noqa: BLE001 - every failure ends in shutdown
@@ -228,11 +247,14 @@ class Runner:
             if buf.n + len(group) > buf.size:
                 self._emit(buf)
                 last_emit = time.monotonic()
-            if run_block is None or group[0].wait > 0:  # one step
+            if run_block is None or group[0].wait > 0 or getattr(group[0], "burst", 1) > 1:  # one step
                 step = group[0]
                 width = None         # a software-timed source returns the width that flowed
                 if step.pulse_current != 0.0:
-                    width = pulse(step.pulse_current, step.pulse_width)
+                    if getattr(step, "burst", 1) > 1:
+                        self._burst(step)
+                    else:
+                        width = pulse(step.pulse_current, step.pulse_width)
                 if step.wait > 0:
                     self._wait(step.wait)
                 buf.add(idx, step, read(step.read_current), offset + now() - t0, width)
@@ -253,6 +275,23 @@ class Runner:
                 last_emit = time.monotonic()
         self._emit(buf)
 
+    def _burst(self, step: Any) -> None:
+        """`step.burst` write pulses alternating in sign, the last one `step.pulse_current`.
+
+        A Hall reader or pulse source with ``burst(current, width, n)`` runs them as
+        hardware-timed trains (the pulse_delta reader: 6221 list sweeps, the block mechanism of
+        ``run_block``); otherwise they go pulse by pulse, checking for abort between pulses."""
+        src = self.station.pulse_source
+        burst = getattr(self.station.hall_reader, "burst", None) or getattr(src, "burst", None)
+        if burst is not None:
+            burst(step.pulse_current, step.pulse_width, int(step.burst))
+            return
+        for k in range(int(step.burst)):
+            if self._abort:
+                raise _Aborted
+            sign = 1.0 if (step.burst - 1 - k) % 2 == 0 else -1.0
+            src.pulse(sign * step.pulse_current, step.pulse_width)
+
     def _emit(self, buf: "_Buffer") -> None:
         if buf.n == 0:
             return
@@ -260,6 +299,11 @@ class Runner:
         self.points_done += len(block["pulse_index"])
         for lst in self.listeners:
             lst.on_points(block)
+        if self._stop_rule is not None:
+            reason = self._stop_rule.update(block)
+            if reason:
+                self.stop_reason = reason
+                raise _Stopped
 
     def _checkpoint(self, buf: "_Buffer") -> None:
         """Between steps: honour abort, or pause with outputs safe until resumed."""
@@ -374,11 +418,11 @@ def _release_signals(held) -> None:
 
 def _blocks(steps: Iterator[Any], limit: int) -> Iterator[list[Any]]:
     """Group steps for `run_block`: no waits, one write width (read-only steps join any block),
-    one protocol cycle, at most `limit` steps. A step with a wait is a group of its own."""
+    one protocol cycle, at most `limit` steps. A step with a wait or a burst is a group of its own."""
     group: list[Any] = []
     width = None
     for s in steps:
-        if s.wait > 0:
+        if s.wait > 0 or getattr(s, "burst", 1) > 1:
             if group:
                 yield group
                 group, width = [], None

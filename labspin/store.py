@@ -58,6 +58,9 @@ UNITS = {"pulse_index": "1", "cycle": "1", "step": "1", "pulse_current": "A",
 SIGNAL_QUANTITIES = {"hall_resistance": "ohm", "resistance": "ohm", "conductance": "S",
                      "current": "A"}
 CHUNK = 1024
+# gzip 1 + shuffle: 3.2x smaller (64 -> 20 B/point) at the run's write rate, readable by every
+# HDF5 tool (lzf needs h5py's plugin); measured in benchmarks/bench_store.py --compression
+COMPRESSION = {"compression": "gzip", "compression_opts": 1, "shuffle": True}
 STATUS_LEN, ERROR_LEN, TIME_LEN = 16, 4096, 40
 STATUSES = ("running", "completed", "aborted", "failed")
 
@@ -365,7 +368,7 @@ class RunWriter:
                           pulse_index_indices=0)
         for name in COLUMNS:
             ds = data.create_dataset(name, shape=(0,), maxshape=(None,), chunks=(CHUNK,),
-                                     dtype=DTYPES.get(name, "f8"),
+                                     dtype=DTYPES.get(name, "f8"), **COMPRESSION,
                                      fillvalue=-1 if name == "pulse_index" else 0)
             ds.attrs["units"] = UNITS[name]
             self._cols[name] = ds
@@ -439,18 +442,45 @@ def _open(path: str | os.PathLike) -> h5py.File:
             raise UserError(f"{path}: not an HDF5 file")
     except OSError as exc:
         raise UserError(f"{path}: cannot read: {exc}") from None
-    try:
-        f = h5py.File(str(p), "r", libver="latest", swmr=True)
-    except OSError:
+    if _superblock_flags(p):
+        # open for (SWMR) write, or left so by a killed writer: follow it in SWMR-read mode
         try:
-            f = h5py.File(str(p), "r")          # older-format files cannot be SWMR-read
-        except OSError as exc:
-            raise UserError(f"{path}: unreadable HDF5 file: {exc}") from None
-    if _s(f.attrs.get("file_format", "")) != FILE_FORMAT or "entry/data" not in f:
-        fmt = _s(f.attrs.get("file_format", "")) or "none"
+            f = h5py.File(str(p), "r", libver="latest", swmr=True)
+        except (OSError, RuntimeError) as exc:
+            raise UserError(f"{path}: unreadable HDF5 file: {_one_line(exc)}") from None
+    else:
+        # a closed file: a plain open, in which libhdf5 checks truncation at once (an SWMR
+        # reader would retry a damaged file's metadata for minutes instead)
+        try:
+            f = h5py.File(str(p), "r")
+        except (OSError, RuntimeError) as exc:
+            raise UserError(f"{path}: unreadable HDF5 file: {_one_line(exc)}") from None
+    try:
+        fmt = _s(f.attrs.get("file_format", ""))
+        labspin = fmt == FILE_FORMAT and "entry/data" in f
+    except (KeyError, *_DAMAGE) as exc:          # h5py: KeyError on a bad object header too
         f.close()
-        raise UserError(f"{path}: not a labspin run file (file_format {fmt!r}, expected {FILE_FORMAT!r})")
+        raise UserError(f"{path}: damaged run file: {_one_line(exc)}") from None
+    if not labspin:
+        f.close()
+        raise UserError(f"{path}: not a labspin run file (file_format {fmt or 'none'!r}, expected {FILE_FORMAT!r})")
     return f
+
+
+def _superblock_flags(path: Path) -> int:
+    """The file-consistency flags of a v2/v3 superblock (non-zero: open for write, or a killed
+    writer's file); UserError when its checksum does not match (damaged)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(64)
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read: {exc}") from None
+    if len(head) < 12 or head[8] not in (2, 3):
+        return 0                    # older superblock: no flags to honour; libhdf5 decides
+    end = 12 + 4 * head[9]
+    if len(head) < end + 4 or struct.unpack_from("<I", head, end)[0] != _lookup3(head[:end]):
+        raise UserError(f"{path}: damaged HDF5 file (superblock checksum mismatch)")
+    return head[11]
 
 
 def _refresh(ds: h5py.Dataset) -> h5py.Dataset:
@@ -493,6 +523,11 @@ def _load_json(group: h5py.Group, name: str) -> Any:
 
 def _read_columns(data: h5py.Group) -> pd.DataFrame:
     cols = {name: _refresh(data[name]) for name in COLUMNS}
+    for name, ds in cols.items():
+        if not isinstance(ds, h5py.Dataset) or ds.ndim != 1 or ds.dtype.kind not in "iuf":
+            what = getattr(ds, "dtype", type(ds).__name__)
+            raise ValueError(f"/entry/data/{name}: expected a 1-D numeric column, got {what} "
+                             f"of shape {getattr(ds, 'shape', '?')}")
     n = min(ds.shape[0] for ds in cols.values())
     frame = pd.DataFrame({name: ds[:n] for name, ds in cols.items()}, columns=list(COLUMNS))
     bad = np.flatnonzero(frame["pulse_index"].to_numpy() < 0)   # rows not yet written (fill)
@@ -528,6 +563,8 @@ def read_run(path: str | os.PathLike) -> RunFile:
             unit=_s(sig.get("units", "ohm")) or "ohm")
     except KeyError as exc:
         raise UserError(f"{path}: labspin run file is missing {_missing(exc)}") from None
+    except _DAMAGE as exc:
+        raise UserError(f"{path}: damaged run file: {_one_line(exc)}") from None
     finally:
         f.close()
 
@@ -565,8 +602,19 @@ def resume_point(path: str | os.PathLike) -> tuple[int, float, dict | None]:
         return n, offset, state
     except KeyError as exc:
         raise UserError(f"{path}: labspin run file is missing {_missing(exc)}") from None
+    except _DAMAGE as exc:
+        raise UserError(f"{path}: damaged run file: {_one_line(exc)}") from None
     finally:
         f.close()
+
+
+# What h5py raises on a garbled object, a truncated chunk or a dataset of the wrong type/shape.
+_DAMAGE = (OSError, RuntimeError, ValueError, TypeError, IndexError)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return (text[:200] + "…") if len(text) > 200 else (text or type(exc).__name__)
 
 
 def _missing(exc: KeyError) -> str:

@@ -15,7 +15,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from labspin.protocols.base import Demand, Protocol, at_least, nonzero, param, positive
+from labspin.protocols.base import Demand, Protocol, Segment, at_least, nonzero, param, positive
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,7 @@ class Loop(Protocol):
     kind: ClassVar[str] = "loop"
 
     max_current: float = param(unit="A", check=positive, doc="sweep amplitude I_max")
-    current_steps: int = param(kind="int", check=at_least(1), doc="pulses from 0 to I_max")
+    current_steps: int = param(kind="int", check=at_least(1, 10**6), doc="pulses from 0 to I_max")
     pulse_width: float = param(unit="s", check=positive)
     read_current: float = param(unit="A", check=nonzero)
     cycles: int = param(1, kind="int", check=at_least(1))
@@ -36,17 +36,17 @@ class Loop(Protocol):
         frac = np.where(k <= n, k / n, np.where(k <= 3 * n, 2 - k / n, k / n - 4))
         return frac * i
 
-    def _build(self) -> dict[str, np.ndarray]:
+    def _segments(self) -> list[Segment]:
         one = self.branch()
         m = len(one)
-        return {
-            "cycle": np.repeat(np.arange(self.cycles), m),
-            "step": np.tile(np.arange(m), self.cycles),
-            "pulse_current": np.tile(one, self.cycles),
+        return [Segment({
+            "cycle": 0,
+            "step": np.arange(m),
+            "pulse_current": one,
             "pulse_width": self.pulse_width,
             "read_current": self.read_current,
             "wait": 0.0,
-        }
+        }, self.cycles)]
 
     def demands(self) -> list[Demand]:
         return [Demand("max_current", "pulse_current", self.max_current),

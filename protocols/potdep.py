@@ -19,7 +19,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from labspin.protocols.base import Demand, Protocol, at_least, nonzero, param, positive
+from labspin.protocols.base import Demand, Protocol, Segment, at_least, nonzero, param, positive
 
 
 @dataclass(frozen=True)
@@ -27,24 +27,24 @@ class PotDep(Protocol):
     kind: ClassVar[str] = "potdep"
 
     amplitude: float = param(unit="A", check=positive)
-    pulses: int = param(kind="int", check=at_least(1))
+    pulses: int = param(kind="int", check=at_least(1, 10**6))
     pulse_width: float = param(unit="s", check=positive)
     read_current: float = param(unit="A", check=nonzero)
     cycles: int = param(1, kind="int", check=at_least(1))
     depression_amplitude: float = param(None, unit="A", check=positive)
 
-    def _build(self) -> dict[str, np.ndarray]:
+    def _segments(self) -> list[Segment]:
         dep = self.depression_amplitude if self.depression_amplitude is not None else self.amplitude
         one = np.concatenate([np.full(self.pulses, self.amplitude), np.full(self.pulses, -dep)])
         m = len(one)
-        return {
-            "cycle": np.repeat(np.arange(self.cycles), m),
-            "step": np.tile(np.arange(m), self.cycles),
-            "pulse_current": np.tile(one, self.cycles),
+        return [Segment({
+            "cycle": 0,
+            "step": np.arange(m),
+            "pulse_current": one,
             "pulse_width": self.pulse_width,
             "read_current": self.read_current,
             "wait": 0.0,
-        }
+        }, self.cycles)]
 
     def demands(self) -> list[Demand]:
         out = [Demand("amplitude", "pulse_current", self.amplitude)]

@@ -1,9 +1,9 @@
 """Recipes: TOML files that name a protocol kind and its parameters.
 
-Format (SI units throughout)::
+Format (SI units, or a string with a unit: "5 mA", "100 us")::
 
     name = "staircase"              # required, non-empty string
-    kind = "staircase"              # required: loop | staircase | potdep | retention
+    kind = "staircase"              # required: loop | staircase | potdep | retention | endurance
     description = "CTC benchmark"   # optional
     [parameters]                    # required; keys per kind (see each kind's module docstring)
     reset_current = -6e-3
@@ -25,12 +25,14 @@ from pathlib import Path
 
 from labspin.errors import UserError
 from labspin.protocols.base import Protocol
+from labspin.protocols.endurance import Endurance
 from labspin.protocols.loop import Loop
 from labspin.protocols.potdep import PotDep
 from labspin.protocols.retention import Retention
 from labspin.protocols.staircase import Staircase
 
-PROTOCOLS: dict[str, type[Protocol]] = {cls.kind: cls for cls in (Loop, Staircase, PotDep, Retention)}
+PROTOCOLS: dict[str, type[Protocol]] = {cls.kind: cls for cls in (Loop, Staircase, PotDep, Retention,
+                                                                   Endurance)}
 
 TOP_LEVEL_KEYS = ("name", "kind", "description", "parameters")
 
@@ -84,7 +86,7 @@ def parse_recipe(text: str, source: str = "<recipe>", *, path: str | None = None
         got = "missing" if name is None else f"expected a non-empty string, got {name!r}"
         raise UserError(f"{source}: name: {got}")
     kind = doc.get("kind")
-    if kind not in PROTOCOLS:
+    if not isinstance(kind, str) or kind not in PROTOCOLS:
         got = "missing" if kind is None else f"unknown kind {kind!r}"
         raise UserError(f"{source}: kind: {got} (one of: {', '.join(PROTOCOLS)})")
     description = doc.get("description", "")

@@ -26,7 +26,7 @@ from labspin.protocols.base import Demand, Protocol, at_least, non_negative, non
 class Retention(Protocol):
     kind: ClassVar[str] = "retention"
 
-    reads: int = param(kind="int", check=at_least(1))
+    reads: int = param(kind="int", check=at_least(1, 10**7))
     interval: float = param(unit="s", check=non_negative)
     read_current: float = param(unit="A", check=nonzero)
     set_current: float = param(0.0, unit="A")

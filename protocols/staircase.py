@@ -23,7 +23,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from labspin.protocols.base import (Demand, ParameterError, Protocol, at_least, nonzero, param,
+from labspin.protocols.base import (Demand, ParameterError, Protocol, Segment, at_least, nonzero, param,
                                     positive)
 
 
@@ -38,7 +38,7 @@ class Staircase(Protocol):
     amplitudes: tuple = param(None, kind="floats", unit="A", check=nonzero)
     start: float = param(None, unit="A", check=nonzero)
     stop: float = param(None, unit="A", check=nonzero)
-    states: int = param(None, kind="int", check=at_least(2))
+    states: int = param(None, kind="int", check=at_least(2, 10**6))
     reset_width: float = param(None, unit="s", check=positive)
 
     def _check(self) -> None:
@@ -79,19 +79,19 @@ class Staircase(Protocol):
         """States per cycle, the reset state included (= points per cycle)."""
         return len(self.ladder()) + 1
 
-    def _build(self) -> dict[str, np.ndarray]:
+    def _segments(self) -> list[Segment]:
         m = self.n_states
         one = np.concatenate([[self.reset_current], self.ladder()])
         widths = np.full(m, self.pulse_width)
         widths[0] = self.reset_width if self.reset_width is not None else self.pulse_width
-        return {
-            "cycle": np.repeat(np.arange(self.cycles), m),
-            "step": np.tile(np.arange(m), self.cycles),
-            "pulse_current": np.tile(one, self.cycles),
-            "pulse_width": np.tile(widths, self.cycles),
+        return [Segment({
+            "cycle": 0,
+            "step": np.arange(m),
+            "pulse_current": one,
+            "pulse_width": widths,
             "read_current": self.read_current,
             "wait": 0.0,
-        }
+        }, self.cycles)]
 
     def demands(self) -> list[Demand]:
         out = [Demand("reset_current", "pulse_current", self.reset_current)]

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from labspin.errors import UserError
+from labspin.sim_backend.wear import Wear, WearParams
 
 __all__ = [
     "SWITCH_SIGN", "DeviceParams", "PRESETS", "preset", "suggested_staircase",
@@ -429,6 +430,7 @@ class HallBar:
         self._up = np.zeros_like(self._count)          # units at m = +1 per bin
         self._m_sum = -int(self._count.sum())          # Σ m_i over units (integer)
         self._set_all(-1)                              # as-grown state: saturated at m = -1
+        self.wear = Wear(WearParams(), self.seed)      # endurance wear-out (sim_backend/wear.py)
 
     # -- internal ------------------------------------------------------------------------------
     def _set_all(self, m: int) -> None:
@@ -449,7 +451,7 @@ class HallBar:
         p = self.params
         if not (math.isfinite(current) and math.isfinite(width)) or width <= 0:
             raise UserError(f"pulse: need finite current and width > 0, got {current!r} A, {width!r} s")
-        if current == 0:
+        if current == 0 or self.wear.pulse(abs(current) / p.area / p.J_c0):   # stuck: no effect
             return
         eta = self._rng.standard_normal() if p.sigma_J > 0 else 0.0
         dT = p.joule_rise(current, width)
@@ -542,7 +544,7 @@ class HallBar:
     @property
     def hall_resistance(self) -> float:
         """Noise-free R_H (ohm)."""
-        return self.params.R0 + self.params.R_AHE * self.magnetization
+        return self.params.R0 + self.params.R_AHE * self.magnetization * self.wear.window
 
     @property
     def longitudinal_resistance(self) -> float:
@@ -553,7 +555,8 @@ class HallBar:
         """JSON-able snapshot; `set_state` on a HallBar of the same params/seed resumes it exactly."""
         return {"format": "labspin-hallbar-state/1", "seed": self.seed, "params": self.params.to_dict(),
                 "up": self._up.tolist(), "hx_sign": self._hx_sign,
-                "switching_rng": _rng_state(self._rng), "readout_rng": _rng_state(self.readout_rng)}
+                "switching_rng": _rng_state(self._rng), "readout_rng": _rng_state(self.readout_rng),
+                "wear": self.wear.get_state()}
 
     def set_state(self, state: dict) -> None:
         try:
@@ -567,6 +570,7 @@ class HallBar:
             hx = int(state["hx_sign"])
             if hx not in (1, -1):
                 raise ValueError("hx_sign must be +1 or -1")
+            self.wear.set_state(state.get("wear", {}))
             self._rng.bit_generator.state = state["switching_rng"]
             self.readout_rng.bit_generator.state = state["readout_rng"]
         except (KeyError, TypeError, ValueError, AttributeError) as e:

@@ -18,7 +18,8 @@ from labspin.store import COLUMNS, UNITS, read_run
 PRESETS = ("orange_peel", "idmi", "tilted")
 # per protocol kind: overrides that keep a shipped recipe to a few hundred points
 SHRINK = {"staircase": ["cycles=2"], "loop": ["cycles=1", "current_steps=10"],
-          "potdep": ["cycles=1", "pulses=10"], "retention": ["reads=5"]}
+          "potdep": ["cycles=1", "pulses=10"], "retention": ["reads=5"],
+          "endurance": ["cycles=2000", "read_every=100"]}
 
 
 def cli(capsys, *argv: str) -> tuple[int, str, str]:

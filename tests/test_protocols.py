@@ -236,7 +236,7 @@ def test_bad_overrides(tmp_path):
 
 
 def test_protocols_registry():
-    assert set(PROTOCOLS) == {"loop", "staircase", "potdep", "retention"}
+    assert set(PROTOCOLS) == {"loop", "staircase", "potdep", "retention", "endurance"}
     for kind, cls in PROTOCOLS.items():
         assert issubclass(cls, Protocol) and cls.kind == kind
 

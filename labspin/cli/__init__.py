@@ -28,6 +28,7 @@ COMMANDS = {
     "demo": "labspin.cli.demo:demo",
     "import": "labspin.cli.importer:import_",
     "fit": "labspin.cli.fit:fit",
+    "sweep": "labspin.cli.sweep:sweep",
 }
 
 

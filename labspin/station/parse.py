@@ -17,6 +17,7 @@ import pyvisa.rname
 from labspin.drivers import registry
 from labspin.drivers.roles import Limits
 from labspin.errors import UserError
+from labspin.units import station_value
 from labspin.station.spec import (SIM_ADDRESS, Fault, HallReaderSpec, InstrumentSpec,
                                   SimulatorSpec, StationSpec)
 
@@ -56,6 +57,7 @@ def _unknown(table: dict, allowed: tuple, where: str, prefix: str) -> None:
 
 
 def _number(value: Any, where: str, key: str, *, positive: bool = True) -> float:
+    value = station_value(value, where, key)        # "5 mA", "10 um": to SI, dimension checked
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise UserError(f"{where}: {key}: expected a number, got {value!r}")
     value = float(value)
