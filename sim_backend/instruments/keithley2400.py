@@ -159,7 +159,7 @@ class SourceMeter(KeithleyInstrument):
         elif self.output_on and self.s["func"] == "VOLT":
             v = i_act * bench.hallbar.longitudinal_resistance
         else:
-            v = bench.channel_current * bench.hallbar.hall_resistance + bench.thermal_emf() + noise
+            v = bench.channel_current * bench.hallbar.read_resistance(bench.clock.now) + bench.thermal_emf() + noise
         status = 8 if self._tripped else 0
         r = v / i_act if ("RES" in self._sense_funcs and i_act) else NAN_READING
         rec = (v, i_act, r, self.clock.now, status)
