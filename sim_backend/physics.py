@@ -80,7 +80,7 @@ class DeviceParams:
     drift_tau_min: float = 0.1     # s, shortest correlation time of the drift (one OU process a decade)
     drift_tau_max: float = 1000.0  # s, longest correlation time of the drift
     readback: float = 0.0          # ohm/A^2, heating read-back: R_H += readback·I_prev^2 (decaying)
-    tau_readback: float = 1.0      # s, cooling time of the read-back after a pulse
+    tau_readback: float = 1.0      # s, cooling time of the read-back after a pulse (substrate)
     R_xx: float = 800.0            # ohm, two-terminal channel resistance (compliance)
     width: float = 10e-6           # m, channel width
     thickness: float = 6e-9        # m, thickness of the current-carrying (heavy-metal) layer
