@@ -790,15 +790,15 @@ PRESETS: dict[str, DeviceParams] = {
     "orange_peel": DeviceParams(
         name="orange_peel", n_units=600, cluster_size=40, sigma_g=0.25, J_c0=1.3e11, delta=30.0,
         sigma_J=0.015, sigma_d2d=0.03, hx_jitter=0.20, polarity_resettable=True, R_AHE=2.0, R0=40.0,
-        J_shift=6.5e9, read_noise=0.014, drift=0.016, readback=1100.0, ladder_evenness=1.0),
+        J_shift=6.5e9, read_noise=0.014, drift=0.016, readback=1500.0, ladder_evenness=1.0),
     "idmi": DeviceParams(
         name="idmi", n_units=750, cluster_size=30, sigma_g=0.28, J_c0=1.3e11, delta=30.0,
         sigma_J=0.015, sigma_d2d=0.02, hx_jitter=0.10, polarity_resettable=True, R_AHE=0.8, R0=16.0,
-        J_shift=6.5e9, read_noise=0.0056, drift=0.0064, readback=450.0, ladder_evenness=0.6),
+        J_shift=6.5e9, read_noise=0.0056, drift=0.0064, readback=600.0, ladder_evenness=0.6),
     "tilted": DeviceParams(
         name="tilted", n_units=3000, cluster_size=10, sigma_g=0.28, J_c0=1.33e11, delta=32.0,
         sigma_J=0.001, sigma_d2d=0.005, hx_jitter=0.0, polarity_resettable=False, R_AHE=0.8, R0=16.0,
-        J_shift=6.5e9, read_noise=0.0056, drift=0.0064, readback=450.0, ladder_evenness=0.35),
+        J_shift=6.5e9, read_noise=0.0056, drift=0.0064, readback=600.0, ladder_evenness=0.35),
 }
 
 
