@@ -9,19 +9,26 @@ its target state with probability
 
     P_i = -expm1(-(t_p/τ0)·exp(-Δ(T)·x^n)),   x = max(0, 1 - |J_eff| / (J_c,i·h(T)))
 
-towards  m = -c·sign(θ_SH)·sign(J)·s_i·sign(H_x)  (c = SWITCH_SIGN, chosen so that a positive
-pulse raises R_H for the default polarity). Joule heating ΔT = R_xx·R_th·I²·(1 - e^(-t_p/τ_th))
-lowers J_c by h(T) = 1 - ΔT/T_scale and Δ by h·T_amb/(T_amb+ΔT); each pulse carries one drive
-jitter draw J_eff = |J|·(1 + σ_J·η). Units are grouped into bins of equal sign and similar J_c
+towards  m = -c·sign(θ_SH)·sign(J - J_shift)·s_i·sign(H_x)  (c = SWITCH_SIGN, chosen so that a
+positive pulse raises R_H for the default polarity; J_shift moves the loop's centre). Joule heating
+ΔT = R_xx·R_th·I²·(1 - e^(-t_p/τ_th)) lowers J_c by h(T) = 1 - ΔT/T_scale and Δ by
+h·T_amb/(T_amb+ΔT); each pulse carries one drive jitter draw J_eff = |J - J_shift|·(1 + σ_J·η).
+With Δ ≈ 30 the median unit follows J_sw ≈ J_c0·h·[1 - ln(t_p/τ0)/Δ] + J_shift, σ_g sets the
+loop's transition width, and the binomial count of units near their threshold is the CTC. Units are grouped into bins of equal sign and similar J_c
 and each pulse draws one binomial number of switching units per bin, so large N_eff costs no more
 than a few dozen bins (bins with P < 7e-13 per unit are left alone for that pulse). `HallBar.pulse`
 runs that loop compiled (`pulse_kernel`, exact binomials); `HallBarBatch` runs it as numpy over
 devices × bins (`_draw_switches`).
 
-    R_H = R0 + R_AHE·Σ w_i m_i      (|R_H - R0| ≤ R_AHE always)
+    R_H = R0 + R_AHE·Σ w_i m_i      (|R_H - R0| ≤ R_AHE always; `hall_resistance`)
+
+A read at bench time t (`read_resistance(t)`) adds a heating read-back readback·H (H: largest I² of
+the pulses since the last read, cooling with tau_readback), a 1/f-like drift (sum of OU processes,
+rms `drift`) and white device read noise (`read_noise`). Equations, parameters and their sources:
+docs/physics.md.
 
 Random streams: SeedSequence(seed).spawn(3) → fabrication (unit draws), switching (pulses),
-readout (`readout_rng`, used only by the simulated instruments), so adding reads never changes
+readout (`readout_rng`: reads and the simulated instruments' noise), so adding reads never changes
 the switching history.
 """
 from __future__ import annotations
@@ -462,7 +469,7 @@ class _Readout:
         dt = 0.0 if self.t is None else max(0.0, t - self.t)
         self.t = t
         self.t_heat = np.where(np.isnan(self.t_heat), t, self.t_heat)
-        self.heat = self.heat * np.exp(-(t - self.t_heat) / p.tau_readback)
+        self.heat = self.heat * np.exp(-np.maximum(t - self.t_heat, 0.0) / p.tau_readback)
         self.t_heat[:] = t
         r = r_mag + p.readback * self.heat
         if p.drift > 0 or p.read_noise > 0:
