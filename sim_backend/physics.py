@@ -28,8 +28,8 @@ rms `drift`) and white device read noise (`read_noise`). Equations, parameters a
 docs/physics.md.
 
 Random streams: SeedSequence(seed).spawn(3) → fabrication (unit draws), switching (pulses),
-readout (`readout_rng`: reads and the simulated instruments' noise), so adding reads never changes
-the switching history.
+readout (`readout_rng` for the simulated instruments' noise, and its first child for the device's
+read noise and drift), so adding reads never changes the switching history.
 """
 from __future__ import annotations
 
@@ -453,20 +453,29 @@ class _Readout:
     one a decade between drift_tau_min and drift_tau_max, of equal variance drift²/K: their sum has
     a 1/f spectrum between the corners and a bounded rms `drift`. The read-back is readback·H,
     H the largest I² of the pulses since the last read (or the earlier H, decayed with
-    tau_readback from the read that first saw it). Every draw comes from the readout stream.
+    tau_readback from the read that first saw it). Draws come from a child of the readout seed,
+    saved with the state, so a restored device reads exactly as the original (the instruments'
+    own noise, drawn in blocks from `readout_rng`, does not shift it). A clock that restarts
+    (a resumed run's new bench) continues the drift and read-back as if no time had passed.
     """
 
-    def __init__(self, p: DeviceParams, n: int) -> None:
+    def __init__(self, p: DeviceParams, n: int, seed: np.random.SeedSequence) -> None:
+        """`seed`: the device's readout SeedSequence."""
         self.p, self.n = p, n
+        # the readout seed's first child, built without spawning (so every _Readout gets the same)
+        self.rng = np.random.default_rng(np.random.SeedSequence(seed.entropy, spawn_key=(*seed.spawn_key, 0)))
         self.taus = p.drift_taus
         self.x: np.ndarray | None = None          # OU values (n, K); drawn at the first read
         self.t: float | None = None               # time of the last read
         self.heat = np.zeros(n)                   # A^2, as of t_heat
         self.t_heat = np.full(n, np.nan)          # NaN: set by the next read (a pulse came since)
 
-    def read(self, rng: np.random.Generator, r_mag: np.ndarray, t: float) -> np.ndarray:
+    def read(self, r_mag: np.ndarray, t: float) -> np.ndarray:
         p = self.p
-        dt = 0.0 if self.t is None else max(0.0, t - self.t)
+        if self.t is not None and t < self.t:       # a new clock: shift the stored times onto it
+            self.t_heat = self.t_heat + (t - self.t)
+            self.t = t
+        dt = 0.0 if self.t is None else t - self.t
         self.t = t
         self.t_heat = np.where(np.isnan(self.t_heat), t, self.t_heat)
         self.heat = self.heat * np.exp(-np.maximum(t - self.t_heat, 0.0) / p.tau_readback)
@@ -474,7 +483,7 @@ class _Readout:
         r = r_mag + p.readback * self.heat
         if p.drift > 0 or p.read_noise > 0:
             K = self.taus.size
-            z = rng.standard_normal((self.n, K + 1))
+            z = self.rng.standard_normal((self.n, K + 1))
             s = p.drift / math.sqrt(K)
             if self.x is None:
                 self.x = s * z[:, :K]              # stationary start
@@ -492,7 +501,7 @@ class _Readout:
 
     def get_state(self) -> dict:
         nan = np.isnan(self.t_heat)
-        return {"x": None if self.x is None else self.x.tolist(), "t": self.t,
+        return {"rng": _rng_state(self.rng), "x": None if self.x is None else self.x.tolist(), "t": self.t,
                 "heat": self.heat.tolist(),
                 "t_heat": [None if m else float(v) for m, v in zip(nan, self.t_heat)]}
 
@@ -504,6 +513,7 @@ class _Readout:
         t_heat = np.array([np.nan if v is None else float(v) for v in s["t_heat"]])
         if heat.shape != (self.n,) or t_heat.shape != (self.n,):
             raise ValueError("readout heat state does not fit this device")
+        self.rng.bit_generator.state = s["rng"]
         self.x, self.t, self.heat, self.t_heat = x, None if s["t"] is None else float(s["t"]), heat, t_heat
 
 
@@ -523,12 +533,13 @@ class HallBar:
         self._fn, self._state = generator_handle(self._rng)     # the kernel draws from _rng itself
         self._pulse_bins = pulse_bins
         self.readout_rng = np.random.default_rng(ro)
+        self._ro_seed = ro
         self._inv_jc = 1.0 / self._jc
         self._hx_sign = 1
         self._up = np.zeros_like(self._count)          # units at m = +1 per bin
         self._m_sum = -int(self._count.sum())          # Σ m_i over units (integer)
         self._set_all(-1)                              # as-grown state: saturated at m = -1
-        self._readout = _Readout(params, 1)
+        self._readout = _Readout(params, 1, ro)
         self._heat = 0.0                               # largest I^2 since the last read (A^2)
 
     # -- internal ------------------------------------------------------------------------------
@@ -665,7 +676,7 @@ class HallBar:
         if self._heat > 0.0:
             ro.note_pulses(np.array([self._heat]))
             self._heat = 0.0
-        return float(ro.read(self.readout_rng, np.array([self.hall_resistance]), float(t))[0])
+        return float(ro.read(np.array([self.hall_resistance]), float(t))[0])
 
     @property
     def longitudinal_resistance(self) -> float:
@@ -691,7 +702,7 @@ class HallBar:
             hx = int(state["hx_sign"])
             if hx not in (1, -1):
                 raise ValueError("hx_sign must be +1 or -1")
-            readout = _Readout(self.params, 1)
+            readout = _Readout(self.params, 1, self._ro_seed)
             if "readout" in state:                  # snapshots before the read model have none
                 readout.set_state(state["readout"])
             pending = float(state.get("readout", {}).get("pending_heat", 0.0))
@@ -730,7 +741,7 @@ class HallBarBatch:
         self.readout_rng = np.random.default_rng(ro)
         self._hx_sign = np.ones(self.n_devices, dtype=np.int64)
         self._up = np.zeros_like(self._count)
-        self._readout = _Readout(params, self.n_devices)
+        self._readout = _Readout(params, self.n_devices, ro)
 
     def pulse(self, currents: np.ndarray | float, width: float) -> None:
         """One pulse per device (a scalar current is applied to all)."""
@@ -786,7 +797,7 @@ class HallBarBatch:
 
     def read_resistance(self, t: float) -> np.ndarray:
         """As HallBar.read_resistance, one read of every device at time t (ohm)."""
-        return self._readout.read(self.readout_rng, self.hall_resistance, float(t))
+        return self._readout.read(self.hall_resistance, float(t))
 
 
 # ----------------------------------------------------------------------------------------------

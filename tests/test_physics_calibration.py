@@ -265,8 +265,18 @@ def test_reads_never_change_the_switching_history_and_state_is_exact():
     future = [b.read_resistance(30.0 + 0.3 * i) for i in range(20)]
     c = HallBar(p, seed=4)
     c.set_state(state)
+    c.readout_rng.normal(size=1000)                    # instrument noise: not the device's reads
     c.pulse(0.009, 1e-4)
     assert [c.read_resistance(30.0 + 0.3 * i) for i in range(20)] == future
+    # a resumed run's bench clock starts again at 0: the device carries on from its last read
+    t_last = state["readout"]["t"]
+    same_clock, new_clock = HallBar(p, seed=4), HallBar(p, seed=4)
+    for hb in (same_clock, new_clock):
+        hb.set_state(state)
+        hb.pulse(0.009, 1e-4)
+    a = [same_clock.read_resistance(t_last + 0.3 * i) for i in range(20)]
+    b = [new_clock.read_resistance(0.3 * i) for i in range(20)]
+    assert np.allclose(a, b, rtol=0, atol=1e-9)
 
 
 def test_batch_reads_match_single_devices():
