@@ -467,29 +467,32 @@ class _Readout:
         self.taus = p.drift_taus
         self.x: np.ndarray | None = None          # OU values (n, K); drawn at the first read
         self.t: float | None = None               # time of the last read
-        self.heat = np.zeros(n)                   # A^2, as of t_heat
-        self.t_heat = np.full(n, np.nan)          # NaN: set by the next read (a pulse came since)
+        self.heat = np.zeros(n)                   # A^2, as of the last read
+        self.pending: np.ndarray | None = None    # devices whose heat came from a pulse after it
+        self._coef = (None, None, None)           # (dt, OU decay, OU kick) of the last dt
 
     def read(self, r_mag: np.ndarray, t: float) -> np.ndarray:
         p = self.p
-        if self.t is not None and t < self.t:       # a new clock: shift the stored times onto it
-            self.t_heat = self.t_heat + (t - self.t)
-            self.t = t
-        dt = 0.0 if self.t is None else t - self.t
+        # a clock that went back is a new bench (resumed run): carry on as if no time had passed
+        dt = 0.0 if self.t is None else max(0.0, t - self.t)
         self.t = t
-        self.t_heat = np.where(np.isnan(self.t_heat), t, self.t_heat)
-        self.heat = self.heat * np.exp(-np.maximum(t - self.t_heat, 0.0) / p.tau_readback)
-        self.t_heat[:] = t
+        decay = math.exp(-dt / p.tau_readback)
+        if self.pending is None:
+            self.heat = self.heat * decay
+        else:                                      # a fresh pulse's heat starts cooling now
+            self.heat = np.where(self.pending, self.heat, self.heat * decay)
+            self.pending = None
         r = r_mag + p.readback * self.heat
         if p.drift > 0 or p.read_noise > 0:
             K = self.taus.size
             z = self.rng.standard_normal((self.n, K + 1))
-            s = p.drift / math.sqrt(K)
             if self.x is None:
-                self.x = s * z[:, :K]              # stationary start
+                self.x = p.drift / math.sqrt(K) * z[:, :K]      # stationary start
             else:
-                a = np.exp(-dt / self.taus)
-                self.x = a * self.x + s * np.sqrt(-np.expm1(-2 * dt / self.taus)) * z[:, :K]
+                if self._coef[0] != dt:
+                    self._coef = (dt, np.exp(-dt / self.taus),
+                                  p.drift / math.sqrt(K) * np.sqrt(-np.expm1(-2 * dt / self.taus)))
+                self.x = self._coef[1] * self.x + self._coef[2] * z[:, :K]
             r = r + self.x.sum(axis=1) + p.read_noise * z[:, K]
         return r
 
@@ -497,24 +500,23 @@ class _Readout:
         hot = i2 > self.heat
         if hot.any():
             self.heat = np.where(hot, i2, self.heat)
-            self.t_heat = np.where(hot, np.nan, self.t_heat)
+            self.pending = hot if self.pending is None else (self.pending | hot)
 
     def get_state(self) -> dict:
-        nan = np.isnan(self.t_heat)
-        return {"rng": _rng_state(self.rng), "x": None if self.x is None else self.x.tolist(), "t": self.t,
-                "heat": self.heat.tolist(),
-                "t_heat": [None if m else float(v) for m, v in zip(nan, self.t_heat)]}
+        return {"rng": _rng_state(self.rng), "x": None if self.x is None else self.x.tolist(),
+                "t": self.t, "heat": self.heat.tolist(),
+                "pending": None if self.pending is None else self.pending.tolist()}
 
     def set_state(self, s: dict) -> None:
         x = None if s["x"] is None else np.asarray(s["x"], dtype=float)
         if x is not None and x.shape != (self.n, self.taus.size):
             raise ValueError("readout drift state does not fit this device")
         heat = np.asarray(s["heat"], dtype=float)
-        t_heat = np.array([np.nan if v is None else float(v) for v in s["t_heat"]])
-        if heat.shape != (self.n,) or t_heat.shape != (self.n,):
+        pending = None if s["pending"] is None else np.asarray(s["pending"], dtype=bool)
+        if heat.shape != (self.n,) or (pending is not None and pending.shape != (self.n,)):
             raise ValueError("readout heat state does not fit this device")
         self.rng.bit_generator.state = s["rng"]
-        self.x, self.t, self.heat, self.t_heat = x, None if s["t"] is None else float(s["t"]), heat, t_heat
+        self.x, self.t, self.heat, self.pending = x, None if s["t"] is None else float(s["t"]), heat, pending
 
 
 class HallBar:
