@@ -14,9 +14,9 @@ positive pulse raises R_H for the default polarity; J_shift moves the loop's cen
 ΔT = R_xx·R_th·I²·(1 - e^(-t_p/τ_th)) lowers J_c by h(T) = 1 - ΔT/T_scale and Δ by
 h·T_amb/(T_amb+ΔT); each pulse carries one drive jitter draw J_eff = |J - J_shift|·(1 + σ_J·η).
 With Δ ≈ 30 the median unit follows J_sw ≈ J_c0·h·[1 - ln(t_p/τ0)/Δ] + J_shift, σ_g sets the
-loop's transition width, and the binomial count of units near their threshold is the CTC. Units are grouped into bins of equal sign and similar J_c
-and each pulse draws one binomial number of switching units per bin, so large N_eff costs no more
-than a few dozen bins (bins with P < 7e-13 per unit are left alone for that pulse). `HallBar.pulse`
+loop's transition width, and the binomial count of units near their threshold is the CTC.
+Units are grouped into bins of equal sign and similar J_c and each pulse draws one binomial
+number of switching units per bin, so large N_eff costs no more than a few dozen bins (bins with P < 7e-13 per unit are left alone for that pulse). `HallBar.pulse`
 runs that loop compiled (`pulse_kernel`, exact binomials); `HallBarBatch` runs it as numpy over
 devices × bins (`_draw_switches`).
 
