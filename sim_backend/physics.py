@@ -16,9 +16,10 @@ h·T_amb/(T_amb+ΔT); each pulse carries one drive jitter draw J_eff = |J - J_sh
 With Δ ≈ 30 the median unit follows J_sw ≈ J_c0·h·[1 - ln(t_p/τ0)/Δ] + J_shift, σ_g sets the
 loop's transition width, and the binomial count of units near their threshold is the CTC.
 Units are grouped into bins of equal sign and similar J_c and each pulse draws one binomial
-number of switching units per bin, so large N_eff costs no more than a few dozen bins (bins with P < 7e-13 per unit are left alone for that pulse). `HallBar.pulse`
-runs that loop compiled (`pulse_kernel`, exact binomials); `HallBarBatch` runs it as numpy over
-devices × bins (`_draw_switches`).
+number of switching units per bin, so large N_eff costs no more than a few dozen bins (bins with
+P < 7e-13 per unit are left alone for that pulse). `HallBar.pulse` runs that loop compiled
+(`pulse_kernel`, exact binomials); `HallBarBatch` runs it as numpy over devices × bins
+(`_draw_switches`).
 
     R_H = R0 + R_AHE·Σ w_i m_i      (|R_H - R0| ≤ R_AHE always; `hall_resistance`)
 
