@@ -2,7 +2,8 @@
 
 Run: python benchmarks/bench_physics.py [--quick]. Prints a table (events per CPU second); asserts
 nothing.
-Targets (2 cores): one device >= 1e5 pulses/s, 1000 devices >= 3e5 device-pulses/s.
+Targets (2 cores): one device >= 1e5 pulses/s, 1000 devices >= 3e5 device-pulses/s. The last
+column is reads (noise, drift, read-back) per second of one device.
 """
 from __future__ import annotations
 
@@ -54,6 +55,10 @@ def main() -> None:
         batch = HallBarBatch(p, 1000, seed=0)
         n_b = 5 if args.quick else 20
 
+        def reads():
+            for i in range(train.size):
+                hb.read_resistance(0.05 * i)
+
         def batched():
             for _ in range(n_b):
                 for a in seq:
@@ -65,9 +70,10 @@ def main() -> None:
                      rate(lambda: hb.pulse_train(train, WIDTH), train.size),
                      rate(lambda: (hb.pulse(adv["reset_current"], WIDTH), hb.pulse_train(same, WIDTH)),
                           same.size),
-                     rate(batched, 1000 * n_b * seq.size, repeat=2)))
+                     rate(batched, 1000 * n_b * seq.size, repeat=2),
+                     rate(reads, train.size)))
     head = ("preset", "N_eff", "bins", "pulse() staircase", "pulse() sub-threshold",
-            "pulse_train staircase", "pulse_train same-sign", "batch 1000 dev")
+            "pulse_train staircase", "pulse_train same-sign", "batch 1000 dev", "read_resistance()")
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     for r in rows:

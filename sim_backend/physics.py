@@ -9,20 +9,28 @@ its target state with probability
 
     P_i = -expm1(-(t_p/τ0)·exp(-Δ(T)·x^n)),   x = max(0, 1 - |J_eff| / (J_c,i·h(T)))
 
-towards  m = -c·sign(θ_SH)·sign(J)·s_i·sign(H_x)  (c = SWITCH_SIGN, chosen so that a positive
-pulse raises R_H for the default polarity). Joule heating ΔT = R_xx·R_th·I²·(1 - e^(-t_p/τ_th))
-lowers J_c by h(T) = 1 - ΔT/T_scale and Δ by h·T_amb/(T_amb+ΔT); each pulse carries one drive
-jitter draw J_eff = |J|·(1 + σ_J·η). Units are grouped into bins of equal sign and similar J_c
-and each pulse draws one binomial number of switching units per bin, so large N_eff costs no more
-than a few dozen bins (bins with P < 7e-13 per unit are left alone for that pulse). `HallBar.pulse`
-runs that loop compiled (`pulse_kernel`, exact binomials); `HallBarBatch` runs it as numpy over
-devices × bins (`_draw_switches`).
+towards  m = -c·sign(θ_SH)·sign(J - J_shift)·s_i·sign(H_x)  (c = SWITCH_SIGN, chosen so that a
+positive pulse raises R_H for the default polarity; J_shift moves the loop's centre). Joule heating
+ΔT = R_xx·R_th·I²·(1 - e^(-t_p/τ_th)) lowers J_c by h(T) = 1 - ΔT/T_scale and Δ by
+h·T_amb/(T_amb+ΔT); each pulse carries one drive jitter draw J_eff = |J - J_shift|·(1 + σ_J·η).
+With Δ ≈ 30 the median unit follows J_sw ≈ J_c0·h·[1 - ln(t_p/τ0)/Δ] + J_shift, σ_g sets the
+loop's transition width, and the binomial count of units near their threshold is the CTC.
+Units are grouped into bins of equal sign and similar J_c and each pulse draws one binomial
+number of switching units per bin, so large N_eff costs no more than a few dozen bins (bins with
+P < 7e-13 per unit are left alone for that pulse). `HallBar.pulse` runs that loop compiled
+(`pulse_kernel`, exact binomials); `HallBarBatch` runs it as numpy over devices × bins
+(`_draw_switches`).
 
-    R_H = R0 + R_AHE·Σ w_i m_i      (|R_H - R0| ≤ R_AHE always)
+    R_H = R0 + R_AHE·Σ w_i m_i      (|R_H - R0| ≤ R_AHE always; `hall_resistance`)
+
+A read at bench time t (`read_resistance(t)`) adds a heating read-back readback·H (H: largest I² of
+the pulses since the last read, cooling with tau_readback), a 1/f-like drift (sum of OU processes,
+rms `drift`) and white device read noise (`read_noise`). Equations, parameters and their sources:
+docs/physics.md.
 
 Random streams: SeedSequence(seed).spawn(3) → fabrication (unit draws), switching (pulses),
-readout (`readout_rng`, used only by the simulated instruments), so adding reads never changes
-the switching history.
+readout (`readout_rng` for the simulated instruments' noise, and its first child for the device's
+read noise and drift), so adding reads never changes the switching history.
 """
 from __future__ import annotations
 
@@ -63,7 +71,7 @@ class DeviceParams:
     n_bins: int = 48               # bins per sign group in the binned-binomial update
     sigma_g: float = 0.10          # log-normal spread of J_c,i
     J_c0: float = 1.3e11           # A/m^2, median intrinsic critical current density (at τ0)
-    delta0: float = 100.0          # thermal stability Δ (in kT) at ambient temperature
+    delta: float = 32.0            # thermal stability factor Δ (barrier / kT) at ambient temperature
     tau0: float = 1e-9             # s, attempt time
     n_exp: float = 1.0             # barrier exponent n in Δ·x^n (≈1 for SOT)
     sigma_J: float = 0.005         # relative per-pulse jitter of the effective drive
@@ -74,7 +82,14 @@ class DeviceParams:
     theta_sh_sign: int = 1         # sign of the spin Hall angle of the current-carrying layer
     # electrical
     R_AHE: float = 0.8             # ohm, anomalous Hall amplitude
-    R0: float = 0.0                # ohm, offset (misalignment, ordinary Hall)
+    R0: float = 0.0                # ohm, Hall offset (lead misalignment: a share of R_xx)
+    J_shift: float = 0.0           # A/m^2, loop shift along the current axis (centre of the loop)
+    read_noise: float = 0.0        # ohm rms per read, device part (on top of the instrument's)
+    drift: float = 0.0             # ohm rms of the 1/f-like drift of R_H (sum of OU processes)
+    drift_tau_min: float = 0.1     # s, shortest correlation time of the drift (one OU process a decade)
+    drift_tau_max: float = 1000.0  # s, longest correlation time of the drift
+    readback: float = 0.0          # ohm/A^2, heating read-back: R_H += readback·I_prev^2 (decaying)
+    tau_readback: float = 1.0      # s, cooling time of the read-back after a pulse (substrate)
     R_xx: float = 800.0            # ohm, two-terminal channel resistance (compliance)
     width: float = 10e-6           # m, channel width
     thickness: float = 6e-9        # m, thickness of the current-carrying (heavy-metal) layer
@@ -104,13 +119,16 @@ class DeviceParams:
             object.__setattr__(self, name, int(v))     # 1e4 from a TOML/HDF5 float -> 10000
         if self.n_units < self.cluster_size:
             raise bad("n_units", "must be >= cluster_size")
-        for name in ("J_c0", "delta0", "tau0", "n_exp", "R_xx", "width", "thickness",
-                     "tau_th", "T_ambient", "T_scale", "hx_coercive"):
+        for name in ("J_c0", "delta", "tau0", "n_exp", "R_xx", "width", "thickness",
+                     "tau_th", "T_ambient", "T_scale", "hx_coercive", "drift_tau_min", "tau_readback"):
             if getattr(self, name) <= 0:
                 raise bad(name, f"must be > 0, got {getattr(self, name)!r}")
-        for name in ("sigma_g", "sigma_J", "sigma_d2d", "thermal_resistance", "R_AHE", "ladder_evenness"):
+        for name in ("sigma_g", "sigma_J", "sigma_d2d", "thermal_resistance", "R_AHE", "ladder_evenness",
+                     "read_noise", "drift", "readback"):
             if getattr(self, name) < 0:
                 raise bad(name, f"must be >= 0, got {getattr(self, name)!r}")
+        if self.drift_tau_max < self.drift_tau_min:
+            raise bad("drift_tau_max", f"must be >= drift_tau_min, got {self.drift_tau_max!r}")
         if not 0 <= self.hx_jitter < 0.5:
             raise bad("hx_jitter", f"must be in [0, 0.5), got {self.hx_jitter!r}")
         if self.theta_sh_sign not in (1, -1):
@@ -134,6 +152,12 @@ class DeviceParams:
         """Current (A) that gives current density j (A/m^2)."""
         return j * self.area
 
+    @property
+    def drift_taus(self) -> np.ndarray:
+        """Correlation times of the drift's OU processes: one a decade, drift_tau_min … drift_tau_max."""
+        n = 1 + int(round(math.log10(self.drift_tau_max / self.drift_tau_min)))
+        return np.geomspace(self.drift_tau_min, self.drift_tau_max, n)
+
     def joule_rise(self, current: float, width: float) -> float:
         """Temperature rise (K) at the end of a pulse."""
         return self.R_xx * self.thermal_resistance * current * current * -math.expm1(-width / self.tau_th)
@@ -147,6 +171,10 @@ class DeviceParams:
         """Build from a dict (e.g. a run file's sample group); UserError on unknown keys or bad values."""
         if not isinstance(d, dict):
             raise UserError("DeviceParams: expected a table of parameters")
+        if "delta0" in d:                     # run files before the rename of Δ
+            if "delta" in d:
+                raise UserError("DeviceParams.delta0: give delta (delta0 is its old name), not both")
+            d = {("delta" if k == "delta0" else k): v for k, v in d.items()}
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
@@ -171,13 +199,17 @@ class DeviceParams:
 # ----------------------------------------------------------------------------------------------
 
 class _ladder_model:
-    """Expected staircase response of the nominal device (quantile grid of units, jitter quadrature)."""
+    """Expected staircase response of the nominal device (quantile grid of units, jitter quadrature).
 
-    def __init__(self, p: DeviceParams, width: float, grid: int = 1500) -> None:
+    `polarity` +1: positive pulses (the rungs), -1: negative pulses (the reset); the loop shift
+    J_shift makes them differ. Currents passed in are magnitudes.
+    """
+
+    def __init__(self, p: DeviceParams, width: float, grid: int = 1500, polarity: int = 1) -> None:
         from scipy.special import ndtri
-        self.p, self.width = p, width
+        self.p, self.width, self.polarity = p, width, polarity
         q = (np.arange(grid) + 0.5) / grid
-        self.jc = p.J_c0 * np.exp(p.sigma_g * ndtri(q))
+        self.jc = p.J_c0 * np.exp(p.sigma_g * np.clip(ndtri(q), -3.0, 3.0))
         eta, w = np.polynomial.hermite_e.hermegauss(9)
         self.eta, self.w = eta, w / w.sum()
 
@@ -186,18 +218,18 @@ class _ladder_model:
         p = self.p
         dT = p.joule_rise(current, self.width)
         h = max(0.05, 1.0 - dT / p.T_scale)
-        delta = p.delta0 * h * p.T_ambient / (p.T_ambient + dT)
-        J = abs(current) / p.area
+        delta = p.delta * h * p.T_ambient / (p.T_ambient + dT)
+        J = max(0.0, abs(current) / p.area - self.polarity * p.J_shift)
         eta = self.eta[:, None] if jitter else np.zeros((1, 1))
         w = self.w[:, None] if jitter else np.ones((1, 1))
         x = np.maximum(0.0, 1.0 - J * (1 + p.sigma_J * eta) / (self.jc[None, :] * h))
-        rate = np.exp(math.log(self.width / p.tau0) - delta * x ** p.n_exp)
+        rate = np.exp(np.minimum(math.log(self.width / p.tau0) - delta * x ** p.n_exp, 50.0))
         return (w * -np.expm1(-rate)).sum(axis=0)
 
     def current_at(self, frac: float, prev: np.ndarray | None = None) -> float:
         """Current whose pulse brings the switched fraction (after `prev`) to frac."""
         prev = np.zeros_like(self.jc) if prev is None else prev
-        lo, hi = 0.05 * self.p.J_c0 * self.p.area, 5 * self.p.J_c0 * self.p.area
+        lo, hi = 0.01 * self.p.J_c0 * self.p.area, 5 * self.p.J_c0 * self.p.area
         for _ in range(60):
             mid = math.sqrt(lo * hi)
             f = (prev + (1 - prev) * self.probs(mid)).mean()
@@ -205,7 +237,8 @@ class _ladder_model:
         return math.sqrt(lo * hi)
 
     def sigma(self, prev: np.ndarray, current: float) -> tuple[float, np.ndarray]:
-        """Cycle-to-cycle σ of the switched fraction after a pulse (jitter + binomial), and the new state."""
+        """Cycle-to-cycle σ of the switched fraction after a pulse (jitter + binomial + read), and
+        the new state."""
         p = self.p
         new = prev + (1 - prev) * self.probs(current)
         d = 1e-3
@@ -214,16 +247,21 @@ class _ladder_model:
         var_j = (p.sigma_J * (f_hi - f_lo) / (2 * d)) ** 2
         new0 = prev + (1 - prev) * self.probs(current, jitter=False)   # thermal part only
         var_b = (new0 * (1 - new0)).mean() / p.n_eff / (1 - 2 * p.hx_jitter) ** 2
-        return math.sqrt(var_j + var_b), new
+        return math.sqrt(var_j + var_b + _read_sigma_fraction(p) ** 2), new
+
+
+def _read_sigma_fraction(p: DeviceParams) -> float:
+    """Device read noise and drift (rms) as a switched fraction of the full swing."""
+    return math.hypot(p.read_noise, p.drift) / (2 * p.R_AHE * (1 - 2 * p.hx_jitter)) if p.R_AHE > 0 else 0.0
 
 
 def _reset_current(params: DeviceParams, width: float) -> float:
     """5 % above the current that switches 99.995 % of the nominal device, negative, 3 digits."""
-    return -float(f"{_ladder_model(params, width).current_at(0.99995) * 1.05:.3g}")
+    return -float(f"{_ladder_model(params, width, polarity=-1).current_at(0.99995) * 1.05:.3g}")
 
 
 def suggested_staircase(params: DeviceParams, n_states: int, width: float = 100e-6,
-                        margin: float = 5.5) -> dict:
+                        margin: float = 5.8) -> dict:
     """Reset current and an increasing ladder of pulse amplitudes for a staircase protocol.
 
     Adjacent expected states are spaced in proportion to their predicted cycle-to-cycle σ (plus
@@ -265,7 +303,7 @@ def _design_staircase(params: DeviceParams, n_states: int, width: float, margin:
         return float(np.interp(f, frac, sig_d))
 
     def shoot(K: float) -> list[float]:
-        fs, f, s = [], 0.0, 0.0                  # the reset state is saturated: no spread
+        fs, f, s = [], 0.0, _read_sigma_fraction(params)   # reset state: saturated, read noise only
         for _ in range(n_states - 1):
             lo, hi = f, 2.0
             for _ in range(50):                  # solve g - f = K·(s + σ(g))/2 for g
@@ -316,11 +354,12 @@ def _refine(params: DeviceParams, amps: list[float], reset: float, width: float,
             b.pulse(a, width)
             rows.append((b.magnetization - m0) / span)
         f = np.array(rows)
-        mu, sd = f.mean(axis=1), f.std(axis=1, ddof=1)
+        mu = f.mean(axis=1)
+        sd = np.hypot(f.std(axis=1, ddof=1), _read_sigma_fraction(params))   # switching ⊕ read
         if it == iters:
             break
         sd_d = np.maximum(np.r_[0.0, sd], params.ladder_evenness * sd.max())   # floor: keep tails apart
-        sd_d[0] = 0.0
+        sd_d[0] = _read_sigma_fraction(params)             # the saturated reset state: read noise only
         gaps = (sd_d[1:] + sd_d[:-1]) / 2
         K = margin if gaps.sum() * margin <= f_top else f_top / gaps.sum()
         target = np.cumsum(K * gaps)
@@ -409,8 +448,81 @@ def _rng_state(rng: np.random.Generator) -> dict:
     return json.loads(json.dumps(rng.bit_generator.state))
 
 
+class _Readout:
+    """What a read adds to the magnetic R_H: heating read-back, 1/f-like drift, read noise.
+
+    Arrays over devices (one for a HallBar). The drift is a sum of Ornstein-Uhlenbeck processes,
+    one a decade between drift_tau_min and drift_tau_max, of equal variance drift²/K: their sum has
+    a 1/f spectrum between the corners and a bounded rms `drift`. The read-back is readback·H,
+    H the largest I² of the pulses since the last read (or the earlier H, decayed with
+    tau_readback from the read that first saw it). Draws come from a child of the readout seed,
+    saved with the state, so a restored device reads exactly as the original (the instruments'
+    own noise, drawn in blocks from `readout_rng`, does not shift it). A clock that restarts
+    (a resumed run's new bench) continues the drift and read-back as if no time had passed.
+    """
+
+    def __init__(self, p: DeviceParams, n: int, seed: np.random.SeedSequence) -> None:
+        """`seed`: the device's readout SeedSequence."""
+        self.p, self.n = p, n
+        # the readout seed's first child, built without spawning (so every _Readout gets the same)
+        self.rng = np.random.default_rng(np.random.SeedSequence(seed.entropy, spawn_key=(*seed.spawn_key, 0)))
+        self.taus = p.drift_taus
+        self.x: np.ndarray | None = None          # OU values (n, K); drawn at the first read
+        self.t: float | None = None               # time of the last read
+        self.heat = np.zeros(n)                   # A^2, as of the last read
+        self.pending: np.ndarray | None = None    # devices whose heat came from a pulse after it
+        self._coef = (None, None, None)           # (dt, OU decay, OU kick) of the last dt
+
+    def read(self, r_mag: np.ndarray, t: float) -> np.ndarray:
+        p = self.p
+        # a clock that went back is a new bench (resumed run): carry on as if no time had passed
+        dt = 0.0 if self.t is None else max(0.0, t - self.t)
+        self.t = t
+        decay = math.exp(-dt / p.tau_readback)
+        if self.pending is None:
+            self.heat = self.heat * decay
+        else:                                      # a fresh pulse's heat starts cooling now
+            self.heat = np.where(self.pending, self.heat, self.heat * decay)
+            self.pending = None
+        r = r_mag + p.readback * self.heat
+        if p.drift > 0 or p.read_noise > 0:
+            K = self.taus.size
+            z = self.rng.standard_normal((self.n, K + 1))
+            if self.x is None:
+                self.x = p.drift / math.sqrt(K) * z[:, :K]      # stationary start
+            else:
+                if self._coef[0] != dt:
+                    self._coef = (dt, np.exp(-dt / self.taus),
+                                  p.drift / math.sqrt(K) * np.sqrt(-np.expm1(-2 * dt / self.taus)))
+                self.x = self._coef[1] * self.x + self._coef[2] * z[:, :K]
+            r = r + self.x.sum(axis=1) + p.read_noise * z[:, K]
+        return r
+
+    def note_pulses(self, i2: np.ndarray) -> None:
+        hot = i2 > self.heat
+        if hot.any():
+            self.heat = np.where(hot, i2, self.heat)
+            self.pending = hot if self.pending is None else (self.pending | hot)
+
+    def get_state(self) -> dict:
+        return {"rng": _rng_state(self.rng), "x": None if self.x is None else self.x.tolist(),
+                "t": self.t, "heat": self.heat.tolist(),
+                "pending": None if self.pending is None else self.pending.tolist()}
+
+    def set_state(self, s: dict) -> None:
+        x = None if s["x"] is None else np.asarray(s["x"], dtype=float)
+        if x is not None and x.shape != (self.n, self.taus.size):
+            raise ValueError("readout drift state does not fit this device")
+        heat = np.asarray(s["heat"], dtype=float)
+        pending = None if s["pending"] is None else np.asarray(s["pending"], dtype=bool)
+        if heat.shape != (self.n,) or (pending is not None and pending.shape != (self.n,)):
+            raise ValueError("readout heat state does not fit this device")
+        self.rng.bit_generator.state = s["rng"]
+        self.x, self.t, self.heat, self.pending = x, None if s["t"] is None else float(s["t"]), heat, pending
+
+
 class HallBar:
-    """One simulated Hall bar: apply pulses, read the noise-free R_H; exact, JSON-able state."""
+    """One simulated Hall bar: apply pulses, read R_H (noise-free or as a read); exact, JSON-able state."""
 
     def __init__(self, params: DeviceParams, seed: int = 0) -> None:
         if not isinstance(params, DeviceParams):
@@ -425,12 +537,15 @@ class HallBar:
         self._fn, self._state = generator_handle(self._rng)     # the kernel draws from _rng itself
         self._pulse_bins = pulse_bins
         self.readout_rng = np.random.default_rng(ro)
+        self._ro_seed = ro
         self._inv_jc = 1.0 / self._jc
         self._hx_sign = 1
         self._up = np.zeros_like(self._count)          # units at m = +1 per bin
         self._m_sum = -int(self._count.sum())          # Σ m_i over units (integer)
         self._set_all(-1)                              # as-grown state: saturated at m = -1
         self.wear = Wear(WearParams(), self.seed)      # endurance wear-out (sim_backend/wear.py)
+        self._readout = _Readout(params, 1, ro)
+        self._heat = 0.0                               # largest I^2 since the last read (A^2)
 
     # -- internal ------------------------------------------------------------------------------
     def _set_all(self, m: int) -> None:
@@ -453,13 +568,19 @@ class HallBar:
             raise UserError(f"pulse: need finite current and width > 0, got {current!r} A, {width!r} s")
         if current == 0 or self.wear.pulse(abs(current) / p.area / p.J_c0):   # stuck: no effect
             return
+        i2 = current * current
+        if i2 > self._heat:
+            self._heat = i2
+        j = current / p.area - p.J_shift              # the loop shift moves the loop's centre
+        if j == 0:
+            return
         eta = self._rng.standard_normal() if p.sigma_J > 0 else 0.0
         dT = p.joule_rise(current, width)
         h = max(0.05, 1.0 - dT / p.T_scale)
         self._m_sum += self._pulse_bins(
             self._fn, self._state, self._inv_jc, self._sign, self._count, self._up,
-            self._direction(current), abs(current) / p.area * (1.0 + p.sigma_J * eta) / h,
-            p.delta0 * h * p.T_ambient / (p.T_ambient + dT), math.log(width / p.tau0), p.n_exp,
+            self._direction(j), abs(j) * (1.0 + p.sigma_J * eta) / h,
+            p.delta * h * p.T_ambient / (p.T_ambient + dT), math.log(width / p.tau0), p.n_exp,
             LOG_COLD, LOG_SURE)
 
     def pulse_train(self, currents, width: float) -> np.ndarray:
@@ -475,33 +596,37 @@ class HallBar:
         if not np.isfinite(I).all() or not (math.isfinite(width) and width > 0):
             raise UserError("pulse_train: need finite currents and width > 0")
         out = np.empty(I.size)
-        sgn = np.sign(I)
+        sgn = np.where(I == 0, 0.0, np.sign(I / self.params.area - self.params.J_shift))
+        if I.size:
+            i2 = float((I * I).max())
+            if i2 > self._heat:
+                self._heat = i2
         start = 0
         while start < I.size:                     # runs of equal sign, at most 4096 pulses each
             stop = start + 1
             while stop < I.size and sgn[stop] == sgn[start] and stop - start < 4096:
                 stop += 1
-            out[start:stop] = self._run(I[start:stop], width)
+            out[start:stop] = self._run(I[start:stop], width, sgn[start])
             start = stop
         return out
 
-    def _run(self, I: np.ndarray, width: float) -> np.ndarray:
-        """Pulses of one sign (or zeros); returns R_H after each."""
+    def _run(self, I: np.ndarray, width: float, sgn: float) -> np.ndarray:
+        """Pulses whose shifted drive has one sign `sgn` (0: no pulse); returns R_H after each."""
         p = self.params
         L = I.size
-        if I[0] == 0:
+        if sgn == 0:
             return np.full(L, self.hall_resistance)
         eta = self._rng.standard_normal(L) if p.sigma_J > 0 else np.zeros(L)
-        J = np.abs(I) / p.area * (1.0 + p.sigma_J * eta)
+        J = np.abs(I / p.area - p.J_shift) * (1.0 + p.sigma_J * eta)
         dT = p.R_xx * p.thermal_resistance * I * I * -math.expm1(-width / p.tau_th)
         h = np.maximum(0.05, 1.0 - dT / p.T_scale)
-        delta = p.delta0 * h * p.T_ambient / (p.T_ambient + dT)
+        delta = p.delta * h * p.T_ambient / (p.T_ambient + dT)
         x = np.maximum(0.0, 1.0 - self._inv_jc[:, None] * (J / h)[None, :])     # (bins, pulses)
         if p.n_exp != 1.0:
             x **= p.n_exp
         H = np.cumsum(np.exp(np.minimum(math.log(width / p.tau0) - delta[None, :] * x, 50.0)), axis=1)
         np.minimum(H, 1e3, out=H)                  # P(Exp(1) > 1e3) = 0 in double precision
-        tgt_up = self._sign == self._direction(float(I[0]))
+        tgt_up = self._sign == self._direction(sgn)
         cand = np.where(tgt_up, self._count - self._up, self._up)
         B = cand.size
         units_bin = np.repeat(np.arange(B), cand)
@@ -546,6 +671,18 @@ class HallBar:
         """Noise-free R_H (ohm)."""
         return self.params.R0 + self.params.R_AHE * self.magnetization * self.wear.window
 
+    def read_resistance(self, t: float) -> float:
+        """R_H as one read at time t (s, the bench clock) sees it: the magnetic R_H plus the heating
+        read-back of the last pulses, the 1/f-like drift and the device read noise (ohm).
+
+        Draws only from the readout stream, so reads never change the switching history.
+        """
+        ro = self._readout
+        if self._heat > 0.0:
+            ro.note_pulses(np.array([self._heat]))
+            self._heat = 0.0
+        return float(ro.read(np.array([self.hall_resistance]), float(t))[0])
+
     @property
     def longitudinal_resistance(self) -> float:
         """R_xx (ohm), for compliance-voltage checks."""
@@ -556,7 +693,8 @@ class HallBar:
         return {"format": "labspin-hallbar-state/1", "seed": self.seed, "params": self.params.to_dict(),
                 "up": self._up.tolist(), "hx_sign": self._hx_sign,
                 "switching_rng": _rng_state(self._rng), "readout_rng": _rng_state(self.readout_rng),
-                "wear": self.wear.get_state()}
+                "wear": self.wear.get_state(),
+                "readout": {**self._readout.get_state(), "pending_heat": self._heat}}
 
     def set_state(self, state: dict) -> None:
         try:
@@ -571,11 +709,16 @@ class HallBar:
             if hx not in (1, -1):
                 raise ValueError("hx_sign must be +1 or -1")
             self.wear.set_state(state.get("wear", {}))
+            readout = _Readout(self.params, 1, self._ro_seed)
+            if "readout" in state:                  # snapshots before the read model have none
+                readout.set_state(state["readout"])
+            pending = float(state.get("readout", {}).get("pending_heat", 0.0))
             self._rng.bit_generator.state = state["switching_rng"]
             self.readout_rng.bit_generator.state = state["readout_rng"]
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise UserError(f"HallBar state: {e}") from None
         self._up, self._hx_sign = up, hx
+        self._readout, self._heat = readout, pending
         self._m_sum = int((2 * up - self._count).sum())
 
 
@@ -605,6 +748,7 @@ class HallBarBatch:
         self.readout_rng = np.random.default_rng(ro)
         self._hx_sign = np.ones(self.n_devices, dtype=np.int64)
         self._up = np.zeros_like(self._count)
+        self._readout = _Readout(params, self.n_devices, ro)
 
     def pulse(self, currents: np.ndarray | float, width: float) -> None:
         """One pulse per device (a scalar current is applied to all)."""
@@ -612,22 +756,24 @@ class HallBarBatch:
         I = np.broadcast_to(np.asarray(currents, dtype=float), (self.n_devices,))
         if not np.isfinite(I).all() or not (width > 0 and math.isfinite(width)):
             raise UserError("pulse: need finite currents and width > 0")
+        self._readout.note_pulses(I * I)
         eta = self._rng.standard_normal(self.n_devices) if p.sigma_J > 0 else np.zeros(self.n_devices)
-        J = np.abs(I) / p.area * (1.0 + p.sigma_J * eta)
+        Js = I / p.area - p.J_shift                     # the loop shift moves the loop's centre
+        J = np.abs(Js) * (1.0 + p.sigma_J * eta)
         dT = p.R_xx * p.thermal_resistance * I * I * -math.expm1(-width / p.tau_th)
         h = np.maximum(0.05, 1.0 - dT / p.T_scale)
-        delta = p.delta0 * h * p.T_ambient / (p.T_ambient + dT)
+        delta = p.delta * h * p.T_ambient / (p.T_ambient + dT)
         x = 1.0 - (J / h)[:, None] * self._inv_jc
         np.maximum(x, 0.0, out=x)
         if p.n_exp != 1.0:
             x **= p.n_exp
         x *= -delta[:, None]
         x += math.log(width / p.tau0)
-        d = -SWITCH_SIGN * p.theta_sh_sign * self._hx_sign * np.sign(I).astype(np.int64)
+        d = -SWITCH_SIGN * p.theta_sh_sign * self._hx_sign * np.sign(Js).astype(np.int64)
         tgt_up = self._sign == d[:, None]
         cand = np.where(tgt_up, self._count - self._up, self._up)
         live = (x > LOG_COLD) & (cand > 0)
-        live &= (I != 0)[:, None]
+        live &= ((I != 0) & (Js != 0))[:, None]
         idx = np.flatnonzero(live)
         if idx.size == 0:
             return
@@ -656,6 +802,10 @@ class HallBarBatch:
         """Noise-free R_H of every device (ohm)."""
         return self.params.R0 + self.params.R_AHE * self.magnetization
 
+    def read_resistance(self, t: float) -> np.ndarray:
+        """As HallBar.read_resistance, one read of every device at time t (ohm)."""
+        return self._readout.read(self.hall_resistance, float(t))
+
 
 # ----------------------------------------------------------------------------------------------
 # Presets (calibrated with the staircase protocol; see docs/physics.md)
@@ -663,17 +813,17 @@ class HallBarBatch:
 
 PRESETS: dict[str, DeviceParams] = {
     "orange_peel": DeviceParams(
-        name="orange_peel", n_units=500, cluster_size=10, sigma_g=0.15, J_c0=1.2e11, delta0=110.0,
-        sigma_J=0.05, sigma_d2d=0.002, hx_jitter=0.20, polarity_resettable=True, R_AHE=2.0,
-        ladder_evenness=1.0),
+        name="orange_peel", n_units=600, cluster_size=40, sigma_g=0.25, J_c0=1.3e11, delta=30.0,
+        sigma_J=0.015, sigma_d2d=0.03, hx_jitter=0.20, polarity_resettable=True, R_AHE=2.0, R0=40.0,
+        J_shift=6.5e9, read_noise=0.014, drift=0.016, readback=1500.0, ladder_evenness=1.0),
     "idmi": DeviceParams(
-        name="idmi", n_units=1500, cluster_size=10, sigma_g=0.12, J_c0=1.25e11, delta0=90.0,
-        sigma_J=0.022, sigma_d2d=0.002, hx_jitter=0.10, polarity_resettable=True, R_AHE=0.8,
-        ladder_evenness=0.6),
+        name="idmi", n_units=750, cluster_size=30, sigma_g=0.28, J_c0=1.3e11, delta=30.0,
+        sigma_J=0.015, sigma_d2d=0.02, hx_jitter=0.10, polarity_resettable=True, R_AHE=0.8, R0=16.0,
+        J_shift=6.5e9, read_noise=0.0056, drift=0.0064, readback=600.0, ladder_evenness=0.6),
     "tilted": DeviceParams(
-        name="tilted", n_units=10000, cluster_size=10, sigma_g=0.10, J_c0=1.3e11, delta0=100.0,
-        sigma_J=0.005, sigma_d2d=0.002, hx_jitter=0.0, polarity_resettable=False, R_AHE=0.8,
-        ladder_evenness=0.35),
+        name="tilted", n_units=3000, cluster_size=10, sigma_g=0.28, J_c0=1.33e11, delta=32.0,
+        sigma_J=0.001, sigma_d2d=0.005, hx_jitter=0.0, polarity_resettable=False, R_AHE=0.8, R0=16.0,
+        J_shift=6.5e9, read_noise=0.0056, drift=0.0064, readback=600.0, ladder_evenness=0.35),
 }
 
 

@@ -16,6 +16,9 @@ class FixedHallBar:
     def pulse(self, current, width):
         self.pulses.append((current, width))
 
+    def read_resistance(self, t):
+        return self.hall_resistance
+
     def apply_inplane_field(self, hx):
         return False
 

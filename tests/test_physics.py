@@ -30,16 +30,20 @@ def count_states(R: np.ndarray, k: float = 5.0) -> tuple[int, float]:
     return n, ctc
 
 
-def staircase(hb: HallBar, adv: dict, cycles: int) -> np.ndarray:
-    """One reset pulse then the ladder, a read after every pulse; (cycles, 1 + rungs)."""
+READ_EVERY = 0.05        # s between reads (a Delta read of a few PLC plus the pulse)
+
+
+def staircase(hb: HallBar, adv: dict, cycles: int, read: bool = True) -> np.ndarray:
+    """One reset pulse then the ladder, a read (noise, drift, read-back) after every pulse —
+    or the noise-free R_H with read=False; (cycles, 1 + rungs)."""
     amps = adv["amplitudes"]
     R = np.empty((cycles, 1 + len(amps)))
+    t = 0.0
     for c in range(cycles):
-        hb.pulse(adv["reset_current"], WIDTH)
-        R[c, 0] = hb.hall_resistance
-        for j, a in enumerate(amps):
+        for j, a in enumerate([adv["reset_current"]] + amps):
             hb.pulse(a, WIDTH)
-            R[c, j + 1] = hb.hall_resistance
+            t += READ_EVERY
+            R[c, j] = hb.read_resistance(t) if read else hb.hall_resistance
     return R
 
 
@@ -82,11 +86,11 @@ def test_different_seeds_same_statistics(ladders):
     R1 = staircase(HallBar(p, seed=11), adv, 120)
     R2 = staircase(HallBar(p, seed=12), adv, 120)
     # state means agree within a couple of cycle-to-cycle σ (devices differ only by fabrication
-    # draws), spreads agree within ~35 %
+    # draws), spreads agree within ~50 % (the first rung's σ rests on a device's few weakest grains)
     sigma = R1.std(axis=0).mean()
     assert np.abs(R1.mean(axis=0) - R2.mean(axis=0)).max() < 2.5 * sigma
     s1, s2 = R1.std(axis=0)[1:], R2.std(axis=0)[1:]
-    assert np.all(np.abs(np.log(s1 / s2)) < 0.35)
+    assert np.all(np.abs(np.log(s1 / s2)) < 0.5)
     assert not np.array_equal(R1, R2)
 
 
@@ -110,28 +114,35 @@ def test_save_restore_state_exact():
 
 # -- switching laws ------------------------------------------------------------------------------
 
-# orange_peel carries a 5 % per-pulse drive jitter, so its "half" is 0.45 J_c0 (3σ below 0.52)
-@pytest.mark.parametrize("name,fraction", [("tilted", 0.5), ("idmi", 0.5), ("orange_peel", 0.45)])
-def test_no_switching_below_half_jc0_even_with_long_pulses(name, fraction):
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_no_switching_below_the_weakest_grains_threshold(name):
+    """Below the current at which even the weakest grain (J_c0·e^(-3σ_g)) has a cumulative
+    switching probability < 1e-4 over 50 pulses, nothing switches; at 1.5× the median switching
+    current of the thermal-activation law everything does."""
     p = preset(name)
     hb = HallBar(p, seed=2)
-    hb.pulse(-0.018, WIDTH)                                 # saturate low
+    width, n = 10e-3, 50
+    hb.pulse(-0.012, WIDTH)                                  # saturate low
     r0 = hb.hall_resistance
-    i_half = fraction * p.J_c0 * p.area
-    for _ in range(50):
-        hb.pulse(i_half, 10e-3)
+    # n·(t/τ0)·exp(-Δ·x) < 1e-4 with ±3σ_J of drive jitter on top
+    x = (math.log(n * width / p.tau0) - math.log(1e-4)) / p.delta
+    j_safe = p.J_c0 * math.exp(-3 * p.sigma_g) * (1 - x) / (1 + 3 * p.sigma_J) + p.J_shift
+    assert j_safe > 0
+    for _ in range(n):
+        hb.pulse(j_safe * p.area, width)
     assert hb.hall_resistance == r0
-    for _ in range(5):                                      # but a pulse at J_c0 does switch
-        hb.pulse(p.J_c0 * p.area, 10e-3)
+    j_sw = p.J_c0 * (1 - math.log(width / p.tau0) / p.delta) + p.J_shift
+    for _ in range(5):
+        hb.pulse(1.5 * j_sw * p.area, width)
     assert hb.hall_resistance > r0 + p.R_AHE
 
 
 def test_switching_current_linear_in_log_pulse_width():
-    p = preset("tilted").replace(thermal_resistance=0.0)   # isolate the thermal-activation law
-    widths = np.geomspace(50e-6, 10e-3, 6)
+    p = preset("tilted").replace(thermal_resistance=0.0, J_shift=0.0)   # isolate the law
+    widths = np.geomspace(50e-6, 1.0, 6)
     j_sw = []
     for w in widths:
-        lo, hi = 0.7 * p.J_c0 * p.area, 1.0 * p.J_c0 * p.area
+        lo, hi = 0.1 * p.J_c0 * p.area, 1.0 * p.J_c0 * p.area
         for it in range(14):
             mid = 0.5 * (lo + hi)
             b = HallBarBatch(p, 48, seed=it)
@@ -146,10 +157,11 @@ def test_switching_current_linear_in_log_pulse_width():
     fit = slope * x + icpt
     r2 = 1 - ((j_sw - fit) ** 2).sum() / ((j_sw - j_sw.mean()) ** 2).sum()
     assert slope < 0 and r2 > 0.99
-    # J_sw ≈ J_c0·[1 - ln(t_p/τ0)/Δ]: slope -J_c0/Δ, values within a few per cent
-    assert slope == pytest.approx(-p.J_c0 / p.delta0, rel=0.15)
-    model = p.J_c0 * (1 - np.log(widths / p.tau0) / p.delta0)
-    assert np.allclose(j_sw, model, rtol=0.02)
+    # J_sw ≈ J_c0·[1 - ln(t_p/τ0)/Δ]: slope -J_c0/Δ; half the units switch where
+    # (t_p/τ0)·exp(-Δx) = ln 2, hence the ln ln 2 in the values (within a few per cent)
+    assert slope == pytest.approx(-p.J_c0 / p.delta, rel=0.15)
+    model = p.J_c0 * (1 - (np.log(widths / p.tau0) - math.log(math.log(2))) / p.delta)
+    assert np.allclose(j_sw, model, rtol=0.04)
 
 
 def test_joule_heating_lowers_switching_current():
@@ -218,8 +230,9 @@ def test_ladders_are_in_the_instrument_range(ladders):
     for name, adv in ladders.items():
         amps = adv["amplitudes"]
         assert all(b > a for a, b in zip(amps, amps[1:])), name
-        assert 4e-3 <= amps[0] and amps[-1] <= 10e-3, name
-        assert -20e-3 < adv["reset_current"] < -amps[-1], name
+        assert 2e-3 <= amps[0] and amps[-1] <= 10e-3, name
+        # the reset fits the simulated station's 10 V compliance at R_xx = 800 ohm
+        assert -10.0 / preset(name).R_xx < adv["reset_current"] < -amps[-1], name
     assert len(ladders["tilted"]["amplitudes"]) == 10
     assert preset("tilted").staircase_ladder(11, WIDTH) == ladders["tilted"]["amplitudes"]
 
@@ -266,7 +279,7 @@ def test_pulse_train_matches_pulse_loop_statistically(ladders):
     seq = np.array([adv["reset_current"]] + adv["amplitudes"])
     hb = HallBar(p, seed=2)
     tr = hb.pulse_train(np.tile(seq, 150), WIDTH).reshape(150, -1)
-    loop = staircase(HallBar(p, seed=2), adv, 150)
+    loop = staircase(HallBar(p, seed=2), adv, 150, read=False)
     spacing = np.diff(loop.mean(axis=0)).min()
     assert np.abs(tr.mean(axis=0) - loop.mean(axis=0)).max() < 0.5 * spacing
     assert count_states(tr)[0] >= 10

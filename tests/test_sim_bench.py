@@ -21,7 +21,9 @@ K6221, K2182, SR830, SR860, K2400, K2450 = (
 
 @pytest.fixture
 def bench():
-    b = SimBench("tilted", seed=7)
+    # the tilted device without its read noise, drift and read-back: reads must equal R_H
+    from labspin.sim_backend.physics import preset
+    b = SimBench(preset("tilted").replace(read_noise=0.0, drift=0.0, readback=0.0), seed=7)
     yield b
     b.close()
 
@@ -60,7 +62,8 @@ def test_pulse_delta_reads_hall_resistance_and_switches(bench):
         assert ts == 0.0
         assert bench.clock.now - t0 == pytest.approx(ARM_TIME + 5 / 50.0)   # INT 5 PLC at 50 Hz
         seen.append(r_h)
-    assert seen[0] > 0 > seen[1] and seen[2] > 0                 # ± pulses switch the device
+    r0 = bench.hallbar.params.R0
+    assert seen[0] > r0 > seen[1] and seen[2] > r0              # ± pulses switch the device
     hist = bench.output_history(K6221)
     assert hist[-1][1] is False and hist[-1][2] == 0.0           # disarmed: output back off
 
@@ -321,7 +324,7 @@ def test_unmodified_pymeasure_drivers(bench):
     assert nvm.channel_function == "voltage"
     assert abs(nvm.voltage) < 1e-4
     lia = PmSR830(SR830, visa_library=bench.visa_library)
-    lia.sensitivity = 1e-3
+    lia.sensitivity = 5e-3                  # R_H ≈ R0 = 16 ohm: 1.6 mV at 100 uA
     lia.time_constant = 0.1
     x, y = lia.snap()
     assert x == pytest.approx(1.0 / bench.lockin_series_resistance * bench.hallbar.hall_resistance, rel=1e-3)

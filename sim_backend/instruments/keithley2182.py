@@ -151,7 +151,7 @@ class Keithley2182(KeithleyInstrument):
         else:
             v = noise
             if ch == 1:
-                v += bench.channel_current * bench.hallbar.hall_resistance + bench.thermal_emf()
+                v += bench.channel_current * bench.hallbar.read_resistance(bench.clock.now) + bench.thermal_emf()
             if self._ref_state[ch]:
                 v -= self._ref[ch]
             if not self._auto[ch] and abs(v) > 1.2 * self._range[ch]:

@@ -236,7 +236,7 @@ class SourceMeter(KeithleyInstrument):
         if self.output_on and self.s["func"] == "VOLT":
             v = i_act * (hb.longitudinal_resistance + self.lead_resistance)
         elif self.four_wire():        # SENSE leads on the Hall cross
-            v = bench.channel_current * hb.hall_resistance + bench.thermal_emf() + noise
+            v = bench.channel_current * hb.read_resistance(bench.clock.now) + bench.thermal_emf() + noise
         else:                         # 2-wire: the FORCE terminals, i.e. channel + own leads
             v = bench.channel_current * hb.longitudinal_resistance + i_act * self.lead_resistance + noise
         status = 8 if self._tripped else 0

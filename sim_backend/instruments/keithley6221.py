@@ -460,7 +460,7 @@ class Keithley6221(KeithleyInstrument):
         self._drive(low_act)
         bench.flush()
         other = bench.channel_current - low_act
-        v_a = (other + low_act) * hb.hall_resistance + bench.thermal_emf() + PDEL_ADC_NOISE * bench.noise()
+        v_a = (other + low_act) * hb.read_resistance(bench.clock.now) + bench.thermal_emf() + PDEL_ADC_NOISE * bench.noise()
         high_act = self.comply(high)
         if self._tripped and s["swe_cab"] and s["pdel_sweep"]:
             # SOUR:SWE:CAB ON: the sweep stops at compliance; this cycle stores no reading
@@ -470,10 +470,10 @@ class Keithley6221(KeithleyInstrument):
             return
         t_pulse = self.clock.now
         bench.deliver_pulse(self.address, high_act, width)
-        v_b = (other + high_act) * hb.hall_resistance + bench.thermal_emf() + PDEL_ADC_NOISE * bench.noise()
+        v_b = (other + high_act) * hb.read_resistance(bench.clock.now) + bench.thermal_emf() + PDEL_ADC_NOISE * bench.noise()
         self.clock.advance(period - width)
         bench.flush()
-        v_c = (other + low_act) * hb.hall_resistance + bench.thermal_emf() + PDEL_ADC_NOISE * bench.noise()
+        v_c = (other + low_act) * hb.read_resistance(bench.clock.now) + bench.thermal_emf() + PDEL_ADC_NOISE * bench.noise()
         if s["pdel_lme"] == 2:
             v = (2 * v_b - v_a - v_c) / 2
         else:
@@ -513,7 +513,7 @@ class Keithley6221(KeithleyInstrument):
         bench.flush()
         nvm = self.nvm
         sigma = nvm.noise_sigma() if nvm is not None else 10e-9
-        v = bench.channel_current * bench.hallbar.hall_resistance + bench.thermal_emf() \
+        v = bench.channel_current * bench.hallbar.read_resistance(bench.clock.now) + bench.thermal_emf() \
             + sigma * bench.noise()
         self._delta_v.append(v)
         self._delta_i += 1

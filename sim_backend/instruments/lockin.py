@@ -95,7 +95,7 @@ class LockIn(SrsInstrument):
             return 0j
         if int(self.s["harm"]) != 1:
             return 0j
-        v = i_rms * self.bench.hallbar.hall_resistance
+        v = i_rms * self.bench.hallbar.read_resistance(self.clock.now)
         return v * cmath.exp(1j * math.radians(phi - self.s["phase"]))
 
     def _advance(self) -> None:
