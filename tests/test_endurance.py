@@ -59,12 +59,17 @@ def test_billion_pulse_schedule_is_checked_and_counted_without_materialising():
 
 def test_limit_check_still_finds_the_one_bad_pulse():
     r = load_recipe("staircase", overrides={"cycles": 1_000_000})
+    peak = r.protocol.peak_current                  # the reset pulse of every cycle
     with pytest.raises(UserError, match="max_pulse_current"):
-        check_schedule(r, Limits(max_pulse_current=0.009))
-    check_schedule(r, Limits(max_pulse_current=0.0097))
+        check_schedule(r, Limits(max_pulse_current=0.99 * peak))
+    check_schedule(r, Limits(max_pulse_current=peak))
     # resumed past the reset of the last cycle: the remaining rungs still need checking
+    start = len(r.protocol) - 2
+    top = max(abs(s.pulse_current) for s in r.protocol.steps(start))
+    assert top < 0.9 * peak
     with pytest.raises(UserError, match="max_pulse_current"):
-        check_schedule(r, Limits(max_pulse_current=0.006), start_index=len(r.protocol) - 2)
+        check_schedule(r, Limits(max_pulse_current=0.99 * top), start_index=start)
+    check_schedule(r, Limits(max_pulse_current=top), start_index=start)
 
 
 # --- the endurance protocol ------------------------------------------------------------------
