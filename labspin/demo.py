@@ -94,6 +94,8 @@ def run_demo(cfg: DemoConfig, say: Callable[[str], None] = print) -> DemoResult:
     from labspin.report import compare_devices, plot_device_comparison, prepare_output_dir, write_report
 
     if cfg.evaluates:               # check the ML inputs before spending minutes measuring
+        from labspin.extras import require
+        require("eval", "labspin demo")
         for opt, p in (("--checkpoint", cfg.checkpoint), ("--data", cfg.data)):
             if not Path(p).exists():
                 raise UserError(f"{opt} {p}: no such file or directory")

@@ -53,6 +53,8 @@ def gui(sim: str | None, station: str | None, recipe: str | None, run_file: str 
         hall_mode: str | None) -> None:
     """Open the live bench window; RUN.h5 (optional) opens in the run browser."""
     _check_args(sim, station, recipe, run_file, hall_mode)
+    from labspin.extras import require
+    require("gui", "labspin gui")
     _check_display()
     try:
         import pyqtgraph as pg
