@@ -26,6 +26,7 @@ COMMANDS = {
     "train": "labspin.cli.evaluate:train",
     "gui": "labspin.cli.gui:gui",
     "demo": "labspin.cli.demo:demo",
+    "recipes": "labspin.cli.recipes:recipes",
 }
 
 
