@@ -67,3 +67,15 @@ def test_missing_module_that_is_not_an_extra_still_raises():
     from labspin.extras import missing_extra_error
     assert missing_extra_error("numpy") is None
     assert "labspin[eval]" in str(missing_extra_error("torch.nn", "labspin evaluate"))
+
+
+def test_readme_setup_stays_two_commands_and_documents_lean_installs():
+    sys.path.insert(0, str(ROOT / "tests"))
+    from readme_blocks import README, blocks, commands
+    setup = [commands(b) for b in blocks("bash")[:2]]
+    assert [len(c) for c in setup] == [1, 1]
+    assert setup[0][0].startswith('pip install -e ".[all]"')          # what the demo needs
+    text = README.read_text()
+    for extra in ("bench", "bench,gui", "eval", "all"):
+        assert f'pip install "labspin[{extra}]"' in text, extra
+    assert "--index-url https://download.pytorch.org/whl/cpu" in text and "pyvisa-py" in text
