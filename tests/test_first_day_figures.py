@@ -72,23 +72,44 @@ def test_demo_accuracy_figure_keeps_metadata_and_nothing_overlaps(tmp_path, monk
     title = ax.get_title()
     assert "K = 11" in title and "300 test images" in title and "None" not in title, title
 
+    _check_no_overlaps(fig, acc[acc.config != "FP32"].reset_index(drop=True), fp=91.8)
+
+
+def _check_no_overlaps(fig, q: pd.DataFrame, fp: float) -> None:
+    ax = fig.axes[0]
+    fig.canvas.draw()
+    r = fig.canvas.get_renderer()
     ticks = [t.get_window_extent(r) for t in ax.get_xticklabels()]
-    assert len(ticks) == 12
+    assert len(ticks) == len(q)
     for a, b in zip(ticks, ticks[1:]):
         assert not a.overlaps(b), "tick labels overlap"
-    values = [t for t in ax.texts]
-    assert len(values) == 12
-    boxes = [t.get_window_extent(r) for t in values]
-    q = acc[(acc.config != "FP32")].reset_index(drop=True)
-    fp_y = ax.transData.transform([(0, 91.8)])[0, 1]
+    boxes = [t.get_window_extent(r) for t in ax.texts]
+    assert len(boxes) == len(q)
+    fp_y = ax.transData.transform([(0, fp)])[0, 1]
     for i, (box, row) in enumerate(zip(boxes, q.itertuples())):
         assert box.y1 < fp_y, "a value label crosses the FP32 line"
-        if row.trials > 1:            # the whole error bar, caps included (±6 px)
-            eb = _bbox_data_to_display(ax, i, row.accuracy - row.std, i, row.accuracy + row.std)
-            eb = eb.expanded(1, 1).padded(6)
+        if row.trials > 1:            # the whole error bar: caps ±6 px wide, lines ~1 px thick
+            from matplotlib.transforms import Bbox
+            e = _bbox_data_to_display(ax, i, row.accuracy - row.std, i, row.accuracy + row.std)
+            eb = Bbox([[e.x0 - 6, e.y0 - 1.5], [e.x1 + 6, e.y1 + 1.5]])
             assert not box.overlaps(eb), f"value label {i} collides with its error bar"
         bar = ax.patches[i].get_window_extent(r)
-        assert bar.x0 <= box.x0 and box.x1 <= bar.x1, "value label outside its bar"
+        assert bar.x0 <= box.x0 and box.x1 <= bar.x1, "value label outside its bar's column"
+        assert box.y1 <= bar.y1 or box.y0 >= bar.y1, "value label straddles its bar's top"
+
+
+def test_accuracy_figure_with_collapsed_configurations(tmp_path, captured):
+    """Orange-peel-like results: bars of a few % cannot hold their value; it goes above the error bar."""
+    from labspin.quant.evaluate import plot
+    df = _grid("direct", np.random.default_rng(5))
+    low = df.config.str.contains("min-max")
+    df.loc[low, "accuracy"] = [7.5, 3.75, 5.0, 12.5][: int(low.sum())]
+    df.loc[low & df.noise, "std"] = 1.77
+    df.attrs.update(levels="orange_peel's 4 measured levels", k=4)
+    plot(df, tmp_path / "a.png")
+    (fig,) = captured
+    assert "K = 4" in fig.axes[0].get_title()
+    _check_no_overlaps(fig, df[df.config != "FP32"].reset_index(drop=True), fp=91.8)
 
 
 def _staircase_frame(rng) -> pd.DataFrame:

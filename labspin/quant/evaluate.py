@@ -394,11 +394,20 @@ def plot(df: pd.DataFrame, path: str | os.PathLike) -> Path:
     lo = max(0.0, min(float(acc.min()) if len(q) else fp, fp) - 10)
     top = max(fp, float((acc + err).max()) if len(q) else fp)
     ax.set_ylim(lo, min(100.0, top + 0.08 * (top - lo) + 1))
-    # values inside the bars at their foot: clear of the error bars and the FP32 line up top
+    # values inside the bars at their foot: clear of the error bars and the FP32 line up top;
+    # a bar too short to hold its value gets it above its error bar instead
+    notes = []
     for xi, a, e, n in zip(xs, acc, err, noisy):
         txt = f"{a:.1f}\n±{e:.1f}" if n else f"{a:.1f}"
-        ax.annotate(txt, (xi, lo), xytext=(0, 4), textcoords="offset points", ha="center", va="bottom",
-                    fontsize=8, linespacing=0.95, color="white", fontweight="bold")
+        notes.append(ax.annotate(txt, (xi, lo), xytext=(0, 4), textcoords="offset points", ha="center",
+                                 va="bottom", fontsize=8, linespacing=0.95, color="white", fontweight="bold"))
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    for t, xi, a, e in zip(notes, xs, acc, err):
+        low = ax.transData.transform((xi, a - e))[1]          # the lowest point of bar top / error bar
+        if t.get_window_extent(renderer).y1 > low - 2:
+            t.xy = (xi, a + e)
+            t.set_color("black")
     a = df.attrs
     mapping = a.get("mapping")
     ax.set_title(f"ResNet-18 PTQ on {a.get('levels', 'levels')} (K = {a.get('k')}), "
