@@ -30,5 +30,10 @@ def demo(out_dir: str, quick: bool, checkpoint: str | None, data: str | None, se
 
     cfg = DemoConfig(out_dir, quick=quick, checkpoint=checkpoint, data=data, seed=seed, cycles=cycles,
                      subset=subset, trials=trials, overwrite=overwrite, device=device, resume=resume)
-    run_demo(cfg, say=lambda m: click.echo(m, err=False))
+    try:
+        run_demo(cfg, say=lambda m: click.echo(m, err=False))
+    except KeyboardInterrupt:
+        click.echo(f"labspin demo: stopped; finished runs and evaluations in {out_dir} are kept: "
+                   "continue with labspin demo --resume (same options)", err=True)
+        raise
     return 0
