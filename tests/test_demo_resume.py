@@ -79,3 +79,39 @@ def test_demo_progress_bars_name_the_device_and_step(tmp_path, capsys):
     for dev in ("orange_peel", "idmi", "tilted"):
         assert re.search(rf"\[1/4\] {dev}: staircase_?\w* on sim-{dev}-1 \[", err), dev
         assert re.search(rf"\[1/4\] {dev}: loop on sim-{dev}-1 \[", err), dev
+
+
+def test_demo_resume_keeps_finished_evaluations(tmp_path, monkeypatch):
+    """An evaluation is written per device once its grid is done; --resume evaluates only the rest."""
+    import pandas as pd
+
+    import labspin.quant.data
+    import labspin.quant.evaluate
+    from labspin.levels import LevelTable
+
+    calls: list[int] = []
+
+    def fake(ckpt, table, data, mapping="direct", **kw):
+        calls.append(len(table))
+        df = pd.DataFrame([dict(config="FP32", accuracy=90.0, std=0.0, trials=1, noise=False, images=10),
+                           dict(config=f"{mapping} x", accuracy=80.0 + len(table), std=1.0, trials=2, noise=True,
+                                images=10)])
+        df.attrs.update(levels="t", k=len(table), images=10)
+        return df
+
+    monkeypatch.setattr(labspin.quant.data, "load_cifar10", lambda *a, **k: type("D", (), {"subset": lambda s, n: s})())
+    monkeypatch.setattr(labspin.quant.evaluate, "evaluate_levels", fake)
+    tables = {d: LevelTable.from_stats(np.linspace(0, 1, k), np.full(k, 0.01), np.full(k, 9))
+              for d, k in (("orange_peel", 4), ("idmi", 6), ("tilted", 11))}
+    (tmp_path / "accuracy").mkdir()
+    first = demo._evaluate({"orange_peel": tables["orange_peel"]},
+                           demo.DemoConfig(tmp_path, checkpoint="c", data="d"), tmp_path, say=lambda m: None)
+    assert calls == [4, 4]
+    calls.clear()
+    said: list[str] = []
+    acc = demo._evaluate(tables, demo.DemoConfig(tmp_path, checkpoint="c", data="d", resume=True), tmp_path,
+                         say=said.append)
+    assert calls == [6, 6, 11, 11]                      # orange_peel's grid was not run again
+    assert "  orange_peel: 4 levels, evaluated before -> orange_peel.csv" in said
+    kept = acc[acc.device == "orange_peel"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(kept, first.reset_index(drop=True), check_dtype=False)
