@@ -62,6 +62,9 @@ class RunAnalysis:
     crossings: pd.DataFrame | None = None
     quantity: str = "hall_resistance"   # what the signal holds (an imported run may be a conductance)
     unit: str = "ohm"
+    ctc_without_reset: float | None = None   # staircase: the average over the programmed states only
+    reset_state: int | None = None           # staircase: step 0, the full reset (σ ≈ read noise)
+    retention: dict | None = None            # retention runs: drift per state, see retention_drift
 
     @property
     def name(self) -> str:
@@ -88,7 +91,9 @@ class RunAnalysis:
             quantity=self.quantity, unit=self.unit,
             device={k: self.device[k] for k in ("id", "type") if k in self.device},
             sources=list(self.sources), ctc_definition=self.ctc_definition,
-            extra={"ctc": self.ctc, "k": self.k, "distinguishable_states": self.distinguishable,
+            extra={"ctc": self.ctc, "ctc_without_reset": self.ctc_without_reset,
+                   "reset_state": self.reset_state, "k": self.k,
+                   "distinguishable_states": self.distinguishable,
                    "state_source": self.state_source, "status": self.status},
         )
 
@@ -108,6 +113,8 @@ class RunAnalysis:
             "n_states": int(len(self.states)),
             "ctc_definition": self.ctc_definition,
             "ctc": self.ctc,
+            "ctc_without_reset": self.ctc_without_reset,
+            "reset_state": self.reset_state,
             "ctc_note": self.ctc_note,
             "k": self.k,
             "distinguishable_states": self.distinguishable,
@@ -115,6 +122,7 @@ class RunAnalysis:
             "window": dict(self.window),
             "potdep": self.potdep,
             "loop": self.loop,
+            "retention": self.retention,
             "states": self.states.to_dict(orient="records"),
             "quantity": self.quantity,
             "unit": self.unit,
@@ -181,6 +189,66 @@ def ctc(states: pd.DataFrame, definition: str = "window") -> tuple[float, np.nda
         note = ("sigma / |mean - R_min| per state, averaged over states; skipped the R_min state(s) "
                 f"{[int(s) for s in skipped]} (zero denominator)")
     return (float(np.nanmean(per)) if np.isfinite(per).any() else math.nan), per, note
+
+
+def ctc_without(states: pd.DataFrame, per: np.ndarray, state: int) -> float | None:
+    """The CTC average without one state — the staircase's reset state, driven fully into
+    saturation each cycle, whose σ is little more than the read noise and flatters the average."""
+    keep = (states["state"].to_numpy() != state) & np.isfinite(per)
+    return float(np.mean(per[keep])) if keep.sum() >= 1 and len(states) >= 3 else None
+
+
+def retention_segments(data: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(segment, t) per point of a retention run: a segment (one programmed state) starts at each
+    set pulse; t is the time since that segment's first read (s), so reads sit on a log axis."""
+    pulse = data["pulse_current"].to_numpy(float) != 0
+    seg = np.cumsum(pulse) - (1 if pulse.size and pulse[0] else 0)
+    seg = np.maximum(seg, 0)
+    time = data["time"].to_numpy(float)
+    first = np.zeros(int(seg.max()) + 1 if seg.size else 0)
+    for g in range(first.size):                    # a few segments: a loop is clear and cheap
+        first[g] = time[np.argmax(seg == g)]
+    return seg, time - first[seg]
+
+
+def retention_drift(data: pd.DataFrame, window: float | None = None) -> dict:
+    """Drift of R_H per state: least squares R_H = a + b·log10(t / 1 s) over reads with t > 0.
+
+    b is the drift in Ω per decade of time; with the device's window (R_max − R_min, from a
+    staircase of the same device) it is also given in % of the window per decade.
+    """
+    seg, t = retention_segments(data)
+    r = data["hall_resistance"].to_numpy(float)
+    cur = data["pulse_current"].to_numpy(float)
+    rows = []
+    for g in np.unique(seg):
+        m = (seg == g) & (t > 0)
+        x, y = np.log10(t[m]), r[m]
+        row: dict[str, Any] = {"state": int(g), "set_current": float(cur[seg == g][0]), "reads": int(m.sum()),
+                               "t_first": float(t[m].min()) if m.any() else None,
+                               "t_last": float(t[m].max()) if m.any() else None,
+                               "r_first": float(y[0]) if y.size else None, "r_last": float(y[-1]) if y.size else None,
+                               "drift_per_decade": None, "drift_per_decade_std": None, "decades": None}
+        if y.size >= 3 and np.ptp(x) > 0:
+            A = np.column_stack([np.ones_like(x), x])
+            coef, res, *_ = np.linalg.lstsq(A, y, rcond=None)
+            dof = y.size - 2
+            s2 = float(np.sum((y - A @ coef) ** 2)) / dof if dof > 0 else math.nan
+            se = math.sqrt(s2 / float(np.sum((x - x.mean()) ** 2))) if dof > 0 else math.nan
+            row.update(drift_per_decade=float(coef[1]), drift_per_decade_std=se, decades=float(np.ptp(x)))
+        rows.append(row)
+    out = {"model": "R_H = a + b*log10(t / 1 s), t from the first read after the set pulse",
+           "unit": "ohm/decade", "window": window, "states": rows}
+    set_window(out, window)
+    return out
+
+
+def set_window(retention: dict, window: float | None) -> None:
+    """Express each state's drift in % of ``window`` per decade (None without a window)."""
+    retention["window"] = window
+    for row in retention["states"]:
+        b = row["drift_per_decade"]
+        row["drift_pct_window_per_decade"] = (100 * b / window if (b is not None and window) else None)
 
 
 def distinguishable(states: pd.DataFrame, k: float = DEFAULT_K) -> list[int]:
@@ -547,8 +615,12 @@ def _analyze(data: pd.DataFrame, meta: dict, *, ctc_definition: str, k: float, s
                         "is undefined (run more cycles)")
     data = data.assign(state=labels)
 
+    c_nr, reset = None, None
     if len(st) >= 2:
         c, per, note = ctc(st, ctc_definition)
+        if kind == "staircase" and source == "step" and 0 in set(st["state"]):
+            reset = 0
+            c_nr = ctc_without(st, per, reset)
         st = st.assign(ctc=per)
         win = onoff_window(float(st["mean"].min()), float(st["mean"].max()))
         kept = distinguishable(st, k)
@@ -573,6 +645,8 @@ def _analyze(data: pd.DataFrame, meta: dict, *, ctc_definition: str, k: float, s
         distinguishable=(len(kept) if len(st) >= 2 else None), distinguishable_states=kept,
         window=win, potdep=potdep, loop=loop, crossings=crossings,
         quantity=str(meta.get("quantity") or "hall_resistance"), unit=str(meta.get("unit") or "ohm"),
+        ctc_without_reset=c_nr, reset_state=reset,
+        retention=retention_drift(data) if kind == "retention" else None,
     )
 
 

@@ -36,6 +36,7 @@ class DemoConfig:
     trials: int | None = None        # CTC-noise Monte-Carlo trials; default: 2 quick, 5 full
     overwrite: bool = False
     device: str = "cpu"
+    resume: bool = False             # continue a partial output folder made with the same options
 
     def __post_init__(self) -> None:
         self.out_dir = Path(self.out_dir)
@@ -51,6 +52,12 @@ class DemoConfig:
     @property
     def evaluates(self) -> bool:
         return bool(self.checkpoint and self.data)
+
+    def record(self) -> dict:
+        """The options that decide the demo's files: a resumed folder must have been made with them."""
+        ab = lambda p: os.path.abspath(p) if p else None   # noqa: E731
+        return {"seed": self.seed, "cycles": self.cycles, "quick": self.quick, "subset": self.subset,
+                "trials": self.trials, "checkpoint": ab(self.checkpoint), "data": ab(self.data)}
 
 
 @dataclass
@@ -72,37 +79,85 @@ def expected_seconds(cfg: DemoConfig) -> float:
     return measure + 3 * (evals_per_device * images / 200 + 8)
 
 
+def _about(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
+
+
+CONFIG_FILE = "demo.json"          # the options a folder was made with (for --resume)
+
+
+def _start_folder(cfg: DemoConfig) -> Path:
+    """A fresh output folder, or with ``resume`` the partial one made with the same options."""
+    from labspin.report import prepare_output_dir
+
+    rec = cfg.record()
+    if cfg.resume:
+        out = cfg.out_dir
+        f = out / CONFIG_FILE
+        if not f.is_file():
+            raise UserError(f"{f}: not found; --resume continues a folder that labspin demo started")
+        try:
+            old = json.loads(f.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise UserError(f"{f}: unreadable ({exc})") from None
+        diff = [f"{k} {old.get(k)!r} (now {v!r})" for k, v in rec.items() if old.get(k) != v]
+        if diff:
+            raise UserError(f"{f}: --resume needs the options the folder was made with: " + "; ".join(diff))
+        return out
+    out = prepare_output_dir(cfg.out_dir, overwrite=cfg.overwrite)
+    (out / CONFIG_FILE).write_text(json.dumps(rec, indent=2) + "\n", encoding="utf-8")
+    return out
+
+
 def _measure(device: str, recipe_name: str, cfg: DemoConfig, out: Path, say: Callable[[str], None],
              overrides: dict) -> Path:
+    from labspin.measure import execute, measure
+    from labspin.progress import ProgressBar
     from labspin.protocols import load_recipe
-    from labspin.measure import measure
     from labspin.station import sim_station_spec
+    from labspin.store import RunWriter, read_run
 
     recipe = load_recipe(recipe_name, overrides)
     path = out / f"{device}_{recipe.kind}.h5"
     spec = sim_station_spec(f"{device}:{cfg.seed}")
-    status, runner = measure(recipe, spec, path, overwrite=cfg.overwrite, progress=True)
+    bar = ProgressBar(label=f"[1/4] {device}:")
+    how = "measured"
+    if cfg.resume and path.exists():
+        if read_run(path).status == "completed":
+            say(f"  {device:<12} {recipe.kind:<10} {len(recipe.protocol):>6} points, kept -> {path.name}")
+            return path
+        writer = RunWriter(path, resume=True)
+        how = f"resumed at point {writer.start_index}"
+        status, runner = execute(recipe, spec, writer, listeners=[bar], start_index=writer.start_index,
+                                 time_offset=writer.time_offset, sim_state=writer.sim_state)
+    else:
+        status, runner = measure(recipe, spec, path, overwrite=cfg.overwrite or cfg.resume, listeners=[bar])
     if status != "completed":
-        raise UserError(f"{path}: the {recipe.kind} run on {device} ended {status}: {runner.error}")
-    say(f"  {device:<12} {recipe.kind:<10} {len(recipe.protocol):>6} points -> {path.name}")
+        raise UserError(f"{path}: the {recipe.kind} run on {device} ended {status}"
+                        + (f": {runner.error}" if runner.error else "")
+                        + "; continue with labspin demo --resume (same options)")
+    say(f"  {device:<12} {recipe.kind:<10} {len(recipe.protocol):>6} points, {how} -> {path.name}")
     return path
 
 
 def run_demo(cfg: DemoConfig, say: Callable[[str], None] = print) -> DemoResult:
     """Run the demo into ``cfg.out_dir``; returns the device and accuracy tables."""
     from labspin.analysis import analyze_run
-    from labspin.report import compare_devices, plot_device_comparison, prepare_output_dir, write_report
+    from labspin.report import compare_devices, plot_device_comparison, write_report
 
     if cfg.evaluates:               # check the ML inputs before spending minutes measuring
+        from labspin.extras import require
+        require("eval", "labspin demo")
         for opt, p in (("--checkpoint", cfg.checkpoint), ("--data", cfg.data)):
             if not Path(p).exists():
                 raise UserError(f"{opt} {p}: no such file or directory")
-    out = prepare_output_dir(cfg.out_dir, overwrite=cfg.overwrite)
+    out = _start_folder(cfg)
     t0 = time.monotonic()
     notes: list[str] = []
     say(f"labspin demo: 3 simulated devices, {cfg.cycles} cycles each"
         + (f", ResNet-18 on {cfg.subset or 'all 10,000'} CIFAR-10 test images" if cfg.evaluates else "")
-        + f"; expected about {expected_seconds(cfg) / 60:.0f} min on 2 CPU cores")
+        + f"; expected about {_about(expected_seconds(cfg))} on 2 CPU cores"
+        + ("; resuming the folder's finished parts" if cfg.resume else ""))
 
     say("[1/4] measuring on the simulated bench")
     runs_dir = out / "runs"
@@ -115,23 +170,28 @@ def run_demo(cfg: DemoConfig, say: Callable[[str], None] = print) -> DemoResult:
     say("[2/4] analysing: states, CTC, loops; exporting level tables")
     analyses = {d: analyze_run(p) for d, p in staircases.items()}
     loop_analyses = {d: analyze_run(p) for d, p in loops.items()}
+    rewrite = cfg.overwrite or cfg.resume            # derived files: rebuilt from the run files
     write_report(list(analyses.values()) + list(loop_analyses.values()), out / "analysis",
-                 overwrite=cfg.overwrite)
+                 overwrite=rewrite)
     levels_dir = out / "levels"
     levels_dir.mkdir(exist_ok=True)
     tables = {}
     for device, a in analyses.items():
         table = a.level_table()
-        table.save_json(levels_dir / f"{device}.json", overwrite=cfg.overwrite)
-        table.save_csv(levels_dir / f"{device}.csv", overwrite=cfg.overwrite)
+        table.save_json(levels_dir / f"{device}.json", overwrite=rewrite)
+        table.save_csv(levels_dir / f"{device}.csv", overwrite=rewrite)
         tables[device] = table
     devices = compare_devices(list(analyses.values()))
     devices.insert(0, "device", [a.device.get("type", a.device_id) for a in analyses.values()])
     for key, col in (("ic_plus", "ic_plus"), ("ic_minus", "ic_minus")):
         devices[col] = [((loop_analyses[d].loop or {}).get(key) or {}).get("mean") for d in analyses]
+    devices["ctc_without_reset"] = [a.ctc_without_reset for a in analyses.values()]
+    devices["levels_measured"] = [len(a.states) for a in analyses.values()]
     plot_device_comparison(list(analyses.values()), out / "devices.png")
     for d, a in analyses.items():
-        say(f"  {d:<12} {a.distinguishable:>3} states   CTC {a.ctc * 100:5.2f} % ({a.ctc_definition})")
+        say(f"  {d:<12} {a.distinguishable:>3} distinguishable of {len(a.states)} measured states   "
+            f"CTC {a.ctc * 100:5.2f} % ({a.ctc_definition})"
+            + ("" if a.ctc_without_reset is None else f", {a.ctc_without_reset * 100:5.2f} % without the reset state"))
 
     accuracy = None
     if cfg.evaluates:
@@ -158,16 +218,24 @@ def _evaluate(tables: dict, cfg: DemoConfig, out: Path, say: Callable[[str], Non
     acc_dir.mkdir(exist_ok=True)
     frames = []
     for device, table in tables.items():
-        say(f"  {device}: {len(table)} levels")
-        common = dict(observers=("minmax", "mse"), noise=(False, True), trials=cfg.trials,
-                      seed=cfg.seed, device=cfg.device, progress=lambda m: say(f"    {m}"))
-        # the study's grid, one device per weight; then a device pair per weight (per channel)
-        direct = evaluate_levels(cfg.checkpoint, table, data, granularities=("tensor", "channel"), **common)
-        pair = evaluate_levels(cfg.checkpoint, table, data, granularities=("channel",),
-                               mapping="differential", **common)
-        df = pd.concat([direct, pair[pair.config != "FP32"]], ignore_index=True)
-        df.insert(0, "device", device)
-        df.to_csv(acc_dir / f"{device}.csv", index=False)
+        done = acc_dir / f"{device}.csv"
+        if cfg.resume and done.is_file():       # written only once the device's grid finished
+            say(f"  {device}: {len(table)} levels, evaluated before -> {done.name}")
+            df = pd.read_csv(done)
+        else:
+            say(f"  {device}: all {len(table)} measured levels")
+            common = dict(observers=("minmax", "mse"), noise=(False, True), trials=cfg.trials, seed=cfg.seed,
+                          device=cfg.device, progress=lambda m, d=device: say(f"    [3/4] {d}: {m}"))
+            # the study's grid, one device per weight; then a device pair per weight (per channel)
+            direct = evaluate_levels(cfg.checkpoint, table, data, granularities=("tensor", "channel"), **common)
+            pair = evaluate_levels(cfg.checkpoint, table, data, granularities=("channel",),
+                                   mapping="differential", **common)
+            df = pd.concat([direct, pair[pair.config != "FP32"]], ignore_index=True)
+            df.insert(0, "device", device)
+            df.to_csv(done, index=False)
+        # pd.concat drops attrs that differ between its inputs: say what the figure shows here
+        df.attrs = {"levels": f"{device}'s {len(table)} measured levels", "k": len(table),
+                    "images": int(df["images"].iloc[0])}
         plot(df, acc_dir / f"{device}.png")
         frames.append(df)
     return pd.concat(frames, ignore_index=True)
@@ -184,14 +252,18 @@ def _write_report(out: Path, cfg: DemoConfig, devices: pd.DataFrame, accuracy: p
         f"labspin {__version__}; simulated bench, seed {cfg.seed}, {cfg.cycles} staircase cycles per "
         f"device; {'quick' if cfg.quick else 'full'} mode; {seconds:.0f} s.", "",
         "CTC: σ of R_H at each state across cycles ÷ window (R_max − R_min), averaged over states "
-        "(`window` definition); states distinguishable when adjacent means are ≥ 5·(σ_a + σ_b)/2 apart.",
+        "(`window` definition); states distinguishable when adjacent means are ≥ 5·(σ_a + σ_b)/2 apart. "
+        "The reset state (step 0, driven into saturation every cycle) varies little more than the read "
+        "noise, so the average is also given without it.",
         "", "## Devices", "",
-        "| device | distinguishable states | CTC | window (Ω) | I_c+ (mA) | I_c− (mA) |",
-        "|---|---|---|---|---|---|",
+        "| device | distinguishable states | measured states (levels evaluated) | CTC | CTC without reset state "
+        "| window (Ω) | I_c+ (mA) | I_c− (mA) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in devices.itertuples():
         ic = [f"{v * 1e3:.2f}" if v is not None and pd.notna(v) else "–" for v in (r.ic_plus, r.ic_minus)]
-        lines.append(f"| {r.device} | {r.states:.0f} | {_pct(r.ctc)} | {r.window:.4g} | {ic[0]} | {ic[1]} |")
+        lines.append(f"| {r.device} | {r.states:.0f} | {r.levels_measured} | {_pct(r.ctc)} | "
+                     f"{_pct(r.ctc_without_reset)} | {r.window:.4g} | {ic[0]} | {ic[1]} |")
     lines += ["", f"Reference study, tilted device: **{STUDY['tilted']['states']} states, "
               f"{STUDY['tilted']['ctc'] * 100:.0f} % CTC**.", "", "![devices](devices.png)", "",
               "Per-run figures and tables: [analysis/report.md](analysis/report.md); level tables in "
@@ -202,7 +274,13 @@ def _write_report(out: Path, cfg: DemoConfig, devices: pd.DataFrame, accuracy: p
         lines += ["## ResNet-18 on CIFAR-10 with the device levels as weights", "",
                   f"Post-training quantization of every conv and linear layer (BN folded) onto each "
                   f"device's measured levels; {images} test images; CTC-noise rows are the mean ± std of "
-                  f"{cfg.trials} seeded programming trials. FP32 baseline: {fp32.iloc[0]:.2f} %.", ""]
+                  f"{cfg.trials} seeded programming trials. FP32 baseline: {fp32.iloc[0]:.2f} %.", "",
+                  "Levels used: each device's evaluation programs the weights onto **all its measured "
+                  "states** (its level table, each with its own σ as programming noise): "
+                  + ", ".join(f"{r.device} {r.levels_measured} levels" for r in devices.itertuples())
+                  + ". That is more than the distinguishable count above where adjacent states overlap "
+                  "(k = 5): a weight level need not be told apart by one read, its noise is in the "
+                  "CTC-noise rows.", ""]
         configs = [c for c in accuracy["config"].unique() if c != "FP32"]
         head = "| configuration | " + " | ".join(DEVICES) + " | study (tilted) |"
         lines += [head, "|" + "---|" * (len(DEVICES) + 2)]

@@ -244,7 +244,9 @@ def format_summary(summary: DryRunSummary) -> str:
          else f"{summary.peak_current_density:.3g} A/m²"),
         ("peak voltage (I·R_xx)", "n/a (sample r_xx not given)" if summary.peak_voltage is None
          else f"{_si(summary.peak_voltage, 'V')}  (compliance {_si(lim['compliance_voltage'], 'V')})"),
-        ("pulse energy", "n/a (sample r_xx not given)" if summary.energy is None else _si(summary.energy, "J")),
+        ("pulse energy", "n/a (sample r_xx not given)" if summary.energy is None else
+         f"{_si(summary.energy / max(summary.pulses, 1), 'J')} per pulse (mean), "
+         f"{_si(summary.energy, 'J')} total over {summary.pulses} pulses"),
         ("Hall reads", f"{summary.hall_mode}: {getattr(_mode(summary.hall_mode), 'reads', '')}"),
         ("duration (estimate)", f"{_hms(summary.duration)}  ({_si(summary.overhead, 's')}/point overhead)"),
     ]

@@ -23,11 +23,16 @@ def _fmt_seconds(s: float) -> str:
 
 
 class ProgressBar:
-    """Runner listener printing ``name [#####.....] done/total  rate pts/s  ETA mm:ss``."""
+    """Runner listener printing ``[label] recipe on device [#####.....] done/total  rate pts/s  ETA``.
 
-    def __init__(self, stream: IO[str] | None = None, refresh: float = 0.2) -> None:
+    The device (the sample id) and the recipe are named so that a bar among several (the demo
+    measures six runs) says what it is measuring; ``label`` names the caller's step.
+    """
+
+    def __init__(self, stream: IO[str] | None = None, refresh: float = 0.2, label: str = "") -> None:
         self.stream = stream if stream is not None else sys.stderr
         self.refresh = refresh
+        self.label = label
         self.total = 0
         self.done = 0
         self._session = 0
@@ -38,7 +43,9 @@ class ProgressBar:
     def on_start(self, info: Any) -> None:
         self.total = int(info.total_points)
         self.done = int(info.start_index)
-        self.name = getattr(info.recipe, "name", "run")
+        recipe = getattr(info.recipe, "name", "run")
+        device = (getattr(info, "sample", None) or {}).get("id")
+        self.name = " ".join(p for p in (self.label, recipe, f"on {device}" if device else "") if p)
         self._t0 = time.monotonic()
         self._draw(force=True)
 

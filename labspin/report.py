@@ -17,9 +17,10 @@ import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator, ScalarFormatter
 
 from labspin import __version__
-from labspin.analysis import RunAnalysis, device_spread
+from labspin.analysis import RunAnalysis, device_spread, retention_segments, set_window
 from labspin.errors import UserError
 from labspin.levels import to_jsonable
 
@@ -62,6 +63,11 @@ def _figure(size: tuple[float, float], *, right: float = 0.97, bottom: float = 0
 
 
 def _save(fig: Figure, path: str | os.PathLike) -> Path:
+    for ax in fig.axes:        # no "+8e2"-style offset labels: tick labels carry the real values
+        for axis in (ax.xaxis, ax.yaxis):
+            fmt = axis.get_major_formatter()
+            if isinstance(fmt, ScalarFormatter):
+                fmt.set_useOffset(False)
     FigureCanvasAgg(fig)
     fig.savefig(path, dpi=DPI)
     return Path(path)
@@ -98,22 +104,78 @@ def _title(a: RunAnalysis) -> str:
 # --------------------------------------------------------------------------- per-run figures
 
 def plot_trace(a: RunAnalysis, path: str | os.PathLike) -> Path:
-    """R_H against pulse index, coloured by cycle."""
+    """R_H against pulse index, coloured by cycle; a retention run against time on a log axis."""
     d = a.data
     stride = max(1, int(math.ceil(len(d) / MAX_TRACE_POINTS)))
-    x = d["pulse_index"].to_numpy()[::stride]
     scale, unit, sig = _signal_scale(a)
     y = d["hall_resistance"].to_numpy()[::stride] * scale
     c = d["cycle"].to_numpy()[::stride]
     fig = _figure((9, 4.5), right=0.99)
     ax = fig.add_subplot()
-    sc = ax.scatter(x, y, c=c, s=4 if len(x) < 20_000 else 1, cmap="viridis", rasterized=True,
-                    linewidths=0)
-    fig.colorbar(sc, ax=ax, label="cycle")
-    ax.set_xlabel("pulse index")
+    if a.kind == "retention":
+        fig.subplots_adjust(left=0.11)       # R_H tick labels without an offset are wide
+        seg, t = retention_segments(d)
+        seg, t = seg[::stride], t[::stride]
+        m = t > 0
+        for g in np.unique(seg):
+            mg = m & (seg == g)
+            ax.plot(t[mg], y[mg], "o-", ms=3, lw=0.8, label=f"state {g}")
+        ax.set_xscale("log")
+        ax.set_xlabel("time since the first read after the set pulse (s)")
+        if np.unique(seg).size > 1:
+            ax.legend(fontsize=8)
+    else:
+        x = d["pulse_index"].to_numpy()[::stride]
+        cycles = np.unique(c)
+        sc = ax.scatter(x, y, c=c, s=4 if len(x) < 20_000 else 1, cmap="viridis", rasterized=True,
+                        linewidths=0)
+        if cycles.size > 1:         # one cycle: a colour bar would say nothing
+            cb = fig.colorbar(sc, ax=ax, label="cycle", pad=0.01)
+            cb.locator = MaxNLocator(nbins=6, integer=True)
+            cb.update_ticks()
+        ax.set_xlabel("pulse index")
     ax.set_ylabel(f"{sig} ({unit})")
     ax.set_title(_title(a) + (f"  (every {stride}th point)" if stride > 1 else ""), fontsize=10)
     ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def plot_retention(analyses: Sequence[RunAnalysis], path: str | os.PathLike) -> Path:
+    """Drift figure: ΔR_H(t) of every retained state on a log time axis, with its log-linear fit
+    and the drift per decade (Ω, and % of the window when the device's window is known)."""
+    fig = _figure((8.5, 4.8), right=0.99)
+    ax = fig.add_subplot()
+    cmap = matplotlib.colormaps["tab10"]
+    i = 0
+    for a in analyses:
+        seg, t = retention_segments(a.data)
+        r = a.data["hall_resistance"].to_numpy(float)
+        for row in (a.retention or {}).get("states", []):
+            m = (seg == row["state"]) & (t > 0)
+            if not m.any():
+                continue
+            r0 = row["r_first"]
+            col = cmap(i % 10)
+            i += 1
+            b = row["drift_per_decade"]
+            label = f"{a.name} state {row['state']} (R$_H$ = {r0:.4g} Ω)"
+            if b is not None:
+                pct = row.get("drift_pct_window_per_decade")
+                label += f": {b * 1e3:+.3g} mΩ/decade" + (f" ({pct:+.2g} % of window)" if pct is not None else "")
+            ax.plot(t[m], (r[m] - r0) * 1e3, "o", ms=3, color=col, alpha=0.7, label=label)
+            if b is not None:
+                tt = np.geomspace(t[m].min(), t[m].max(), 50)
+                x = np.log10(t[m])
+                a0 = float(np.mean(r[m] - b * x))
+                ax.plot(tt, (a0 + b * np.log10(tt) - r0) * 1e3, "-", color=col, lw=1.5)
+    ax.set_xscale("log")
+    ax.axhline(0, color="0.5", lw=0.8)
+    ax.set_xlabel("time since the first read after the set pulse (s)")
+    ax.set_ylabel("R$_H$ − R$_H$(first read) (mΩ)")
+    ax.set_title("retention: drift per state, fit R$_H$ = a + b·log$_{10}$ t", fontsize=10)
+    ax.grid(alpha=0.3, which="both")
+    if i:
+        ax.legend(fontsize=7, loc="best")
     return _save(fig, path)
 
 
@@ -297,6 +359,18 @@ def plot_device_comparison(table: pd.DataFrame | Sequence[RunAnalysis],
 
 # --------------------------------------------------------------------------- the report
 
+def _retention_windows(analyses: Sequence[RunAnalysis]) -> None:
+    """A retention run knows its drift, not the device's window: take the window from a run of
+    the same device in the same report that has states (its staircase), so drift is also in %."""
+    windows = {a.device_id: a.window["window"] for a in analyses
+               if not a.states.empty and len(a.states) >= 2 and a.window.get("window")}
+    for a in analyses:
+        if a.retention is not None:
+            set_window(a.retention, windows.get(a.device_id))
+            a.retention["window_source"] = ("states of a run of the same device in this report"
+                                            if a.device_id in windows else None)
+
+
 def write_report(analyses: Sequence[RunAnalysis], out_dir: str | os.PathLike, *,
                  overwrite: bool = False) -> dict:
     """Write figures, CSVs, summary.json and report.md for ``analyses``; return the summary."""
@@ -304,6 +378,7 @@ def write_report(analyses: Sequence[RunAnalysis], out_dir: str | os.PathLike, *,
         raise UserError("no run files to report on")
     out = prepare_output_dir(out_dir, overwrite=overwrite)
     names = _unique_names([a.name for a in analyses])
+    _retention_windows(analyses)
     runs, sections = [], []
     for a, name in zip(analyses, names):
         figs: dict[str, str] = {}
@@ -318,6 +393,8 @@ def write_report(analyses: Sequence[RunAnalysis], out_dir: str | os.PathLike, *,
             tables["states"] = f"{name}_states.csv"
         if a.potdep:
             figs["potdep"] = plot_potdep(a, out / f"{name}_potdep.png").name
+        if a.retention:
+            figs["drift"] = plot_retention([a], out / f"{name}_drift.png").name
         if a.crossings is not None and len(a.crossings):
             a.crossings.to_csv(out / f"{name}_switching.csv", index=False)
             tables["switching"] = f"{name}_switching.csv"
@@ -364,7 +441,14 @@ def format_summary(analyses: Sequence[RunAnalysis]) -> str:
         if not a.states.empty:
             parts.append(f"{len(a.states)} states, {a.distinguishable} distinguishable (k={a.k:g})")
         if a.ctc is not None:
-            parts.append(f"CTC {a.ctc * 100:.3g} % ({a.ctc_definition})")
+            parts.append(f"CTC {a.ctc * 100:.3g} % ({a.ctc_definition})"
+                         + (f", {a.ctc_without_reset * 100:.3g} % without the reset state"
+                            if a.ctc_without_reset is not None else ""))
+        for row in (a.retention or {}).get("states", []):
+            if row["drift_per_decade"] is not None:
+                pct = row.get("drift_pct_window_per_decade")
+                parts.append(f"state {row['state']} drift {row['drift_per_decade'] * 1e3:+.3g} mΩ/decade"
+                             + (f" ({pct:+.3g} % of window)" if pct is not None else ""))
         parts.append(f"window {a.window['window']:.4g} {a.unit}")
         if a.loop:
             for key, lab in (("ic_plus", "Ic+"), ("ic_minus", "Ic-")):
@@ -414,14 +498,16 @@ def _row(a: RunAnalysis, name: str) -> dict:
             "states": len(a.states) if not a.states.empty else None,
             f"distinguishable (k={a.k:g})": a.distinguishable,
             f"CTC ({a.ctc_definition})": _pct(a.ctc) if a.ctc is not None else "—",
+            "CTC without reset state": _pct(a.ctc_without_reset) if a.ctc_without_reset is not None else "—",
             f"window ({a.unit})": a.window.get("window")}
 
 
 def _md_run(a: RunAnalysis, name: str, figs: dict, tables: dict) -> str:
     out = [f"## {name}", "", f"Source: `{', '.join(a.sources)}` — {a.progress}"
            + (f" — error: {a.error}" if a.error else ""), ""]
-    captions = {"trace": "R_H vs pulse index", "loop": "switching loop R_H(I)",
-                "states": "per-state histograms", "ctc": "CTC per state", "potdep": "LTP/LTD"}
+    captions = {"trace": "R_H vs time (log)" if a.kind == "retention" else "R_H vs pulse index", "loop": "switching loop R_H(I)",
+                "states": "per-state histograms", "ctc": "CTC per state", "potdep": "LTP/LTD",
+                "drift": "retention drift per state, log time"}
     for key, fn in figs.items():
         out += [f"![{captions.get(key, key)}]({fn})", ""]
     if not a.states.empty:
@@ -443,6 +529,20 @@ def _md_run(a: RunAnalysis, name: str, figs: dict, tables: dict) -> str:
                            f"nonlinearity {f['nonlinearity']:.3f}")
         if a.potdep.get("asymmetry") is not None:
             out.append(f"- asymmetry |NL_LTP − NL_LTD| = {a.potdep['asymmetry']:.3f}")
+        out.append("")
+    if a.retention:
+        w = a.retention.get("window")
+        for row in a.retention["states"]:
+            b = row["drift_per_decade"]
+            if b is None:
+                out.append(f"- state {row['state']}: too few reads for a drift fit")
+                continue
+            pct = row["drift_pct_window_per_decade"]
+            out.append(f"- state {row['state']} (set {row['set_current'] * 1e3:.4g} mA, R_H {row['r_first']:.6g} Ω): "
+                       f"drift {b * 1e3:+.3g} ± {row['drift_per_decade_std'] * 1e3:.2g} mΩ/decade over "
+                       f"{row['decades']:.2g} decades ({row['t_first']:.3g}–{row['t_last']:.3g} s), "
+                       + (f"{pct:+.3g} % of the {w:.4g} Ω window per decade" if pct is not None else
+                          "% of window: analyse with a staircase run of the same device to get the window"))
         out.append("")
     if tables:
         out += ["Tables: " + ", ".join(f"[{v}]({v})" for v in tables.values()), ""]

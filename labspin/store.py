@@ -569,8 +569,13 @@ def read_run(path: str | os.PathLike) -> RunFile:
         f.close()
 
 
+# statuses `labspin run --resume` continues: interrupted (killed: "running", nobody writing),
+# aborted (Ctrl-C, Abort) and failed (instrument error: resume once its cause is fixed)
+RESUMABLE = ("running", "aborted", "failed")
+
+
 def resume_point(path: str | os.PathLike) -> tuple[int, float, dict | None]:
-    """Where an interrupted run continues: (start_index, time_offset, simulator state or None).
+    """Where an interrupted, aborted or failed run continues: (start_index, time_offset, sim state or None).
 
     The resume point is the longest prefix that is complete in every column
     (pulse_index == 0..n-1) and, for a simulated device, not past the last stored state.
@@ -579,9 +584,9 @@ def resume_point(path: str | os.PathLike) -> tuple[int, float, dict | None]:
     try:
         entry = f["entry"]
         status = _s(_refresh(entry["status"])[()])
-        if status != "running":
-            raise UserError(f"{path}: run is {status}; only an interrupted run can be resumed")
-        if not _writer_gone(entry):
+        if status not in RESUMABLE:
+            raise UserError(f"{path}: run is {status}; nothing to resume")
+        if status == "running" and not _writer_gone(entry):
             raise UserError(f"{path}: run is still being written by another process")
         frame = _read_columns(entry["data"])
         idx = frame["pulse_index"].to_numpy()

@@ -81,10 +81,21 @@ def at_least(n: int, most: int | None = None) -> Check:
         if most is not None and v > most:
             return f"must be <= {most:g}, got {v!r}"
         return None
+    check.limit = f">= {n}" if most is None else f"{n} .. {most:g}"
     return check
 
 
 MAX_INT = 10**15         # any count beyond this is a typo (and would overflow int64 arithmetic)
+
+# what each check allows, for `labspin recipes NAME` and the GUI
+positive.limit = "> 0"
+non_negative.limit = ">= 0"
+nonzero.limit = "!= 0"
+
+
+def unit_note(unit: str) -> str:
+    """" (in A)" — appended to parameter errors so the user knows the expected unit."""
+    return f" (in {unit})" if unit else ""
 
 
 def param(default: Any = MISSING, *, kind: str = "float", unit: str = "", check: Check | None = None,
@@ -140,14 +151,17 @@ class Protocol(ABC):
             value = getattr(self, f.name)
             if value is None:  # optional parameter left unset
                 continue
-            value = _coerce(f.name, kind, value, f.metadata.get("unit", ""))
-            check = f.metadata.get("check")
-            if check is not None:
-                items = value if kind == "floats" else (value,)
-                for i, v in enumerate(items):
-                    reason = check(v)
-                    if reason:
-                        raise ParameterError(f"{f.name}[{i}]" if kind == "floats" else f.name, reason)
+            try:
+                value = _coerce(f.name, kind, value, f.metadata.get("unit", ""))
+                check = f.metadata.get("check")
+                if check is not None:
+                    items = value if kind == "floats" else (value,)
+                    for i, v in enumerate(items):
+                        reason = check(v)
+                        if reason:
+                            raise ParameterError(f"{f.name}[{i}]" if kind == "floats" else f.name, reason)
+            except ParameterError as exc:
+                raise ParameterError(exc.key, exc.reason + unit_note(f.metadata.get("unit", ""))) from None
             object.__setattr__(self, f.name, value)
         self._check()
 
@@ -169,10 +183,12 @@ class Protocol(ABC):
         for key in params:
             if key not in allowed:
                 raise UserError(f"{source}: parameters.{key}: unknown parameter for kind "
-                                f"{cls.kind!r} (allowed: {', '.join(allowed)})")
+                                f"{cls.kind!r} (allowed: {', '.join(allowed)}; "
+                                f"`labspin recipes` shows them with units)")
         for f in fields(cls):
             if "kind" in f.metadata and f.name not in params and f.default is MISSING:
-                raise UserError(f"{source}: parameters.{f.name}: missing (required for kind {cls.kind!r})")
+                raise UserError(f"{source}: parameters.{f.name}: missing (required for kind {cls.kind!r})"
+                                + unit_note(f.metadata.get("unit", "")))
         try:
             return cls(**params)
         except ParameterError as exc:

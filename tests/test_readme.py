@@ -1,12 +1,16 @@
 """Everything the README shows is run here (commands and snippets), so it cannot rot.
 
 The set-up block's install commands are what CI itself runs (.ci/run); its `labspin demo`
-line is run by tests/test_demo.py. Every other `labspin ...` line of a ```bash block is run, in
-order, in one scratch folder, with ../shared standing where the README says ../shared.
+line is run by tests/test_demo.py. Every other line of a ```bash block is run as a reader runs
+it: in order, in one scratch folder standing for the clone (../shared is where the README says),
+with no environment but what the README itself exports (`export` lines carry over to the lines
+after them). The Python snippets run as `python -` from that folder, and from the folder that
+holds a clone named `labspin` (where a bare `labspin/` would otherwise shadow the install).
 """
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -21,18 +25,40 @@ from readme_blocks import README, blocks, commands
 ROOT = README.parent
 
 
-def _env(shared: Path) -> dict:
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", MPLBACKEND="Agg")
-    env["LABSPIN_CHECKPOINT"] = str(shared / "models" / "resnet18_cifar10.pt")
-    env["LABSPIN_DATA"] = str(shared / "data" / "cifar10")
+def _env() -> dict:
+    """The test's environment minus anything labspin reads: only the README's exports count."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LABSPIN_")}
+    env.update(QT_QPA_PLATFORM="offscreen", MPLBACKEND="Agg")
     return env
 
 
-def _argv(line: str, shared: Path) -> list[str]:
-    line = line.replace("../shared", str(shared)).replace("docs/", str(ROOT / "docs") + "/")
-    argv = shlex.split(os.path.expandvars(line), comments=True)
+def _local(line: str, shared: Path) -> str:
+    return line.replace("../shared", str(shared)).replace("docs/", str(ROOT / "docs") + "/")
+
+
+def _argv(line: str, shared: Path, env: dict) -> list[str]:
+    expand = lambda a: re.sub(r"\$\{?(\w+)\}?", lambda m: env.get(m.group(1), ""), a)  # noqa: E731
+    argv = [expand(a) for a in shlex.split(_local(line, shared), comments=True)]
     assert argv[0] == "labspin", line
     return [sys.executable, "-m", "labspin", *argv[1:]]
+
+
+def _export(line: str, shared: Path, env: dict) -> None:
+    """`export A=x B=y`, as the shell does it (relative paths stay relative to the clone)."""
+    words = shlex.split(_local(line, shared), comments=True)
+    assert words[0] == "export" and len(words) > 1, line
+    for w in words[1:]:
+        key, sep, value = w.partition("=")
+        assert sep, line
+        env[key] = value
+
+
+def test_tour_exports_what_evaluate_needs():
+    """The tour says where the checkpoint and data come from before `labspin evaluate` uses them."""
+    lines = [c for b in blocks("bash")[2:] for c in commands(b)]
+    first_eval = next(i for i, c in enumerate(lines) if c.startswith("labspin evaluate"))
+    exported = " ".join(c for c in lines[:first_eval] if c.startswith("export "))
+    assert "LABSPIN_CHECKPOINT=" in exported and "LABSPIN_DATA=" in exported, lines[:first_eval]
 
 
 def test_setup_block_matches_ci():
@@ -45,11 +71,14 @@ def test_setup_block_matches_ci():
 
 @pytest.mark.timeout(900)
 def test_tour_commands_run(tmp_path, shared_dir):
-    env = _env(shared_dir)
+    env = _env()
     lines = [c for b in blocks("bash")[2:] for c in commands(b)]
     assert len(lines) >= 8
     for line in lines:
-        argv = _argv(line, shared_dir)
+        if line.startswith("export "):
+            _export(line, shared_dir, env)
+            continue
+        argv = _argv(line, shared_dir, env)
         if argv[3:4] == ["gui"]:
             # a window: it must come up and keep running; a person closes it
             proc = subprocess.Popen(argv, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
@@ -69,14 +98,32 @@ def test_tour_commands_run(tmp_path, shared_dir):
         assert r.returncode == 0, f"{line}\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
 
 
-def test_python_snippets_run(tmp_path, shared_dir, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    for k, v in _env(shared_dir).items():
-        monkeypatch.setenv(k, v)
+def _run_snippets(cwd: Path) -> None:
     snippets = blocks("python")
     assert snippets
     for code in snippets:
-        exec(compile(code, str(README), "exec"), {"__name__": "readme"})
+        r = subprocess.run([sys.executable, "-"], input=code, cwd=cwd, env=_env(), capture_output=True,
+                           text=True, timeout=600)
+        assert r.returncode == 0, f"in {cwd}:\n{code}\n{r.stdout[-2000:]}\n{r.stderr[-3000:]}"
+
+
+def test_python_snippets_run(tmp_path):
+    _run_snippets(tmp_path)
+
+
+def test_python_snippets_run_beside_a_clone_named_labspin(tmp_path):
+    """From the folder holding the clone (README layout: labspin/ beside shared/), `import labspin`
+    must still be the installed package, not the clone folder as a namespace package."""
+    (tmp_path / "labspin").symlink_to(ROOT, target_is_directory=True)
+    probe = subprocess.run([sys.executable, "-c", "import labspin, labspin.drivers; "
+                            "print(labspin.__version__, labspin.__file__)"],
+                           cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=120)
+    assert probe.returncode == 0, probe.stderr
+    from labspin import __version__
+    assert probe.stdout.split()[0] == __version__
+    found = Path(probe.stdout.split()[1]).resolve()      # the package, not the clone's root
+    assert found.parts[-2:] == ("labspin", "__init__.py") and found != (ROOT / "__init__.py").resolve()
+    _run_snippets(tmp_path)
 
 
 def test_readme_station_is_the_shipped_example():

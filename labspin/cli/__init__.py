@@ -12,6 +12,7 @@ import click
 
 from labspin import __version__
 from labspin.errors import UserError
+from labspin.extras import missing_extra_error
 
 # verb -> "module:attribute"; each module defines one click command.
 COMMANDS = {
@@ -29,6 +30,7 @@ COMMANDS = {
     "import": "labspin.cli.importer:import_",
     "fit": "labspin.cli.fit:fit",
     "sweep": "labspin.cli.sweep:sweep",
+    "recipes": "labspin.cli.recipes:recipes",
 }
 
 
@@ -50,6 +52,11 @@ def cli() -> None:
     """labspin: spintronic synapse devices — measure, analyse, and evaluate as network weights."""
 
 
+def _verb(argv: list[str] | None) -> str:
+    args = sys.argv[1:] if argv is None else argv
+    return "labspin " + next((a for a in args if not a.startswith("-")), "").strip()
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: every user error becomes one line on stderr and exit status 2."""
     try:
@@ -62,6 +69,12 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except click.ClickException as exc:  # usage errors: one line, not click's three
         click.echo(f"labspin: error: {exc.format_message()}", err=True)
+        sys.exit(2)
+    except ModuleNotFoundError as exc:     # an optional part (torch, Qt) not installed: which extra
+        err = missing_extra_error(exc.name, _verb(argv))
+        if err is None:
+            raise
+        click.echo(f"labspin: error: {err}", err=True)
         sys.exit(2)
     except KeyboardInterrupt:
         click.echo("labspin: interrupted", err=True)

@@ -18,13 +18,22 @@ import click
 @click.option("--trials", type=int, help="CTC-noise trials (default 2 quick, 5 full)")
 @click.option("--device", default="cpu", show_default=True, help="torch device: cpu | cuda")
 @click.option("--overwrite", is_flag=True, help="write into a non-empty output folder")
+@click.option("--resume", is_flag=True,
+              help="continue a partial output folder (same options): finished runs and evaluations are "
+                   "kept, interrupted runs continue")
 def demo(out_dir: str, quick: bool, checkpoint: str | None, data: str | None, seed: int,
-         cycles: int, subset: int | None, trials: int | None, device: str, overwrite: bool) -> int:
+         cycles: int, subset: int | None, trials: int | None, device: str, overwrite: bool,
+         resume: bool) -> int:
     """Measure orange_peel, idmi and tilted on the simulator, analyse CTC and states, export level
     tables, evaluate them as ResNet-18 weights on CIFAR-10, and write one side-by-side report."""
     from labspin.demo import DemoConfig, run_demo
 
     cfg = DemoConfig(out_dir, quick=quick, checkpoint=checkpoint, data=data, seed=seed, cycles=cycles,
-                     subset=subset, trials=trials, overwrite=overwrite, device=device)
-    run_demo(cfg, say=lambda m: click.echo(m, err=False))
+                     subset=subset, trials=trials, overwrite=overwrite, device=device, resume=resume)
+    try:
+        run_demo(cfg, say=lambda m: click.echo(m, err=False))
+    except KeyboardInterrupt:
+        click.echo(f"labspin demo: stopped; finished runs and evaluations in {out_dir} are kept: "
+                   "continue with labspin demo --resume (same options)", err=True)
+        raise
     return 0

@@ -55,6 +55,8 @@ def gui(sim: str | None, station: str | None, recipe: str | None, run_file: str 
         hall_mode: str | None, bus_log: str | None) -> None:
     """Open the live bench window; RUN.h5 (optional) opens in the run browser."""
     _check_args(sim, station, recipe, run_file, hall_mode)
+    from labspin.extras import require
+    require("gui", "labspin gui")
     if bus_log is not None:
         from labspin.cli.run import _check_bus_log
         _check_bus_log(bus_log, overwrite=True)      # its folder must exist

@@ -73,7 +73,8 @@ def _report(status: str, runner: Any, path: str) -> int:
 @click.option("--flush-interval", type=float, default=0.5, show_default=True,
               help="seconds between flushes to disk (a hard kill loses at most this)")
 @click.option("--no-progress", is_flag=True, help="no progress bar")
-@click.option("--resume", metavar="RUN.h5", help="continue an interrupted run file")
+@click.option("--resume", metavar="RUN.h5",
+              help="continue a run file that was interrupted (killed), aborted, or failed (once the cause is fixed)")
 @_HALL_MODE
 @click.option("--bus-log", metavar="FILE", help="write every VISA message to FILE (a transcript)")
 def run(recipe: str | None, station_file: str | None, sim: str | None, output: str | None,
@@ -84,7 +85,7 @@ def run(recipe: str | None, station_file: str | None, sim: str | None, output: s
     \b
       labspin run staircase --sim tilted:1 -o run.h5 --set cycles=20
       labspin run my_recipe.toml --station bench.toml -o run.h5
-      labspin run --resume run.h5     # continue an interrupted run (killed, power cut)
+      labspin run --resume run.h5     # continue a killed, aborted (Ctrl-C) or failed run
       labspin run staircase --station bench.toml -o run.h5 --bus-log run.bus
 
     Every instrument's pre-flight check (`labspin check`) runs before the first pulse.
@@ -106,6 +107,9 @@ def run(recipe: str | None, station_file: str | None, sim: str | None, output: s
                             f"(recipe, station and seed come from the file)")
         writer = RunWriter(resume, resume=True, flush_interval=flush_interval)
         rf = read_run(resume)
+        was = {"running": "interrupted", "aborted": "aborted", "failed": f"failed ({rf.error})"}[rf.status]
+        click.echo(f"labspin: resuming {was} run {resume} at point {writer.start_index}"
+                   + (f" of {rf.total_points}" if rf.total_points else ""), err=True)
         inv = rf.invocation
         if not inv or "station" not in inv:
             raise UserError(f"{resume}: /entry/invocation: missing; this file cannot be resumed")
@@ -119,10 +123,12 @@ def run(recipe: str | None, station_file: str | None, sim: str | None, output: s
                                  sim_state=writer.sim_state, bus_log=bus_log)
         return _report(status, runner, writer.path)
 
-    if recipe is None:
-        raise UserError("RECIPE: missing (a recipe file or shipped name; or use --resume RUN.h5)")
-    if output is None:
-        raise UserError("-o/--output: missing (the run file to write)")
+    missing = [m for m, absent in (
+        ("RECIPE (a recipe file or shipped name; or --resume RUN.h5)", recipe is None),
+        ("--sim DEVICE[:SEED] or --station FILE (where to measure)", sim is None and station_file is None),
+        ("-o/--output RUN.h5 (the run file to write)", output is None)) if absent]
+    if missing:      # all that is missing in one message, not one per try
+        raise UserError("missing: " + "; ".join(missing))
     overrides = _overrides(sets)
     rec = load_recipe(recipe, overrides or None)
     spec = _station_spec(station_file, sim, hall_mode)
@@ -155,6 +161,28 @@ def _fmt(x: float, unit: str) -> str:
     return f"{x:.6g} {unit}" if math.isfinite(x) else "-"
 
 
+def _wall_seconds(start: str | None, end: str | None) -> float | None:
+    from datetime import datetime
+    try:
+        return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
+    except (TypeError, ValueError):
+        return None
+
+
+def _duration(rf: Any) -> str:
+    """The `time` column's span, saying whose clock: a simulated run's is the simulator's virtual one."""
+    d = rf.data
+    if not len(d):
+        return "-"
+    span = _fmt(float(d["time"].iloc[-1]), "s")
+    if "seed" not in rf.sample:
+        return f"{span} (measured)"
+    wall = _wall_seconds(rf.start_time, rf.end_time)
+    wall_text = ("" if wall is None else
+                 f"; wall clock {'under 1 s' if wall < 1 else f'{wall:.0f} s'}, start to end")
+    return f"{span} of virtual time (the simulator's clock{wall_text})"
+
+
 @click.command("info")
 @click.argument("run_file", metavar="RUN.h5")
 def info(run_file: str) -> int:
@@ -167,7 +195,9 @@ def info(run_file: str) -> int:
         status = "interrupted (status running, no writer; resume with labspin run --resume)" \
             if rf.interrupted else "running (being written now)"
     elif rf.status == "failed":
-        status = f"failed: {rf.error}"
+        status = f"failed: {rf.error} (once fixed, continue with labspin run --resume)"
+    elif rf.status == "aborted":
+        status = "aborted (continue with labspin run --resume)"
     else:
         status = rf.status
     total = f" of {rf.total_points}" if rf.total_points else ""
@@ -183,7 +213,7 @@ def info(run_file: str) -> int:
         ("sample", sample_text),
         ("points", f"{len(d)}{total}"),
         ("cycles", str(int(d["cycle"].nunique())) if len(d) else "0"),
-        ("duration", _fmt(float(d["time"].iloc[-1]) if len(d) else float("nan"), "s")),
+        ("duration", _duration(rf)),
         ("R_H range" if rf.quantity == "hall_resistance" else f"{rf.quantity} range",
          f"{_fmt(float(rh.min()), rf.unit)} .. {_fmt(float(rh.max()), rf.unit)}" if len(d) else "-"),
         ("start", rf.start_time or "-"),

@@ -362,33 +362,57 @@ def markdown(df: pd.DataFrame) -> str:
 
 
 def plot(df: pd.DataFrame, path: str | os.PathLike) -> Path:
-    """Bar chart of accuracy per configuration, error bars = std over trials, FP32 as a line."""
+    """Bar chart of accuracy per configuration, error bars = std over trials, FP32 as a line.
+
+    Tick labels are wrapped word by word (one bar's label never reaches the next), value labels
+    sit a few points above each error bar's cap, and the title comes from ``df.attrs``.
+    """
+    import textwrap
+
     import matplotlib
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
     q = df[df["config"] != "FP32"]
     fp = float(df.loc[df["config"] == "FP32", "accuracy"].iloc[0])
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.15 * len(q) + 2), 4.8), constrained_layout=True)
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(q) + 2.5), 5.0), constrained_layout=True)
     colors = ["#c44e52" if n else "#4c72b0" for n in q["noise"]]
-    labels = [c.replace(" + ", "\n+ ").replace("per-", "per-", 1).replace(" ", "\n", 1) for c in q["config"]]
+    labels = []
+    for c in q["config"]:
+        base, plus, extra = c.partition(" + ")
+        labels.append("\n".join(textwrap.wrap(base, 12, break_long_words=False) + ([f"+ {extra}"] if plus else [])))
     xs = np.arange(len(q))
-    ax.bar(xs, q["accuracy"], color=colors, edgecolor="black", linewidth=0.6)
+    acc = q["accuracy"].to_numpy(float)
     noisy = (q["trials"] > 1).to_numpy()
+    err = np.where(noisy, q["std"].fillna(0).to_numpy(float), 0.0)
+    ax.bar(xs, acc, color=colors, edgecolor="black", linewidth=0.6)
     if noisy.any():
-        ax.errorbar(xs[noisy], q["accuracy"][noisy], yerr=q["std"][noisy], fmt="none",
-                    ecolor="black", capsize=4, linewidth=1)
+        ax.errorbar(xs[noisy], acc[noisy], yerr=err[noisy], fmt="none", ecolor="black", capsize=4, linewidth=1)
     fp_line = ax.axhline(fp, color="black", linestyle="--", linewidth=1, label=f"FP32 {fp:.2f} %")
-    for xi, (a, s, t) in enumerate(zip(q["accuracy"], q["std"], q["trials"])):
-        txt = f"{a:.1f}±{s:.1f}" if t > 1 else f"{a:.1f}"
-        ax.text(xi, a + (s if t > 1 else 0) + 0.4, txt, ha="center", va="bottom", fontsize=8)
     ax.set_xticks(xs, labels, fontsize=8)
     ax.set_ylabel("top-1 accuracy on CIFAR-10 test images (%)")
-    lo = max(0.0, min(float(q["accuracy"].min()) if len(q) else fp, fp) - 10)
-    ax.set_ylim(lo, min(100.0, fp + 8))
+    lo = max(0.0, min(float(acc.min()) if len(q) else fp, fp) - 10)
+    top = max(fp, float((acc + err).max()) if len(q) else fp)
+    ax.set_ylim(lo, min(100.0, top + 0.08 * (top - lo) + 1))
+    # values inside the bars at their foot: clear of the error bars and the FP32 line up top;
+    # a bar too short to hold its value gets it above its error bar instead
+    notes = []
+    for xi, a, e, n in zip(xs, acc, err, noisy):
+        txt = f"{a:.1f}\n±{e:.1f}" if n else f"{a:.1f}"
+        notes.append(ax.annotate(txt, (xi, lo), xytext=(0, 4), textcoords="offset points", ha="center",
+                                 va="bottom", fontsize=8, linespacing=0.95, color="white", fontweight="bold"))
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    for t, xi, a, e in zip(notes, xs, acc, err):
+        low = ax.transData.transform((xi, a - e))[1]          # the lowest point of bar top / error bar
+        if t.get_window_extent(renderer).y1 > low - 2:
+            t.xy = (xi, a + e)
+            t.set_color("black")
     a = df.attrs
+    mapping = a.get("mapping")
     ax.set_title(f"ResNet-18 PTQ on {a.get('levels', 'levels')} (K = {a.get('k')}), "
-                 f"{a.get('images')} images; error bars: std over trials", fontsize=9)
+                 f"{a.get('images')} test images{'' if not mapping else f'; {mapping} mapping'}\n"
+                 "bars: programmed means; red: with CTC noise, error bars = std over trials", fontsize=9)
     from matplotlib.patches import Patch
     ax.legend(handles=[fp_line, Patch(color="#4c72b0", label="programmed means"),
                        Patch(color="#c44e52", label="with CTC noise (mean ± std)")],
