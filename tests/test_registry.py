@@ -112,7 +112,8 @@ def test_a_new_instrument_is_one_entry(tmp_path, k2401, capsys):
         low = st.hall_reader.read(1e-4).hall_resistance
         st.pulse_source.pulse(9.6e-3, 100e-6)
         high = st.hall_reader.read(1e-4).hall_resistance
-        assert high - low > 0.5 and low == pytest.approx(-0.8, abs=0.1)   # the tilted window
+        p = st.bench.hallbar.params                         # the tilted window, about its offset
+        assert high - low > 0.5 and low == pytest.approx(p.R0 - p.R_AHE, abs=0.1)
         assert [r.ok for r in st.checks] == [True, True] and CHECKED == ["smu"]
     with pytest.raises(SystemExit) as e:
         main(["check", "--station", str(path)])
