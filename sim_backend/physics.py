@@ -47,7 +47,7 @@ from labspin.errors import UserError
 from labspin.sim_backend.wear import Wear, WearParams
 
 __all__ = [
-    "SWITCH_SIGN", "DeviceParams", "PRESETS", "preset", "suggested_staircase",
+    "SWITCH_SIGN", "READ_PERIOD", "READ_DELAY", "DeviceParams", "PRESETS", "preset", "suggested_staircase",
     "HallBar", "HallBarBatch",
 ]
 
@@ -58,6 +58,12 @@ LOG_SURE = 4.0       # ln(rate) above which every candidate switches (1 - P < 1e
 #: H_x > 0 (the default polarity) a positive pulse drives units to m = +1, i.e. R_H up.
 SWITCH_SIGN = -1
 
+#: Read timing of the default Hall read chain (6221 Delta with the 2182A, `dc_delta`): one staircase
+#: point every 0.606 s (0.1 s arming, three 5-PLC A/Ds, line-synchronised), its Delta reading
+#: (A/Ds weighted 1:2:1) seeing the device ≈ 0.4 s after the pulse. The ladder design places the
+#: states as such reads see them: the heating read-back of the reset pulse is still cooling.
+READ_PERIOD = 0.606      # s between staircase points
+READ_DELAY = 0.4         # s from a pulse to the read of its state
 
 
 @dataclass(frozen=True)
@@ -261,7 +267,8 @@ def _reset_current(params: DeviceParams, width: float) -> float:
 
 
 def suggested_staircase(params: DeviceParams, n_states: int, width: float = 100e-6,
-                        margin: float = 5.8) -> dict:
+                        margin: float = 5.6, read_period: float = READ_PERIOD,
+                        read_delay: float = READ_DELAY) -> dict:
     """Reset current and an increasing ladder of pulse amplitudes for a staircase protocol.
 
     Adjacent expected states are spaced in proportion to their predicted cycle-to-cycle σ (plus
@@ -278,12 +285,17 @@ def suggested_staircase(params: DeviceParams, n_states: int, width: float = 100e
         raise UserError(f"width: must be > 0 s, got {width!r}")
     if not isinstance(params, DeviceParams):
         raise UserError(f"params: must be DeviceParams, got {type(params).__name__}")
-    d = _design_staircase(params, int(n_states), float(width), float(margin))
+    for name, v in (("read_period", read_period), ("read_delay", read_delay)):
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or v < 0:
+            raise UserError(f"{name}: must be >= 0 s, got {v!r}")
+    d = _design_staircase(params, int(n_states), float(width), float(margin), float(read_period),
+                          float(read_delay))
     return json.loads(json.dumps(d))          # a fresh copy: the cached design stays untouched
 
 
 @lru_cache(maxsize=64)
-def _design_staircase(params: DeviceParams, n_states: int, width: float, margin: float) -> dict:
+def _design_staircase(params: DeviceParams, n_states: int, width: float, margin: float,
+                      read_period: float, read_delay: float) -> dict:
     """Analytic first guess (mean-field + predicted σ), then a seeded Monte-Carlo polish (~1 s)."""
     m = _ladder_model(params, width)
     f_top = 0.9995
@@ -327,20 +339,37 @@ def _design_staircase(params: DeviceParams, n_states: int, width: float, margin:
         prev = prev + (1 - prev) * m.probs(i)
         amps.append(float(f"{i:.4g}"))
     reset = _reset_current(params, width)
-    amps, fs, K = _refine(params, amps, reset, width, margin, f_top)
+    amps, fs, K = _refine(params, amps, reset, width, margin, f_top, read_period, read_delay)
     return {"reset_current": reset, "amplitudes": [float(f"{a:.4g}") for a in amps],
             "pulse_width": width, "expected_fraction": [round(float(f), 4) for f in fs],
             "margin": round(float(K), 3)}
 
 
+def _readback_offsets(p: DeviceParams, currents: list[float], period: float, delay: float) -> np.ndarray:
+    """Heating read-back (ohm) in the read of each staircase state (reset first), once the cycle
+    repeats: `_Readout`'s rule for pulses every `period`, read `delay` after each pulse."""
+    ro = _Readout(p.replace(read_noise=0.0, drift=0.0), 1, np.random.SeedSequence(0))
+    zero, t, out = np.zeros(1), 0.0, []
+    for _ in range(3):                        # the third cycle: the previous top rung came before
+        out = []
+        for a in currents:
+            ro.note_pulses(np.array([a * a]))
+            ro.read(zero, t)                  # the first read after the pulse: cooling starts
+            out.append(float(ro.read(zero, t + delay)[0]))
+            t += period
+    return np.array(out)
+
+
 def _refine(params: DeviceParams, amps: list[float], reset: float, width: float, margin: float,
-            f_top: float, iters: int = 6, cycles: int = 1024) -> tuple[np.ndarray, np.ndarray, float]:
+            f_top: float, read_period: float, read_delay: float, iters: int = 6,
+            cycles: int = 1024) -> tuple[np.ndarray, np.ndarray, float]:
     """Monte-Carlo polish of a ladder: equalise separation/σ between adjacent staircase states.
 
     Each iteration runs `cycles` staircase cycles (as many identically made devices, seeded, no
     device-to-device spread), measures each state's mean and σ as a switched fraction, re-spaces
-    the targets at a constant ratio K (`margin`, or less if the window is too small) and maps them
-    back to currents through the measured (state, ln I) relation.
+    the targets at a constant ratio K (`margin`, or less if the window is too small) as the reads
+    see the states (switched fraction + heating read-back, `_readback_offsets`) and maps them back
+    to currents through the measured (state, ln I) relation.
     """
     span = 2.0 * (1.0 - 2.0 * params.hx_jitter)           # Δ(Σ w m) from reset to saturation
     ln_i = np.log(np.asarray(amps, float))
@@ -361,8 +390,11 @@ def _refine(params: DeviceParams, amps: list[float], reset: float, width: float,
         sd_d = np.maximum(np.r_[0.0, sd], params.ladder_evenness * sd.max())   # floor: keep tails apart
         sd_d[0] = _read_sigma_fraction(params)             # the saturated reset state: read noise only
         gaps = (sd_d[1:] + sd_d[:-1]) / 2
-        K = margin if gaps.sum() * margin <= f_top else f_top / gaps.sum()
-        target = np.cumsum(K * gaps)
+        off = _readback_offsets(params, [reset, *np.exp(ln_i)], read_period, read_delay) \
+            / (params.R_AHE * span)                       # read-back as a switched fraction
+        room = f_top - off[0] + off[-1]                    # the top rung's read stays below saturation
+        K = margin if gaps.sum() * margin <= room else room / gaps.sum()
+        target = off[0] + np.cumsum(K * gaps) - off[1:]    # equal read separations, magnetic targets
         # states vs ln I are close to linear in probit space; interpolate/extrapolate there
         from scipy.special import ndtri
         z = ndtri(np.clip(mu, 1e-5, 1 - 1e-5))

@@ -237,6 +237,22 @@ def test_ladders_are_in_the_instrument_range(ladders):
     assert preset("tilted").staircase_ladder(11, WIDTH) == ladders["tilted"]["amplitudes"]
 
 
+def test_ladder_design_follows_the_read_timing():
+    """The reset's read-back still cools while the chain reads the first rungs (a point every
+    0.606 s): the design lifts the lower rungs to keep the reads apart; without read-back or with
+    reads that see no cooling (period 0) the timing changes nothing."""
+    p = preset("tilted")
+    chain = suggested_staircase(p, 11, WIDTH)
+    free = suggested_staircase(p, 11, WIDTH, read_period=0.0, read_delay=0.0)
+    assert chain["expected_fraction"][0] > free["expected_fraction"][0] + 0.005
+    assert chain["amplitudes"][0] > free["amplitudes"][0]
+    q = p.replace(readback=0.0)
+    assert suggested_staircase(q, 6, WIDTH) == suggested_staircase(q, 6, WIDTH, read_period=0.0, read_delay=0.0)
+    for bad in ({"read_delay": -0.1}, {"read_period": float("nan")}):
+        with pytest.raises(UserError, match=next(iter(bad))):
+            suggested_staircase(p, 11, WIDTH, **bad)
+
+
 def test_tilted_staircase_11_states_2pct_ctc(ladders):
     R = staircase(HallBar(preset("tilted"), seed=0), ladders["tilted"], 200)
     n, ctc = count_states(R)

@@ -12,7 +12,8 @@ from scipy.signal import welch
 
 from labspin.errors import UserError
 from labspin.protocols import load_recipe
-from labspin.sim_backend.physics import PRESETS, DeviceParams, HallBar, HallBarBatch, preset
+from labspin.sim_backend.physics import (PRESETS, READ_DELAY, READ_PERIOD, DeviceParams, HallBar,
+                                         HallBarBatch, preset)
 
 WIDTHS = (50e-6, 100e-6, 1e-3, 10e-3, 100e-3, 1.0)
 READ_EVERY = 0.05            # s between reads
@@ -201,7 +202,8 @@ def count_states(R: np.ndarray, k: float = 5.0) -> tuple[int, float]:
 
 
 def run_recipe(p: DeviceParams, recipe: str, seed: int, cycles: int = 200) -> np.ndarray:
-    """A shipped staircase recipe on HallBar(p, seed): reads (noise, drift, read-back) after each pulse."""
+    """A shipped staircase recipe on HallBar(p, seed), read with the dc_delta chain's timing (a point
+    every READ_PERIOD, its state read READ_DELAY after the pulse): noise, drift, read-back."""
     proto = load_recipe(recipe).protocol
     seq = [proto.reset_current] + list(proto.ladder())
     hb, t = HallBar(p, seed=seed), 0.0
@@ -209,8 +211,9 @@ def run_recipe(p: DeviceParams, recipe: str, seed: int, cycles: int = 200) -> np
     for c in range(cycles):
         for j, a in enumerate(seq):
             hb.pulse(a, proto.pulse_width)
-            t += READ_EVERY
-            R[c, j] = hb.read_resistance(t)
+            hb.read_resistance(t)                   # the chain's first read after the pulse
+            R[c, j] = hb.read_resistance(t + READ_DELAY)
+            t += READ_PERIOD
     return R
 
 
