@@ -460,7 +460,7 @@ class Keithley6221(KeithleyInstrument):
         self._drive(low_act)
         bench.flush()
         other = bench.channel_current - low_act
-        v_a = (other + low_act) * hb.read_resistance(bench.clock.now) + bench.thermal_emf() + PDEL_ADC_NOISE * bench.noise()
+        v_a = _hall_v(other + low_act, hb, bench.clock.now) + bench.thermal_emf() + PDEL_ADC_NOISE * bench.noise()
         high_act = self.comply(high)
         if self._tripped and s["swe_cab"] and s["pdel_sweep"]:
             # SOUR:SWE:CAB ON: the sweep stops at compliance; this cycle stores no reading
@@ -470,10 +470,10 @@ class Keithley6221(KeithleyInstrument):
             return
         t_pulse = self.clock.now
         bench.deliver_pulse(self.address, high_act, width)
-        v_b = (other + high_act) * hb.read_resistance(bench.clock.now) + bench.thermal_emf() + PDEL_ADC_NOISE * bench.noise()
+        v_b = _hall_v(other + high_act, hb, bench.clock.now) + bench.thermal_emf() + PDEL_ADC_NOISE * bench.noise()
         self.clock.advance(period - width)
         bench.flush()
-        v_c = (other + low_act) * hb.read_resistance(bench.clock.now) + bench.thermal_emf() + PDEL_ADC_NOISE * bench.noise()
+        v_c = _hall_v(other + low_act, hb, bench.clock.now) + bench.thermal_emf() + PDEL_ADC_NOISE * bench.noise()
         if s["pdel_lme"] == 2:
             v = (2 * v_b - v_a - v_c) / 2
         else:
@@ -651,3 +651,9 @@ class Keithley6221(KeithleyInstrument):
         if on:   # the peak current is limited by the compliance like a DC level
             ampl = min(ampl, s["comp"] / self.bench.hallbar.longitudinal_resistance)
         return on, s["wave_freq"], ampl if on else 0.0, s["wave_pmar"], bool(s["wave_pmar_state"])
+
+
+def _hall_v(current: float, hallbar, t: float) -> float:
+    """Hall voltage of one A/D reading: I·R_H as read at t; no device read at zero current (the
+    usual Pulse Delta low level), where it would be multiplied away, so a reading costs one read."""
+    return current * hallbar.read_resistance(t) if current else 0.0
