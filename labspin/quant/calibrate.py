@@ -20,7 +20,7 @@ from labspin.quant.levels_map import DeviceLevels
 from labspin.quant.observers import make_observer
 from labspin.quant.quantize import LayerQuant, QuantizedWeights, quantize_layer
 
-AUTO_CANDIDATES = tuple((o, ladder) for o in ("minmax", "mse", "percentile") for ladder in ("full", "fit"))
+AUTO_CANDIDATES = (("minmax", "full"), ("minmax", "fit"), ("mse", "full"), ("percentile", "full"))
 
 
 def layer_output(mod: nn.Module, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
@@ -105,14 +105,14 @@ def _brackets(lq: LayerQuant, w2d: torch.Tensor, levels: DeviceLevels):
 
 
 def learn_rounding(mod: nn.Module, x: torch.Tensor, lq: LayerQuant, levels: DeviceLevels, *,
-                   iterations: int = 200, batch: int = 32, lr: float = 1e-2, reg: float = 0.01,
+                   iterations: int = 200, batch: int = 32, lr: float = 0.05, reg: float = 1.0,
                    noise: bool = False, centred: bool = False,
                    generator: torch.Generator | None = None) -> LayerQuant:
     """AdaRound for one layer on its FP32 input ``x``: same (s, z), new level per weight.
 
     Each weight's value is ``q_lo + h(α)(q_hi − q_lo)`` between the allowed levels around it; α
-    minimises the output error (plus, with ``noise``, a fresh CTC draw of both levels each step)
-    and a regulariser ``Σ 1 − |2h − 1|^β`` with β annealed from 20 to 2, which ends every h at 0
+    minimises the output error relative to nearest rounding's (plus, with ``noise``, a fresh CTC
+    draw of both levels each step) and a regulariser ``Σ 1 − |2h − 1|^β`` with β annealed from 20 to 2, which ends every h at 0
     or 1. Starts at nearest rounding (h = the weight's position between the two levels).
     """
     w = mod.weight.detach().float()
@@ -125,7 +125,8 @@ def learn_rounding(mod: nn.Module, x: torch.Tensor, lq: LayerQuant, levels: Devi
     std = levels.std.to(w.device)
     scale = lq.s.reshape(-1, 1).abs().expand_as(w2d) if lq.s.numel() > 1 else lq.s.abs().expand_as(w2d)
     s_lo, s_hi = scale * std[i_lo], scale * std[i_hi]
-    opt = torch.optim.Adam([alpha], lr=lr)
+    opt = torch.optim.Adam([alpha], lr=lr, eps=1e-12)
+    scale0 = None
     gen = generator or torch.Generator(device=x.device).manual_seed(0)
     warm = int(0.2 * iterations)
     n = x.shape[0]
@@ -142,10 +143,15 @@ def learn_rounding(mod: nn.Module, x: torch.Tensor, lq: LayerQuant, levels: Devi
                 ws = ws + xi * (s_lo + h * (s_hi - s_lo))
             e = layer_output(mod, xb, ws.reshape(w.shape)) - target
             loss = (_centre(e) if centred else e).square().mean()
+            if scale0 is None:                # the loss relative to nearest rounding's: O(1) gradients
+                with torch.no_grad():
+                    near = q_lo + (r >= 0.5).float() * gap
+                    e0 = layer_output(mod, xb, near.reshape(w.shape)) - target
+                    scale0 = (_centre(e0) if centred else e0).square().mean().clamp_min(1e-20)
+            loss = loss / scale0
             if it >= warm:
                 beta = 20.0 + (2.0 - 20.0) * (it - warm) / max(1, iterations - warm)
-                rel = loss.detach().clamp_min(1e-12)        # regulariser on the loss's own scale
-                loss = loss + reg * rel * (1 - (2 * h - 1).abs().pow(beta)).mean() * 100
+                loss = loss + reg * (1 - (2 * h - 1).abs().pow(beta)).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

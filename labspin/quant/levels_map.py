@@ -172,12 +172,12 @@ def sub_levels(levels: DeviceLevels, index: torch.Tensor, mirror: bool = False,
     return DeviceLevels(v, sd, False, levels.label, levels.meta)
 
 
-def ladder_views(levels: DeviceLevels, ladder: str = "full", k: float = 5.0, max_trim: int = 2
+def ladder_views(levels: DeviceLevels, ladder: str = "full", k: float = 5.0, max_trim: int = 1
                  ) -> list[tuple[torch.Tensor, bool]]:
     """The parts of the ladder an observer may choose from, as (level indices, mirrored).
 
     ``full``: every level, as measured. ``distinguishable``: the k·σ-separated subset only.
-    ``fit``: every contiguous run that drops up to ``max_trim`` levels at either end (an isolated
+    ``fit``: every contiguous run that drops up to ``max_trim`` levels at one end (an isolated
     end level, a noisy dense end), the distinguishable subset, each also mirrored; the observer
     keeps, per row, the view with the lowest weight error.
     """
@@ -194,7 +194,7 @@ def ladder_views(levels: DeviceLevels, ladder: str = "full", k: float = 5.0, max
                             f"({dist.numel()} at k = {k:g})")
         return [(dist, False)]
     runs = [torch.arange(a, n - b) for a in range(max_trim + 1) for b in range(max_trim + 1)
-            if n - b - a >= max(2, n - 2 * max_trim) and n - a - b >= 2]
+            if (a == 0 or b == 0) and n - a - b >= 2]          # trimmed at one end at a time
     if dist.numel() >= 2 and dist.numel() < n:
         runs.append(dist)
     if levels.integer_grid:          # a symmetric integer grid mirrors onto itself
