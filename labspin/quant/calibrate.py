@@ -20,7 +20,7 @@ from labspin.quant.levels_map import DeviceLevels
 from labspin.quant.observers import make_observer
 from labspin.quant.quantize import LayerQuant, QuantizedWeights, quantize_layer
 
-AUTO_CANDIDATES = (("minmax", "full"), ("minmax", "fit"), ("mse", "full"), ("percentile", "full"))
+AUTO_CANDIDATES = (("minmax", "full"), ("minmax", "fit"), ("mse", "full"), ("mse", "fit"), ("percentile", "full"))
 
 
 def layer_output(mod: nn.Module, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
