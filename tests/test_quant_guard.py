@@ -24,7 +24,7 @@ def test_flag_text():
 @pytest.mark.slow
 def test_isolated_level_min_max_flagged_auto_within_3_points(shared_dir):
     data = load_cifar10(shared_dir / "data/cifar10", "test").subset(300)
-    calib = load_cifar10(shared_dir / "data/cifar10", "train").subset(256)
+    calib = load_cifar10(shared_dir / "data/cifar10", "train").subset(128)
     df = evaluate_levels(shared_dir / "models/resnet18_cifar10.pt", ISOLATED, data, observers="minmax,auto",
                          granularities="channel", noise=False, calibration=calib, batch_size=150)
     fp, mm, auto = (df.iloc[i] for i in range(3))

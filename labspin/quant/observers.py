@@ -49,7 +49,10 @@ class Observer:
         to the device's own levels.
         """
         best = None
-        for index, mirror in ladder_views(levels, self.ladder):
+        views = ladder_views(levels, self.ladder)
+        if len(views) > 3 and not isinstance(self, MinMaxObserver):
+            views = _likely_views(w2d, levels, views, self.granularity)
+        for index, mirror in views:
             lv = sub_levels(levels, index, mirror)
             s, z = self.observe_rows(w2d, lv)
             err, idx = row_error(w2d, s, z, lv)
@@ -89,6 +92,18 @@ def range_to_qparams(lo: torch.Tensor, hi: torch.Tensor, levels: DeviceLevels
         zp = torch.clamp(zp, int(levels.lo), int(levels.hi))
         return scale, zp.to(torch.float32)
     return scale, levels.lo - min_neg / scale
+
+
+def _likely_views(w2d, levels, views, granularity, keep: int = 3):
+    """The ``keep`` views where min-max fits best (summed weight error): the costly observers
+    search only those."""
+    mm = MinMaxObserver(granularity)
+    errs = []
+    for index, mirror in views:
+        lv = sub_levels(levels, index, mirror)
+        errs.append(float(row_error(w2d, *mm.observe_rows(w2d, lv), lv)[0].sum()))
+    order = sorted(range(len(views)), key=errs.__getitem__)
+    return [views[i] for i in sorted(order[:keep])]
 
 
 class MinMaxObserver(Observer):
