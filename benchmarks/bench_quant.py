@@ -1,6 +1,7 @@
 """Quantized-CNN evaluator: speed, and (``--targets``) accuracy on the full CIFAR-10 test set.
 
-    python benchmarks/bench_quant.py                 # throughput ratio quantized/FP32, MSE calibration time
+    python benchmarks/bench_quant.py                 # img/s FP32/bf16, quantized or not; calibration times
+    python benchmarks/bench_quant.py --targets --rounding learned   # auto + learned rounding rows
     python benchmarks/bench_quant.py --targets       # full 10,000-image accuracy table (~15-30 min on 2 cores)
     python benchmarks/bench_quant.py --targets --bias-correction   # the same with bias correction
 
@@ -79,17 +80,34 @@ def bench_speed(args) -> None:
     t_apply = time.perf_counter() - t
     accuracy(fp, x[:100], y[:100])                  # warm-up
     accuracy(qm, x[:100], y[:100])
-    tf, tq = [], []
-    for _ in range(args.repeats):                    # interleaved: both see the same machine load
-        t = time.perf_counter(); accuracy(fp, x, y, batch_size=args.batch_size); tf.append(time.perf_counter() - t)
-        t = time.perf_counter(); accuracy(qm, x, y, batch_size=args.batch_size); tq.append(time.perf_counter() - t)
-    tf, tq = np.array(tf), np.array(tq)
+    times = {k: [] for k in ("fp32", "fp32 quantized", "bf16", "bf16 quantized")}
+    for _ in range(args.repeats):                    # interleaved: all see the same machine load
+        for name, m, bf in (("fp32", fp, False), ("fp32 quantized", qm, False), ("bf16", fp, True),
+                            ("bf16 quantized", qm, True)):
+            t = time.perf_counter()
+            accuracy(m, x, y, batch_size=args.batch_size, bf16=bf)
+            times[name].append(time.perf_counter() - t)
+    tf, tq = np.array(times["fp32"]), np.array(times["fp32 quantized"])
     print(f"# bench_quant: {len(d)} images, batch {args.batch_size}, {torch.get_num_threads()} threads, "
           f"{args.repeats} interleaved repeats (median)")
     print("| quantity | value |\n|---|---|")
-    print(f"| FP32 eval throughput | {len(d) / np.median(tf):.1f} img/s |")
-    print(f"| quantized eval throughput (11 levels, per-channel, with CTC draw) | {len(d) / np.median(tq):.1f} img/s |")
+    for name, ts in times.items():
+        print(f"| eval throughput {name} (11 levels per-channel, CTC draw, when quantized) | "
+              f"{len(d) / np.median(ts):.1f} img/s |")
     print(f"| ratio quantized / FP32 (median of per-repeat ratios) | {np.median(tf / tq):.3f} |")
+    from labspin.quant.calibrate import quantize_auto, quantize_learned
+    from labspin.quant.model import quantizable_layers
+    xc = prepare(load_cifar10(data, "train").subset(args.calib_images), dev)[0]
+    names = quantizable_layers(qm)
+    t = time.perf_counter()
+    qa = quantize_auto(qm, lv, "channel", names, xc[:256])
+    t_auto = time.perf_counter() - t
+    t = time.perf_counter()
+    quantize_learned(qm, qa, xc, iterations=args.rounding_iterations)
+    t_learned = time.perf_counter() - t
+    print(f"| calibration auto observer, all 21 layers, 256 images | {t_auto:.1f} s |")
+    print(f"| calibration learned rounding, all 21 layers, {xc.shape[0]} images, "
+          f"{args.rounding_iterations} steps/layer | {t_learned:.1f} s |")
     print(f"| programming one noisy weight set (all layers) | {t_apply * 1e3:.0f} ms |")
     for (obs, gran), s in calib.items():
         print(f"| calibration {obs} per-{gran}, all 21 layers | {s:.2f} s |")
@@ -106,8 +124,8 @@ def bench_targets(args) -> None:
           f"mean window CTC {np.mean(table.std) / np.ptp(table.mean):.4f}", file=sys.stderr)
     model = load_model(ckpt)
     t = time.perf_counter()
-    df = evaluate_levels(model, table, data, observers="minmax,mse", granularities="channel",
-                         noise=(False, True), trials=5, subset=args.subset, seed=0,
+    df = evaluate_levels(model, table, data, observers="minmax,mse,auto", granularities="channel",
+                         noise=(False, True), trials=5, subset=args.subset, seed=0, rounding=args.rounding,
                          batch_size=args.batch_size, bf16=args.bf16, bias_correction=args.bias_correction,
                          progress=lambda m: print(m, file=sys.stderr, flush=True))
     print(markdown(df))
@@ -130,6 +148,9 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=500)
     ap.add_argument("--subset", type=int, default=None)
     ap.add_argument("--bf16", action="store_true")
+    ap.add_argument("--rounding", choices=["nearest", "learned"], default="nearest")
+    ap.add_argument("--rounding-iterations", type=int, default=200)
+    ap.add_argument("--calib-images", type=int, default=512)
     ap.add_argument("--bias-correction", action="store_true", help="evaluate with bias correction")
     ap.add_argument("-o", "--output", default=None, help="also write the report here (targets)")
     args = ap.parse_args()

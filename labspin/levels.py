@@ -99,6 +99,38 @@ class LevelTable:
         return _write_text(path, buf.getvalue(), overwrite)
 
 
+SELECTIONS = ("all", "distinguishable")
+
+
+def distinguishable_index(mean, std, k: float = 5.0) -> list[int]:
+    """Indices (into the mean-sorted levels) kept greedily from the lowest, each ≥ k·(σ_a + σ_b)/2
+    above the last kept one — DESIGN §5's rule, the one ``analysis.distinguishable`` counts."""
+    mean, std = np.asarray(mean, float), np.nan_to_num(np.asarray(std, float))
+    kept = [0] if mean.size else []
+    for j in range(1, mean.size):
+        a = kept[-1]
+        if mean[j] - mean[a] >= k * (std[a] + std[j]) / 2:
+            kept.append(j)
+    return kept
+
+
+def select_levels(table: LevelTable, select: str = "all", k: float = 5.0,
+                  source: str = "--select") -> LevelTable:
+    """``all``: the table as is; ``distinguishable``: only its k·σ-separated levels (the table
+    records which states were kept and the k used)."""
+    if select not in SELECTIONS:
+        raise UserError(f"{source}: unknown {select!r} (choose from {', '.join(SELECTIONS)})")
+    if select == "all":
+        return table
+    keep = distinguishable_index(table.mean, table.std, k)
+    if len(keep) < 2:
+        raise UserError(f"{source}: fewer than 2 usable levels after selection ({len(keep)} at k = {k:g})")
+    extra = {**table.extra, "selection": {"select": select, "k": k, "states": keep,
+                                          "from_levels": len(table)}}
+    return LevelTable(table.mean[keep], table.std[keep], table.n[keep], table.quantity, table.unit,
+                      dict(table.device), list(table.sources), table.ctc_definition, extra)
+
+
 def load_levels(path: str | os.PathLike) -> LevelTable:
     """Read a levels.json (labspin-levels/1) or a states,mean,std CSV; UserError on anything bad."""
     p = Path(path)

@@ -25,6 +25,7 @@ COMMANDS = {
     "levels": "labspin.cli.analyze:levels",
     "evaluate": "labspin.cli.evaluate:evaluate",
     "train": "labspin.cli.evaluate:train",
+    "finetune": "labspin.cli.finetune:finetune",
     "gui": "labspin.cli.gui:gui",
     "demo": "labspin.cli.demo:demo",
     "import": "labspin.cli.importer:import_",

@@ -97,9 +97,11 @@ def analyze(runs: tuple[str, ...], output: str, pool: bool, tau0: float, ctc: st
 @click.option("--csv", "csv_path", default=None, help="Also write a NeuroSim states,mean,std CSV.")
 @click.option("--pool-devices", is_flag=True,
               help="Allow pooling runs of different devices into one table (refused by default).")
+@click.option("--select", "select", type=click.Choice(["all", "distinguishable"]), default="all",
+              show_default=True, help="Export every state, or only the k·σ-separated (distinguishable) ones.")
 @_common
-def levels(runs: tuple[str, ...], output: str, csv_path: str | None, pool_devices: bool, ctc: str,
-           k: float, states: str, overwrite: bool) -> None:
+def levels(runs: tuple[str, ...], output: str, csv_path: str | None, pool_devices: bool, select: str,
+           ctc: str, k: float, states: str, overwrite: bool) -> None:
     """Build a level table (mean, std, n per state, sorted by mean) from one or more runs of a device."""
     from labspin import analysis
 
@@ -117,7 +119,8 @@ def levels(runs: tuple[str, ...], output: str, csv_path: str | None, pool_device
         a = analysis.analyze_run(runs[0], ctc_definition=ctc, k=k, states=st)
     else:
         a = analysis.pool_runs(runs, ctc_definition=ctc, k=k, states=st, allow_devices=pool_devices)
-    table = a.level_table()
+    from labspin.levels import select_levels
+    table = select_levels(a.level_table(), select, k)
     table.validate(str(output))
     table.save_json(output, overwrite=overwrite)
     if csv_path:
@@ -126,4 +129,5 @@ def levels(runs: tuple[str, ...], output: str, csv_path: str | None, pool_device
     signal = "" if a.quantity == "hall_resistance" else f" ({a.quantity} in {a.unit})"
     click.echo(f"{output}: {len(table)} levels{signal} of device {a.device_id}, CTC {ctc_txt} ({ctc}), "
                f"{a.distinguishable} distinguishable at k={k:g}"
+               + (f"; exported the {len(table)} distinguishable" if select != "all" else "")
                + ("" if a.status == "completed" else f" [{a.progress}]"))

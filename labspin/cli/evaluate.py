@@ -23,7 +23,9 @@ def _threads() -> None:
               help="ResNet-18 CIFAR-10 state_dict [env LABSPIN_CHECKPOINT].")
 @click.option("--data", envvar="LABSPIN_DATA", type=click.Path(), default=None,
               help="CIFAR-10 test .npz, a folder with cifar10_test.npz, or a torchvision root [env LABSPIN_DATA].")
-@click.option("--observer", default="minmax,mse", show_default=True, help="Comma list: minmax, mse, percentile.")
+@click.option("--observer", default="minmax,mse", show_default=True,
+              help="Comma list: minmax, mse, percentile, auto (per layer, the candidate with the lowest "
+                   "output error on calibration images).")
 @click.option("--granularity", default="tensor,channel", show_default=True, help="Comma list: tensor, channel.")
 @click.option("--noise/--no-noise", default=True, show_default=True,
               help="Also run with CTC programming noise (Monte Carlo over --trials).")
@@ -38,7 +40,16 @@ def _threads() -> None:
 @click.option("--mapping", type=click.Choice(["direct", "differential"]), default="direct", show_default=True,
               help="direct: one device per weight; differential: a device pair per weight (G+ - G-), "
                    "2K-1 signed levels.")
-@click.option("--bf16", is_flag=True, help="bfloat16 autocast for the forward passes.")
+@click.option("--ladder", type=click.Choice(["full", "distinguishable", "fit"]), default="full", show_default=True,
+              help="Part of the level ladder the observers use: all levels; the k·σ-separated subset; or "
+                   "fit: per row the best contiguous run / distinguishable subset, either sign of scale.")
+@click.option("--rounding", type=click.Choice(["nearest", "learned"]), default="nearest", show_default=True,
+              help="learned: AdaRound-style rounding fitted to each layer's FP32 output on calibration images.")
+@click.option("--rounding-noise", is_flag=True, help="Learned rounding sees a CTC-noise draw in every step.")
+@click.option("--calib-data", type=click.Path(), default=None,
+              help="Calibration images (default: the training split beside --data).")
+@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True,
+              help="Forward passes in FP32 or under bfloat16 autocast.")
 @click.option("--device", type=_DEVICE, default="cpu", show_default=True)
 @click.option("--seed", default=0, show_default=True, type=int, help="Root seed of the noise trials.")
 @click.option("--paper-table", is_flag=True,
@@ -47,8 +58,8 @@ def _threads() -> None:
               type=click.Path(file_okay=False), help="Folder for results.csv/.md, accuracy.png, config.json.")
 @click.option("--overwrite", is_flag=True, help="Replace existing results in the output folder.")
 def evaluate(levels_path, uniform, checkpoint, data, observer, granularity, noise, trials, subset,
-             batch_size, layers, act_bits, bias_correction, mapping, bf16, device, seed, paper_table, outdir,
-             overwrite) -> None:
+             batch_size, layers, act_bits, bias_correction, mapping, ladder, rounding, rounding_noise,
+             calib_data, precision, device, seed, paper_table, outdir, overwrite) -> None:
     """Accuracy of the ResNet-18 with weights programmed onto device levels, vs FP32."""
     if (levels_path is None) == (uniform is None):
         raise UserError("--levels / --uniform: give exactly one of them")
@@ -61,23 +72,33 @@ def evaluate(levels_path, uniform, checkpoint, data, observer, granularity, nois
     from labspin.quant import evaluate as ev
     from labspin.quant.levels_map import uniform_levels
 
+    ev.resolve_device(device)
     ev.check_output_dir(outdir, overwrite)      # refuse before spending minutes
     levels = uniform_levels(uniform) if uniform is not None else levels_path
     _threads()
     kw = dict(trials=trials, subset=subset, batch_size=batch_size, device=device, seed=seed,
               layers=[s for s in layers.split(",") if s.strip()] if layers else None,
-              act_bits=act_bits, bias_correction=bias_correction, mapping=mapping, bf16=bf16,
-              progress=lambda m: click.echo(m, err=True))
+              act_bits=act_bits, bias_correction=bias_correction, mapping=mapping, ladder=ladder,
+              rounding=rounding, rounding_noise=rounding_noise, calibration=calib_data,
+              bf16=(precision == "bf16"), progress=lambda m: click.echo(m, err=True),
+              on_row=lambda df: _partial(ev, df, outdir))
     if paper_table:
         df = ev.paper_table(checkpoint, levels, data, **kw)
     else:
         df = ev.evaluate_levels(checkpoint, levels, data, observers=observer, granularities=granularity,
                                 noise=(False, True) if noise else (False,), **kw)
-    paths = ev.write_report(df, outdir, overwrite=overwrite)
+    paths = ev.write_report(df, outdir, overwrite=True)     # checked above; replaces the partial csv
     click.echo(ev.markdown(df))
     for n in df.attrs.get("notes", []):
         click.echo(f"note: {n}")
     click.echo(f"wrote {', '.join(str(p) for p in paths.values())}")
+
+
+def _partial(ev, df, outdir) -> None:
+    """results.csv after each configuration: a Ctrl-C keeps the configurations already finished."""
+    from pathlib import Path
+    Path(outdir).mkdir(parents=True, exist_ok=True)
+    ev.write_csv(df, Path(outdir) / "results.csv")
 
 
 @click.command()

@@ -21,6 +21,8 @@ from labspin.errors import UserError
 from labspin.quant.data import ImageSet, load_cifar10, normalize
 from labspin.quant.levels_map import DeviceLevels, differential, levels_from_table, uniform_levels
 from labspin.quant.model import fold_bn, load_model, quantizable_layers
+from labspin.quant import guard
+from labspin.quant.levels_map import LADDERS
 from labspin.quant.observers import GRANULARITIES, OBSERVERS, make_observer
 from labspin.quant.quantize import QuantizedWeights, input_means, quantize_weights
 
@@ -30,12 +32,36 @@ PAPER_GRID = dict(observers=("minmax", "mse"), granularities=("tensor", "channel
 OUTPUT_FILES = ("results.csv", "results.md", "accuracy.png", "config.json")
 
 
+OBSERVER_CHOICES = tuple(OBSERVERS) + ("auto",)
+ROUNDINGS = ("nearest", "learned")
+PRECISIONS = ("fp32", "bf16")
+CALIB_IMAGES = 512
+
+
 def resolve_device(device: str) -> torch.device:
     if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
         raise UserError(f"--device: expected cpu or cuda, got {device!r}")
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise UserError("--device: cuda requested but no CUDA device is available")
     return torch.device(device)
+
+
+def calibration_set(data, calibration, n: int = CALIB_IMAGES) -> tuple[ImageSet, str]:
+    """Calibration images: ``calibration`` if given, else the training split next to ``data`` (a
+    folder), else the first evaluation images (said in the notes: they are then not held out)."""
+    if isinstance(calibration, ImageSet):
+        return calibration.subset(n), calibration.source
+    if calibration is not None:
+        c = load_cifar10(calibration, "train")
+        return c.subset(n), c.source
+    if not isinstance(data, ImageSet) and Path(data).is_dir():
+        try:
+            c = load_cifar10(data, "train")
+            return c.subset(n), c.source
+        except UserError:
+            pass
+    ev = data if isinstance(data, ImageSet) else load_cifar10(data, "test")
+    return ev.subset(n), f"{ev.source} (evaluation images: not held out)"
 
 
 MAPPINGS = ("direct", "differential")
@@ -155,10 +181,13 @@ def _parse_list(value: str | Sequence[str], allowed: Iterable[str], option: str)
     return list(dict.fromkeys(items))
 
 
-def config_label(observer: str, granularity: str, noise: bool, mapping: str = "direct") -> str:
-    name = {"minmax": "min-max", "mse": "MSE", "percentile": "percentile"}[observer]
+def config_label(observer: str, granularity: str, noise: bool, mapping: str = "direct",
+                 ladder: str = "full", rounding: str = "nearest") -> str:
+    name = {"minmax": "min-max", "mse": "MSE", "percentile": "percentile", "auto": "auto"}[observer]
     pair = "differential " if mapping == "differential" else ""
-    return f"{pair}per-{granularity} {name}" + (" + CTC noise" if noise else "")
+    lad = "" if ladder == "full" or observer == "auto" else f" ({ladder} ladder)"
+    rnd = " + learned rounding" if rounding == "learned" else ""
+    return f"{pair}per-{granularity} {name}{lad}{rnd}" + (" + CTC noise" if noise else "")
 
 
 def evaluate_levels(
@@ -178,8 +207,14 @@ def evaluate_levels(
     act_bits: int | None = None,
     bias_correction: bool = False,
     mapping: str = "direct",
+    ladder: str = "full",
+    rounding: str = "nearest",
+    rounding_noise: bool = False,
+    rounding_iterations: int = 200,
+    calibration: ImageSet | str | os.PathLike | None = None,
     bf16: bool = False,
     progress: Callable[[str], None] | None = None,
+    on_row: Callable[[pd.DataFrame], None] | None = None,
 ) -> pd.DataFrame:
     """Accuracy table: one FP32 row, then one row per (observer × granularity × noise).
 
@@ -189,26 +224,42 @@ def evaluate_levels(
     mean ± std over ``trials`` seeded programming draws. Columns: config, observer, granularity,
     noise, trials, accuracy (%), std (%), delta (points vs FP32), ci95 (half-width of the paired
     95 % interval of delta over the images), agreement (% of images with FP32's top-1), weight_mse,
-    images, seconds. ``df.attrs["notes"]`` compares MSE with min-max the same paired way.
+    flag (the guard: why this row is not to be trusted, '' if healthy), images, seconds.
+    ``df.attrs["notes"]`` compares MSE with min-max the same paired way and repeats every flag.
     ``mapping``: "direct" (one device per weight) or "differential" (a device pair, 2K − 1 signed
-    levels). ``bias_correction``: correct each layer's bias for the mean output shift of its (noise-free)
-    quantization error, with input means from the first 256 evaluation images (as ``act_bits``'
-    calibration). ``df.attrs`` holds the run's metadata (levels, layers, seeds, ...).
+    levels). ``ladder``: which part of the ladder the observers may use (``levels_map.LADDERS``).
+    Observer "auto" picks per layer the candidate with the lowest output error on the calibration
+    images; ``rounding="learned"`` replaces nearest rounding by AdaRound on them (``rounding_noise``:
+    with a CTC draw in each step). ``bias_correction``: correct each layer's bias for the mean output
+    shift of its (noise-free) quantization error. Calibration images: ``calibration``, else the
+    training split beside ``data``, else the first evaluation images. ``on_row(df)`` is called with
+    the table so far after each configuration (written as they finish). ``df.attrs`` holds the
+    run's metadata (levels, layers, seeds, per-layer choices, ...).
     """
     say = progress or (lambda msg: None)
-    obs_names = _parse_list(observers, OBSERVERS, "--observer")
+    obs_names = _parse_list(observers, OBSERVER_CHOICES, "--observer")
     grans = _parse_list(granularities, GRANULARITIES, "--granularity")
     noises = [bool(noise)] if isinstance(noise, bool) else [bool(n) for n in noise]
     if not isinstance(trials, int) or trials < 1:
         raise UserError(f"--trials: must be an integer >= 1, got {trials!r}")
     if batch_size < 1:
         raise UserError(f"--batch-size: must be >= 1, got {batch_size}")
+    if ladder not in LADDERS:
+        raise UserError(f"--ladder: unknown {ladder!r} (choose from {', '.join(LADDERS)})")
+    if rounding not in ROUNDINGS:
+        raise UserError(f"--rounding: unknown {rounding!r} (choose from {', '.join(ROUNDINGS)})")
     dev = resolve_device(device)
     lv = as_levels(levels, mapping)
+    from labspin.quant.levels_map import ladder_views
+    ladder_views(lv, ladder)                    # < 2 usable levels after selection: refuse now
     ckpt = None
     if not isinstance(model, nn.Module):
         ckpt = str(model)
         model = load_model(model)
+    needs_calib = "auto" in obs_names or rounding == "learned" or bias_correction
+    calib_src = None
+    if needs_calib:
+        calib_set, calib_src = calibration_set(data, calibration)
     if not isinstance(data, ImageSet):
         data = load_cifar10(data, "test")
     data = data.subset(subset)
@@ -226,32 +277,61 @@ def evaluate_levels(
                 m.bias = nn.Parameter(torch.zeros(m.weight.shape[0], device=dev), requires_grad=False)
     fp32_state = {k: v.clone() for k, v in fp.state_dict().items()}
     x, y = prepare(data, dev)
+    xc = prepare(calib_set, dev)[0] if needs_calib else None
 
-    rows = []
+    rows: list[dict] = []
     t0 = time.perf_counter()
     pred_fp = predict(fp, x, batch_size=batch_size, bf16=bf16)
     right_fp = (pred_fp == y).cpu().numpy().astype(float)
     acc_fp = 100.0 * float(right_fp.mean()) if right_fp.size else 0.0
     rows.append(dict(config="FP32", observer="", granularity="", noise=False, trials=1,
                      accuracy=acc_fp, std=0.0, delta=0.0, ci95=0.0, agreement=100.0, weight_mse=0.0,
-                     images=len(data), seconds=time.perf_counter() - t0))
+                     flag="", images=len(data), seconds=time.perf_counter() - t0))
     scores: dict[tuple[str, str, bool], tuple[np.ndarray, np.ndarray]] = {}  # per image: right, agrees
     say(f"FP32: {acc_fp:.2f} % on {len(data)} images")
 
-    means = input_means(fp, names, x[: min(256, x.shape[0])]) if bias_correction else None
+    means = input_means(fp, names, xc[:256]) if bias_correction else None
     act = None
     if act_bits:
         act = ActQuant(fp, names, int(act_bits), x[: min(256, x.shape[0])])
-    handles = act.attach(fp) if act else []
     n_weights = sum(dict(fp.named_modules())[n].weight.numel() for n in names)
     seeds = trial_seeds(seed, trials)
+    ladder_causes = guard.ladder_causes(lv)
+    choices: dict[str, dict[str, str]] = {}
+    meta = dict(levels=lv.label, levels_meta=lv.meta, k=len(lv), checkpoint=ckpt, data=data.source,
+                images=len(data), layers=names, act_bits=act_bits, bias_correction=bool(bias_correction),
+                mapping=mapping, ladder=ladder, rounding=rounding, rounding_noise=bool(rounding_noise),
+                calibration=calib_src, seed=seed, trial_seeds=seeds, device=str(dev), bf16=bf16,
+                notes=notes, choices=choices,
+                normalized_levels=[round(float(v), 6) for v in lv.values],
+                normalized_std=[round(float(v), 6) for v in lv.std])
+
+    def table() -> pd.DataFrame:
+        df = pd.DataFrame(rows)
+        df.attrs.update(meta)
+        return df
+
+    handles: list = []
     try:
         for gran in grans:
             for obs_name in obs_names:
+                for h in handles:
+                    h.remove()
+                handles = []
                 fp.load_state_dict(fp32_state)
                 tq = time.perf_counter()
-                qw: QuantizedWeights = quantize_weights(fp, lv.to(dev), make_observer(obs_name, gran), names)
+                qw = _quantize(fp, lv.to(dev), obs_name, gran, ladder, names, xc, bias_correction)
+                label = config_label(obs_name, gran, False, mapping, ladder, rounding)
+                if rounding == "learned":
+                    from labspin.quant.calibrate import quantize_learned
+                    say(f"{label}: learning the rounding of {len(names)} layers on {xc.shape[0]} images")
+                    qw = quantize_learned(fp, qw, xc, iterations=rounding_iterations, noise=rounding_noise,
+                                          centred=bias_correction, seed=seed)
+                if qw.choices:
+                    choices[label] = dict(qw.choices)
                 wmse = qw.squared_error(fp) / n_weights
+                causes = ladder_causes + guard.weight_causes(qw)
+                handles = act.attach(fp) if act else []
                 tq = time.perf_counter() - tq
                 for nz in noises:
                     t1 = time.perf_counter()
@@ -271,31 +351,40 @@ def evaluate_levels(
                     a = np.asarray(accs)
                     score, same = score / len(accs), same / len(accs)
                     scores[(obs_name, gran, nz)] = (score, same)
-                    row = dict(config=config_label(obs_name, gran, nz, mapping), observer=obs_name,
-                               granularity=gran, noise=nz, trials=len(accs), accuracy=float(a.mean()),
-                               std=float(a.std(ddof=1)) if len(a) > 1 else 0.0,
-                               delta=float(a.mean() - acc_fp),
-                               ci95=paired_interval(score, right_fp)[1],
-                               agreement=100.0 * float(same.mean()) if same.size else 0.0,
-                               weight_mse=wmse, images=len(data),
-                               seconds=time.perf_counter() - t1 + tq)
+                    agreement = 100.0 * float(same.mean()) if same.size else 0.0
+                    delta = float(a.mean() - acc_fp)
+                    row_causes = causes + ([guard.noise_cause(lv)] if nz else [])
+                    if nz:               # noise to blame only when the noiseless row was healthy
+                        clean = next((r for r in rows if r["observer"] == obs_name and r["granularity"] == gran
+                                      and not r["noise"]), None)
+                        if clean is not None and not clean["flag"]:
+                            row_causes = [guard.noise_cause(lv)]
+                    row = dict(config=config_label(obs_name, gran, nz, mapping, ladder, rounding),
+                               observer=obs_name, granularity=gran, noise=nz, trials=len(accs),
+                               accuracy=float(a.mean()), std=float(a.std(ddof=1)) if len(a) > 1 else 0.0,
+                               delta=delta, ci95=paired_interval(score, right_fp)[1], agreement=agreement,
+                               weight_mse=wmse, flag=guard.flag(agreement, delta, row_causes),
+                               images=len(data), seconds=time.perf_counter() - t1 + tq)
                     rows.append(row)
                     say(f"{row['config']}: {row['accuracy']:.2f} ± {row['std']:.2f} % "
-                        f"(Δ {row['delta']:+.2f})")
+                        f"(Δ {row['delta']:+.2f})" + (f"  ⚠ {row['flag']}" if row["flag"] else ""))
+                    if on_row is not None:
+                        on_row(table())
     finally:
         for h in handles:
             h.remove()
-    df = pd.DataFrame(rows)
     notes += observer_comparisons(scores, mapping)
-    df.attrs.update(dict(
-        levels=lv.label, levels_meta=lv.meta, k=len(lv), checkpoint=ckpt, data=data.source,
-        images=len(data), layers=names, act_bits=act_bits, bias_correction=bool(bias_correction),
-        mapping=mapping,
-        seed=seed, trial_seeds=seeds,
-        device=str(dev), bf16=bf16, notes=notes,
-        normalized_levels=[round(float(v), 6) for v in lv.values],
-        normalized_std=[round(float(v), 6) for v in lv.std]))
-    return df
+    notes += [f"⚠ {r['config']}: {r['flag']}" for r in rows if r["flag"]]
+    return table()
+
+
+def _quantize(fp: nn.Module, lv: DeviceLevels, obs_name: str, gran: str, ladder: str, names: list[str],
+              xc: torch.Tensor | None, centred: bool) -> QuantizedWeights:
+    """One configuration's weights: a named observer, or ``auto`` (per layer, by output error)."""
+    if obs_name == "auto":
+        from labspin.quant.calibrate import quantize_auto
+        return quantize_auto(fp, lv, gran, names, xc[:256], centred=centred)
+    return quantize_weights(fp, lv, make_observer(obs_name, gran, ladder), names)
 
 
 def observer_comparisons(scores: dict[tuple[str, str, bool], tuple[np.ndarray, np.ndarray]],
@@ -344,6 +433,8 @@ def format_table(df: pd.DataFrame) -> pd.DataFrame:
         "trials": df["trials"],
         "weight MSE": [("—" if c == "FP32" else f"{m:.3g}") for c, m in zip(df["config"], df["weight_mse"])],
     })
+    if "flag" in df:
+        out["guard"] = ["⚠ " + f if isinstance(f, str) and f else "" for f in df["flag"]]
     if "study" in df:
         out["study (%)"] = ["" if np.isnan(v) else f"{v:.2f}" for v in df["study"]]
     return out
@@ -357,8 +448,11 @@ def markdown(df: pd.DataFrame) -> str:
     a = df.attrs
     head = (f"Levels: {a.get('levels')} (K = {a.get('k')}); images: {a.get('images')}; "
             f"quantized layers: {len(a.get('layers', []))}; act bits: {a.get('act_bits') or 'FP32'}; "
-            f"bias correction: {'yes' if a.get('bias_correction') else 'no'}; seed: {a.get('seed')}")
-    return head + "\n\n" + "\n".join(lines) + "\n"
+            f"bias correction: {'yes' if a.get('bias_correction') else 'no'}; "
+            f"ladder: {a.get('ladder', 'full')}; rounding: {a.get('rounding', 'nearest')}; seed: {a.get('seed')}")
+    flagged = [f"⚠ {c}: {f}" for c, f in zip(df["config"], df.get("flag", [""] * len(df))) if isinstance(f, str) and f]
+    tail = ("\n" + "\n".join(flagged) + "\n") if flagged else ""
+    return head + "\n\n" + "\n".join(lines) + "\n" + tail
 
 
 def plot(df: pd.DataFrame, path: str | os.PathLike) -> Path:
@@ -377,10 +471,12 @@ def plot(df: pd.DataFrame, path: str | os.PathLike) -> Path:
     fp = float(df.loc[df["config"] == "FP32", "accuracy"].iloc[0])
     fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(q) + 2.5), 5.0), constrained_layout=True)
     colors = ["#c44e52" if n else "#4c72b0" for n in q["noise"]]
+    flags = q["flag"] if "flag" in q else [""] * len(q)
     labels = []
-    for c in q["config"]:
+    for c, f in zip(q["config"], flags):
         base, plus, extra = c.partition(" + ")
-        labels.append("\n".join(textwrap.wrap(base, 12, break_long_words=False) + ([f"+ {extra}"] if plus else [])))
+        lines = textwrap.wrap(base, 12, break_long_words=False) + ([f"+ {extra}"] if plus else [])
+        labels.append(("⚠ " if isinstance(f, str) and f else "") + "\n".join(lines))
     xs = np.arange(len(q))
     acc = q["accuracy"].to_numpy(float)
     noisy = (q["trials"] > 1).to_numpy()
@@ -434,12 +530,22 @@ def check_output_dir(outdir: str | os.PathLike, overwrite: bool) -> Path:
     return out
 
 
+def write_csv(df: pd.DataFrame, path: str | os.PathLike) -> Path:
+    """results.csv at full precision (machine-readable: no rounding), written atomically so an
+    interrupted evaluation leaves the configurations already finished."""
+    p = Path(path)
+    tmp = p.with_name(f".{p.name}.tmp{os.getpid()}")
+    df.to_csv(tmp, index=False)
+    os.replace(tmp, p)
+    return p
+
+
 def write_report(df: pd.DataFrame, outdir: str | os.PathLike, *, overwrite: bool = False) -> dict[str, Path]:
     """results.csv, results.md, accuracy.png and config.json (levels, layers, seeds) in ``outdir``."""
     out = check_output_dir(outdir, overwrite)
     out.mkdir(parents=True, exist_ok=True)
     paths = {f: out / f for f in OUTPUT_FILES}
-    df.to_csv(paths["results.csv"], index=False, float_format="%.4f")
+    write_csv(df, paths["results.csv"])
     paths["results.md"].write_text(markdown(df), encoding="utf-8")
     plot(df, paths["accuracy.png"])
     meta = {k: v for k, v in df.attrs.items()}

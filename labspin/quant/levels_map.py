@@ -144,3 +144,61 @@ def dequantize(idx: torch.Tensor, s: torch.Tensor, z: torch.Tensor, levels: Devi
         xi = torch.randn(idx.shape, generator=generator, device=idx.device, dtype=vals.dtype)
         lvl = lvl + levels.std.to(idx.device)[idx] * xi
     return (lvl - z_) * s_          # on the integer grid l - z is exact: same rounding as torch
+
+
+# --------------------------------------------------------------------------- parts of the ladder
+
+LADDERS = ("full", "distinguishable", "fit")
+
+
+def distinguishable_index(levels: DeviceLevels, k: float = 5.0) -> torch.Tensor:
+    """Indices of the levels kept greedily from the lowest, each ≥ k·(σ_a + σ_b)/2 above the last
+    kept one — DESIGN §5's rule (``labspin.analysis.distinguishable``), on the normalised ladder."""
+    from labspin.levels import distinguishable_index as rule
+    return torch.tensor(rule(levels.values.cpu().numpy(), levels.std.cpu().numpy(), k), dtype=torch.int64)
+
+
+def sub_levels(levels: DeviceLevels, index: torch.Tensor, mirror: bool = False,
+               source: str = "--ladder") -> DeviceLevels:
+    """The levels ``index`` (ascending) as a ladder of their own; ``mirror`` negates and reverses it
+    (the periphery flips the sign of the scale digitally: w = -s (l - z))."""
+    index = index.to(torch.int64).cpu()
+    if index.numel() < 2:
+        raise UserError(f"{source}: fewer than 2 usable levels after selection ({index.numel()})")
+    full = index.numel() == len(levels) and not mirror
+    if full:
+        return levels
+    v, sd = levels.values[index.to(levels.values.device)], levels.std[index.to(levels.std.device)]
+    if mirror:
+        v, sd = -v.flip(0), sd.flip(0)
+    return DeviceLevels(v, sd, False, levels.label, levels.meta)
+
+
+def ladder_views(levels: DeviceLevels, ladder: str = "full", k: float = 5.0, max_trim: int = 1
+                 ) -> list[tuple[torch.Tensor, bool]]:
+    """The parts of the ladder an observer may choose from, as (level indices, mirrored).
+
+    ``full``: every level, as measured. ``distinguishable``: the k·σ-separated subset only.
+    ``fit``: every contiguous run that drops up to ``max_trim`` levels at one end (an isolated
+    end level, a noisy dense end), the distinguishable subset, each also mirrored; the observer
+    keeps, per row, the view with the lowest weight error.
+    """
+    if ladder not in LADDERS:
+        raise UserError(f"--ladder: unknown {ladder!r} (choose from {', '.join(LADDERS)})")
+    n = len(levels)
+    full = torch.arange(n)
+    if ladder == "full":
+        return [(full, False)]
+    dist = distinguishable_index(levels, k)
+    if ladder == "distinguishable":
+        if dist.numel() < 2:
+            raise UserError(f"--ladder distinguishable: fewer than 2 usable levels after selection "
+                            f"({dist.numel()} at k = {k:g})")
+        return [(dist, False)]
+    runs = [torch.arange(a, n - b) for a in range(max_trim + 1) for b in range(max_trim + 1)
+            if (a == 0 or b == 0) and n - a - b >= 2]          # trimmed at one end at a time
+    if dist.numel() >= 2 and dist.numel() < n:
+        runs.append(dist)
+    if levels.integer_grid:          # a symmetric integer grid mirrors onto itself
+        return [(r, False) for r in runs]
+    return [(r, m) for r in runs for m in (False, True)]

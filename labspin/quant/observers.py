@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 from labspin.errors import UserError
-from labspin.quant.levels_map import DeviceLevels, dequantize, snap
+from labspin.quant.levels_map import LADDERS, DeviceLevels, dequantize, ladder_views, snap, sub_levels
 
 GRANULARITIES = ("tensor", "channel")
 _EPS = torch.tensor([torch.finfo(torch.float32).eps])  # torch.ao's default ``eps`` buffer
@@ -20,10 +20,13 @@ class Observer:
 
     name = "base"
 
-    def __init__(self, granularity: str = "channel"):
+    def __init__(self, granularity: str = "channel", ladder: str = "full"):
         if granularity not in GRANULARITIES:
             raise UserError(f"--granularity: unknown {granularity!r} (choose from {', '.join(GRANULARITIES)})")
+        if ladder not in LADDERS:
+            raise UserError(f"--ladder: unknown {ladder!r} (choose from {', '.join(LADDERS)})")
         self.granularity = granularity
+        self.ladder = ladder
 
     def rows(self, w: torch.Tensor) -> torch.Tensor:
         w = w.detach().float()
@@ -35,8 +38,42 @@ class Observer:
     def observe_rows(self, w2d: torch.Tensor, levels: DeviceLevels) -> tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError
 
+    def fit_rows(self, w2d: torch.Tensor, levels: DeviceLevels
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(s, z, level index per weight, allowed levels per row) on the part of the ladder this
+        observer may use.
+
+        The observer keeps its definition on each candidate view of the ladder (``ladder_views``);
+        per row the view with the lowest weight error wins. A mirrored view comes back as a
+        negative scale on the measured ladder (w = s (l - z), s < 0), so the indices always refer
+        to the device's own levels.
+        """
+        best = None
+        views = ladder_views(levels, self.ladder)
+        if len(views) > 3 and not isinstance(self, MinMaxObserver):
+            views = _likely_views(w2d, levels, views, self.granularity)
+        for index, mirror in views:
+            lv = sub_levels(levels, index, mirror)
+            s, z = self.observe_rows(w2d, lv)
+            err, idx = row_error(w2d, s, z, lv)
+            if mirror:
+                s, z, idx = -s, -z, (len(index) - 1) - idx
+            dev_idx = index.to(idx.device)[idx]
+            mask = torch.zeros(w2d.shape[0], len(levels), dtype=torch.bool, device=w2d.device)
+            mask[:, index.to(w2d.device)] = True
+            if best is None:
+                best = [err, s, z, dev_idx, mask]
+                continue
+            better = err < best[0]
+            best[0] = torch.where(better, err, best[0])
+            best[1] = torch.where(better, s, best[1])
+            best[2] = torch.where(better, z, best[2])
+            best[3] = torch.where(better[:, None], dev_idx, best[3])
+            best[4] = torch.where(better[:, None], mask, best[4])
+        return best[1], best[2], best[3], best[4]
+
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(granularity={self.granularity!r})"
+        return f"{type(self).__name__}(granularity={self.granularity!r}, ladder={self.ladder!r})"
 
 
 def range_to_qparams(lo: torch.Tensor, hi: torch.Tensor, levels: DeviceLevels
@@ -57,6 +94,18 @@ def range_to_qparams(lo: torch.Tensor, hi: torch.Tensor, levels: DeviceLevels
     return scale, levels.lo - min_neg / scale
 
 
+def _likely_views(w2d, levels, views, granularity, keep: int = 3):
+    """The ``keep`` views where min-max fits best (summed weight error): the costly observers
+    search only those."""
+    mm = MinMaxObserver(granularity)
+    errs = []
+    for index, mirror in views:
+        lv = sub_levels(levels, index, mirror)
+        errs.append(float(row_error(w2d, *mm.observe_rows(w2d, lv), lv)[0].sum()))
+    order = sorted(range(len(views)), key=errs.__getitem__)
+    return [views[i] for i in sorted(order[:keep])]
+
+
 class MinMaxObserver(Observer):
     """Full range of the weights onto the full range of the levels."""
 
@@ -71,8 +120,8 @@ class PercentileObserver(Observer):
 
     name = "percentile"
 
-    def __init__(self, granularity: str = "channel", percentile: float = 99.9):
-        super().__init__(granularity)
+    def __init__(self, granularity: str = "channel", ladder: str = "full", percentile: float = 99.9):
+        super().__init__(granularity, ladder)
         if not 50.0 < percentile <= 100.0:
             raise UserError(f"percentile: must be in (50, 100], got {percentile}")
         self.percentile = float(percentile)
@@ -102,9 +151,9 @@ class MSEObserver(Observer):
 
     name = "mse"
 
-    def __init__(self, granularity: str = "channel", grid: int = 24, shrink_min: float = 0.3,
-                 iterations: int = 8):
-        super().__init__(granularity)
+    def __init__(self, granularity: str = "channel", ladder: str = "full", grid: int = 24,
+                 shrink_min: float = 0.3, iterations: int = 8):
+        super().__init__(granularity, ladder)
         self.grid, self.shrink_min, self.iterations = int(grid), float(shrink_min), int(iterations)
 
     def observe_rows(self, w2d, levels):
@@ -148,9 +197,9 @@ OBSERVERS: dict[str, type[Observer]] = {
 }
 
 
-def make_observer(name: str, granularity: str = "channel") -> Observer:
-    """Observer by name; UserError for an unknown name or granularity."""
+def make_observer(name: str, granularity: str = "channel", ladder: str = "full") -> Observer:
+    """Observer by name; UserError for an unknown name, granularity or ladder."""
     key = name.strip().lower().replace("-", "").replace("_", "")
     if key not in OBSERVERS:
-        raise UserError(f"--observer: unknown {name!r} (choose from {', '.join(OBSERVERS)})")
-    return OBSERVERS[key](granularity)
+        raise UserError(f"--observer: unknown {name!r} (choose from {', '.join(OBSERVERS)}, auto)")
+    return OBSERVERS[key](granularity, ladder)

@@ -23,6 +23,7 @@ class LayerQuant:
     s: torch.Tensor
     z: torch.Tensor
     shape: tuple[int, ...]
+    allowed: torch.Tensor | None = None     # (rows, K) bool: the part of the ladder each row uses
 
     def weight(self, levels: DeviceLevels, generator: torch.Generator | None = None) -> torch.Tensor:
         return dequantize(self.idx.long(), self.s, self.z, levels, generator).reshape(self.shape)
@@ -35,6 +36,7 @@ class QuantizedWeights:
     granularity: str
     layers: dict[str, LayerQuant] = field(default_factory=dict)
     reference: dict[str, tuple[torch.Tensor, torch.Tensor | None]] = field(default_factory=dict)
+    choices: dict[str, str] = field(default_factory=dict)   # per layer: what auto/learned chose
 
     def weights(self, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
         """Programmed weights by layer name; with a generator, one CTC draw per weight."""
@@ -81,13 +83,21 @@ def quantize_weights(model: nn.Module, levels: DeviceLevels, observer: Observer,
     out = QuantizedWeights(levels, observer.name, observer.granularity)
     for name in names:
         w = mods[name].weight.detach()
-        w2d = observer.rows(w)
-        lv = levels.to(w.device)
-        s, z = observer.observe_rows(w2d, lv)
-        out.layers[name] = LayerQuant(snap(w2d, s, z, lv).to(torch.int16), s, z, tuple(w.shape))
+        out.layers[name] = quantize_layer(w, levels, observer)
         b = mods[name].bias
         out.reference[name] = (w.float().clone(), None if b is None else b.detach().float().clone())
     return out
+
+
+def quantize_layer(w: torch.Tensor, levels: DeviceLevels, observer: Observer) -> LayerQuant:
+    """One weight tensor onto the levels: (s, z) and the nearest level on the observer's ladder."""
+    w2d = observer.rows(w)
+    lv = levels.to(w.device)
+    if observer.ladder == "full":          # the plain path: torch.ao's arithmetic on an integer grid
+        s, z = observer.observe_rows(w2d, lv)
+        return LayerQuant(snap(w2d, s, z, lv).to(torch.int16), s, z, tuple(w.shape))
+    s, z, idx, allowed = observer.fit_rows(w2d, lv)
+    return LayerQuant(idx.to(torch.int16), s, z, tuple(w.shape), allowed)
 
 
 @torch.no_grad()
