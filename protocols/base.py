@@ -161,7 +161,8 @@ class Protocol(ABC):
                         if reason:
                             raise ParameterError(f"{f.name}[{i}]" if kind == "floats" else f.name, reason)
             except ParameterError as exc:
-                raise ParameterError(exc.key, exc.reason + unit_note(f.metadata.get("unit", ""))) from None
+                raise ParameterError(exc.key, exc.reason if "(in " in exc.reason       # a unit error names it
+                                     else exc.reason + unit_note(f.metadata.get("unit", ""))) from None
             object.__setattr__(self, f.name, value)
         self._check()
 

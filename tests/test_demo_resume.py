@@ -19,8 +19,8 @@ def test_demo_resumes_a_failed_run_and_keeps_finished_ones(tmp_path, monkeypatch
     out = tmp_path / "d"
     opened, count = measure_mod.open_station, []
 
-    def faulty(spec):                       # the tilted staircase loses its 6221 half-way
-        station = opened(spec)
+    def faulty(spec, **kw):                       # the tilted staircase loses its 6221 half-way
+        station = opened(spec, **kw)
         if spec.sim[0] == "tilted" and not count:
             count.append(1)
             station.bench.inject_fault(station.bench.addresses["keithley6221"], "disconnect", after=150)

@@ -67,15 +67,17 @@ def test_recipes_lists_shipped_and_shows_units_defaults_limits(tmp_path):
     # parameter  value  unit  type  default  limit
     assert rows["interval"][1:3] == ["1", "s"] and rows["interval"][-2:] == [">=", "0"]
     assert rows["pulse_width"][2] == "s" and "0.0001" in rows["pulse_width"] and rows["pulse_width"][-2:] == [">", "0"]
-    assert rows["reads"][2] == "-" and "required" in rows["reads"] and rows["reads"][-2:] == [">=", "1"]
+    assert rows["reads"][2] == "-" and "required" in rows["reads"] and rows["reads"][-3:] == ["1", "..", "1e+07"]
     r = _labspin(["recipes", "nonesuch"], tmp_path)
     assert r.returncode == 2 and "shipped:" in r.stderr
 
 
 def test_parameter_errors_name_the_unit(tmp_path):
-    r = _labspin(["dry-run", "staircase", "--sim", "tilted:1", "--set", "pulse_width=100us"], tmp_path)
+    r = _labspin(["dry-run", "staircase", "--sim", "tilted:1", "--set", "pulse_width=100 V"], tmp_path)
     assert r.returncode == 2
-    assert r.stderr.strip() == ("labspin: error: staircase.toml: parameters.pulse_width: expected a number, "
-                                "got '100us' (in s) (override)")
+    assert r.stderr.strip() == ("labspin: error: staircase.toml: parameters.pulse_width: expected a time "
+                                "(in s or a multiple of it), got 'V', a voltage (override)")
+    assert _labspin(["dry-run", "staircase", "--sim", "tilted:1", "--set", "pulse_width=100us"],
+                    tmp_path).returncode == 0                  # a unit is read, not refused
     r = _labspin(["dry-run", "staircase", "--sim", "tilted:1", "--set", "read_current=0"], tmp_path)
     assert "parameters.read_current: must not be 0 (in A)" in r.stderr

@@ -30,7 +30,7 @@ def test_pyproject_core_has_no_torch_or_qt_and_test_pulls_everything():
     assert any(d.startswith("pyvisa-py") for d in extras["bench"])
     assert any(d.startswith("torch") for d in extras["eval"])
     assert any(d.lower().startswith("pyside6") for d in extras["gui"])
-    assert extras["all"] == ["labspin[bench,gui,eval]"]
+    assert extras["all"] == ["labspin[bench,gui,eval,sweep]"]
     assert "labspin[all]" in extras["test"]
 
 

@@ -46,8 +46,8 @@ def test_failed_run_resumes_once_the_cause_is_gone(tmp_path, capsys, monkeypatch
     path = tmp_path / "f.h5"
     opened = measure_mod.open_station
 
-    def faulty(spec):                         # the 6221 stops answering 120 commands in
-        station = opened(spec)
+    def faulty(spec, **kw):                         # the 6221 stops answering 120 commands in
+        station = opened(spec, **kw)
         bench = station.bench
         bench.inject_fault(bench.addresses["keithley6221"], "disconnect", after=120)
         return station
