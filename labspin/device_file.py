@@ -105,13 +105,7 @@ def save_device(path: str | os.PathLike, device: dict, fit: dict, *, overwrite: 
     """Write a device file (atomic; refuses to replace a file unless ``overwrite``)."""
     import tomli_w
 
-    from labspin.levels import to_jsonable
-
-    p = Path(path)
-    if p.exists() and not overwrite:
-        raise UserError(f"{p}: exists (use --overwrite to replace it)")
-    if not p.parent.is_dir():
-        raise UserError(f"{p}: directory {p.parent} does not exist")
+    from labspin.levels import _write_text, to_jsonable
 
     def clean(obj: Any) -> Any:      # TOML has no null: drop missing values
         if isinstance(obj, dict):
@@ -123,11 +117,4 @@ def save_device(path: str | os.PathLike, device: dict, fit: dict, *, overwrite: 
 
     doc = {"format": FORMAT, "device": clean(to_jsonable(device)), "fit": clean(to_jsonable(fit))}
     text = "".join(f"# {line}\n" for line in header.splitlines()) + tomli_w.dumps(doc)
-    tmp = p.with_name(f".{p.name}.tmp{os.getpid()}")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, p)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise UserError(f"{p}: cannot write ({exc.strerror or exc})") from None
-    return p
+    return _write_text(path, text, overwrite)     # atomic; refuses to replace unless overwrite
