@@ -1,7 +1,6 @@
 """`labspin fit`: fit a simulated device to measured runs and write a device file."""
 from __future__ import annotations
 
-import os
 
 import click
 
@@ -30,16 +29,11 @@ def fit(runs: tuple[str, ...], output: str, plot: str | None, tau0: float, fit_t
     from labspin.device_file import load_device, save_device
     from labspin.importer import parse_quantity
 
+    from labspin.outputs import check_output_file
+
     for path, suffix in ((output, ".toml"), (plot, ".png")):
-        if path is None:
-            continue
-        if not path.lower().endswith(suffix):
-            raise UserError(f"{path}: must be a {suffix} file")
-        if os.path.exists(path) and not overwrite:
-            raise UserError(f"{path}: exists (use --overwrite to replace it)")
-        parent = os.path.dirname(os.path.abspath(path))
-        if not os.path.isdir(parent):
-            raise UserError(f"{path}: folder {parent} does not exist")
+        if path is not None:
+            check_output_file(path, overwrite=overwrite, suffix=suffix)
     if not tau0 > 0:
         raise UserError(f"--tau0: must be > 0 s, got {tau0!r}")
     if delta is not None and not delta > 0:

@@ -41,14 +41,9 @@ _HALL_MODE = click.option(
 
 def _check_bus_log(path: str | None, overwrite: bool) -> None:
     """--bus-log FILE: refused before anything is opened if it exists (without --overwrite)."""
-    import os
-    if path is None:
-        return
-    if os.path.exists(path) and not overwrite:
-        raise UserError(f"--bus-log {path}: exists (use --overwrite to replace it)")
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise UserError(f"--bus-log {path}: no such folder {folder!r}")
+    if path is not None:
+        from labspin.outputs import check_output_file
+        check_output_file(path, overwrite=overwrite, label="--bus-log")
 
 
 def _report(status: str, runner: Any, path: str) -> int:

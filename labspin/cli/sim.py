@@ -8,7 +8,6 @@ prints the switching loop R_H(I) with the switching currents from `labspin.analy
 from __future__ import annotations
 
 import math
-import os
 
 import click
 import numpy as np
@@ -106,13 +105,8 @@ def loop(device: str, seed: int, plot: str | None, overwrite: bool, width: float
          max_current: float | None, steps: int, read_current: float) -> None:
     """Measure one switching loop R_H(I) on a simulated device and print it."""
     if plot is not None:
-        if not plot.lower().endswith(".png"):
-            raise UserError(f"--plot {plot}: must be a .png file")
-        if os.path.exists(plot) and not overwrite:
-            raise UserError(f"--plot {plot}: exists (use --overwrite to replace it)")
-        parent = os.path.dirname(os.path.abspath(plot))
-        if not os.path.isdir(parent):
-            raise UserError(f"--plot {plot}: folder {parent} does not exist")
+        from labspin.outputs import check_output_file
+        check_output_file(plot, overwrite=overwrite, suffix=".png", label="--plot")
     a = run_sim_loop(device, seed, width=width, max_current=max_current, steps=steps,
                      read_current=read_current)
     click.echo(format_loop(a, width, read_current))
