@@ -28,3 +28,22 @@ class RoundingHallBar(FixedHallBar):
 
     def pulse(self, current, width):
         self.pulses.append((round(current, 12), round(width, 12)))
+
+
+class Collect:
+    """A runner listener that keeps every block of points and how the run ended."""
+
+    def __init__(self):
+        self.blocks, self.end = [], None
+
+    def on_start(self, info):
+        pass
+
+    def on_points(self, block):
+        self.blocks.append({k: np.array(v) for k, v in block.items()})
+
+    def on_end(self, status, error):
+        self.end = (status, error)
+
+    def column(self, key):
+        return np.concatenate([b[key] for b in self.blocks])

@@ -7,6 +7,7 @@ import tracemalloc
 
 import numpy as np
 import pytest
+from fakes import Collect
 
 from labspin.drivers.roles import Limits
 from labspin.dryrun import dry_run
@@ -129,20 +130,6 @@ def test_window_stop_rule_streams_over_blocks():
     reason = rule.update({"cycle": np.array([20]), "step": np.array([1]),
                           "hall_resistance": np.array([-0.25])})
     assert reason.startswith("window closed at cycle 20")
-
-
-class Collect:
-    def __init__(self):
-        self.blocks, self.end = [], None
-
-    def on_start(self, info):
-        pass
-
-    def on_points(self, block):
-        self.blocks.append({k: np.array(v) for k, v in block.items()})
-
-    def on_end(self, status, error):
-        self.end = (status, error)
 
 
 @pytest.mark.parametrize("hall_mode", ["pulse_delta", "dc_delta"])

@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+from fakes import Collect, FixedHallBar
 import pyvisa
 from pymeasure.instruments.keithley import Keithley2450
 
@@ -19,7 +20,6 @@ from labspin.protocols import load_recipe
 from labspin.runner import Runner
 from labspin.sim_backend.bench import SimBench
 from labspin.station import Station
-from tests.fakes import FixedHallBar
 
 SMUS = ["keithley2400", "keithley2450"]
 
@@ -136,26 +136,12 @@ def _smu_station(bench, name, limits):
                    sample={"id": "fixed", "params": {}}, bench=bench, instruments={"smu": smu})
 
 
-class _Points:
-    def __init__(self):
-        self.blocks, self.end = [], None
-
-    def on_start(self, info):
-        pass
-
-    def on_points(self, block):
-        self.blocks.append({k: np.array(v) for k, v in block.items()})
-
-    def on_end(self, status, error):
-        self.end = (status, error)
-
-
 RECIPE = load_recipe("potdep", {"amplitude": 1e-3, "pulses": 2, "pulse_width": 5e-3, "cycles": 1})
 
 
 @pytest.mark.parametrize("name", SMUS)
 def test_run_file_records_the_width_that_flowed(bench, name):
-    st, rec = _smu_station(bench, name, Limits()), _Points()
+    st, rec = _smu_station(bench, name, Limits()), Collect()
     assert Runner(st, RECIPE, [rec]).run() == "completed"
     widths = np.concatenate([b["pulse_width"] for b in rec.blocks])
     assert len(widths) == 4 and np.all(widths > 5e-3)
@@ -194,7 +180,7 @@ def test_check_limits_refuses_widths_under_the_smu_floor_before_anything_is_open
 # ----- 9. compliance after every pulse and read --------------------------------------------------
 @pytest.mark.parametrize("name", SMUS)
 def test_injected_compliance_fails_the_run_naming_the_pulse(bench, name):
-    st, rec = _smu_station(bench, name, Limits()), _Points()
+    st, rec = _smu_station(bench, name, Limits()), Collect()
     bench.inject_fault(bench.addresses[name], "compliance", after=0)
     assert Runner(st, RECIPE, [rec]).run() == "failed"
     status, error = rec.end

@@ -13,29 +13,11 @@ from labspin.protocols import load_recipe
 from labspin.runner import Runner
 from labspin.station import load_station_spec
 from labspin.store import read_run
+from fakes import Collect
 
 STATIONS = Path(__file__).resolve().parents[1] / "docs" / "stations"
 READ_MODES = ("delta", "pulse_delta", "lockin_sr830", "lockin_sr860", "sourcemeter_2400",
               "sourcemeter_2450")
-
-
-class Grab:
-    """A runner listener that keeps the points."""
-
-    def __init__(self):
-        self.blocks = []
-
-    def on_start(self, info):
-        pass
-
-    def on_points(self, block):
-        self.blocks.append({k: np.asarray(v) for k, v in block.items()})
-
-    def on_end(self, status, error):
-        pass
-
-    def column(self, key):
-        return np.concatenate([b[key] for b in self.blocks])
 
 
 def test_every_mode_has_a_shipped_station():
@@ -75,7 +57,7 @@ def test_same_staircase_same_states_in_every_mode(tmp_path):
         (tmp_path / f"{name}.toml").write_text(
             text.replace('device = "tilted:1"', 'device = "tilted-quiet.toml:1"'))
         spec = load_station_spec(tmp_path / f"{name}.toml")
-        grab = Grab()
+        grab = Collect()
         with spec.open() as st:        # pre-flight is `labspin run`'s; test_check covers it
             assert Runner(st, recipe, [grab]).run() == "completed"
             assert type(st.hall_reader).__name__ == {
@@ -110,7 +92,7 @@ def test_sourcemeter_only_station_runs(tmp_path):
     """The 2450 writes (software-timed, 5 ms) and reads; the loop switches the device."""
     spec = load_station_spec(STATIONS / "sourcemeter_only_2450.toml")
     recipe = load_recipe("loop", {"pulse_width": 5e-3, "cycles": 1})
-    grab = Grab()
+    grab = Collect()
     with spec.open() as st:
         assert Runner(st, recipe, [grab]).run() == "completed"
         assert type(st.pulse_source).__name__ == "SourceMeterPulseSource"
