@@ -36,6 +36,7 @@ from .pulse import (
     set_if_changed,
     set_pulse_width,
     shutdown_sourcemeter,
+    source_current_setup,
 )
 from .keithley6221 import DELAY_RANGE
 from .pulse import COMPLIANCE_BIT
@@ -297,11 +298,8 @@ class SourceMeterHallReader(HallReader):
     def _configure(self) -> None:
         smu, m = self.smu, self.model
         cache = sent_settings(smu)
-        set_if_changed(smu, "source_mode", "current", cache)
-        m.set_four_wire(True, cache)
-        set_if_changed(smu, "compliance_voltage", self.limits.compliance_voltage, cache)
-        m.set_overvoltage_protection(self.limits, cache)
-        set_if_changed(smu, "source_current_range", self.limits.max_read_current, cache)
+        source_current_setup(smu, m, self.limits, cache, four_wire=True,
+                             current_range=self.limits.max_read_current)
         set_if_changed(smu, "voltage_nplc", self.nplc, cache)
         if cache.get("_sense_function") != "VOLT":
             # pymeasure sets the sense function only inside the deprecated measure_voltage()

@@ -36,6 +36,17 @@ def sent_settings(inst: Any) -> dict:
     return cache
 
 
+def source_current_setup(smu: Any, model: Any, limits: Limits, cache: dict, *, four_wire: bool,
+                         current_range: float) -> None:
+    """A SourceMeter sourcing current, as a pulse source (2-wire: the compliance guards the
+    channel) or a Hall reader (4-wire: SENSE on the cross); OVP at the compliance voltage either way."""
+    set_if_changed(smu, "source_mode", "current", cache)
+    model.set_four_wire(four_wire, cache)
+    set_if_changed(smu, "compliance_voltage", limits.compliance_voltage, cache)
+    model.set_overvoltage_protection(limits, cache)
+    set_if_changed(smu, "source_current_range", current_range, cache)
+
+
 def set_if_changed(inst: Any, name: str, value: Any, cache: dict | None = None,
                    before: Callable[[], Any] | None = None) -> bool:
     """Write pymeasure property `name` only if it differs from the value last written
@@ -503,11 +514,8 @@ class SourceMeterPulseSource(PulseSource):
     def _configure(self, amplitude: float) -> None:
         smu, m = self.smu, self.model
         cache = sent_settings(smu)
-        set_if_changed(smu, "source_mode", "current", cache)
-        m.set_four_wire(False, cache)
-        set_if_changed(smu, "compliance_voltage", self.limits.compliance_voltage, cache)
-        m.set_overvoltage_protection(self.limits, cache)
-        set_if_changed(smu, "source_current_range", self.limits.max_pulse_current, cache)
+        source_current_setup(smu, m, self.limits, cache, four_wire=False,
+                             current_range=self.limits.max_pulse_current)
         set_if_changed(smu, "source_current", float(amplitude), cache)
         m.clear_compliance(cache)
 
