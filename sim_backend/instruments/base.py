@@ -287,7 +287,8 @@ class SimInstrument:
         """A read with nothing to send: Keithleys queue −420 ``Query UNTERMINATED``."""
 
     def clear(self) -> None:
-        """Device clear (VISA viClear / GPIB SDC): drop pending replies, late ones included."""
+        """Device clear (VISA viClear / GPIB SDC): drop pending replies, late ones included
+        (IEEE 488.2 §5.8: a device clear empties the input buffer and the output queue)."""
         self._out.clear()
         self._late.clear()
 
