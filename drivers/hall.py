@@ -107,7 +107,7 @@ class DeltaHallReader(K6221Role, HallReader):
             cache = self._configure(abs(current))
             # TRAC:DATA? on an empty buffer is error -230 and no reply (a VISA timeout): poll the
             # count first, as the Pulse Delta roles do
-            self._run("DELT", cache, self.count, self.read_time(), f"{instrument_address(k)}: Delta")
+            self._run("DELT", cache, self.count, self.read_time(), f"{self._where}: Delta")
             data = k.delta_values                # :TRAC:DATA? (pymeasure)
             data = data if isinstance(data, list) else [data]
         except Exception as exc:             # Delta aborts on compliance (CAB ON): say so
@@ -476,7 +476,7 @@ class PulseDeltaHallReader(K6221Role, HallReader):
         try:
             cache = self._configure(currents, width, cycle)
             bits = self._run("PDEL", cache, n, self.sweep_time(n, width),
-                             f"{instrument_address(k)}: Pulse Delta sweep", events=True)
+                             f"{self._where}: Pulse Delta sweep", events=True)
             if bits & COMPLIANCE_BIT:           # CAB ON: the sweep stopped there
                 raise ComplianceError(f"{instrument_address(k)}: compliance "
                                       f"({self.limits.compliance_voltage:g} V) reached during {what}")

@@ -77,6 +77,13 @@ def _count_or_inf(value):
 class Keithley6221(_PMKeithley6221):
     """pymeasure's Keithley6221 plus Pulse Delta and strict limits (see module docstring)."""
 
+    # pymeasure's `CommonBase.__getattribute__` guards the reserved names of dynamic properties
+    # with a hasattr() that re-enters it: three Python calls per attribute read, a fifth of a
+    # one-step run's host time on the simulator (benchmarks/bench_run.py, py-spy). This class has
+    # no dynamic property, so it has no reserved name (tests/test_drivers_protocol.py holds that)
+    # and plain attribute access is exact.
+    __getattribute__ = object.__getattribute__
+
     # ----- strict replacements for pymeasure's clipping setters -----------------------------
     source_current = Instrument.control(
         ":SOUR:CURR?", ":SOUR:CURR %g",

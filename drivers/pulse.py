@@ -302,6 +302,7 @@ class K6221Role:
         self._sleep = sleep or clock_sleep(k6221)
         self._timeout = timeout
         self._idn = query_idn(k6221)
+        self._where = instrument_address(k6221)     # for messages, once (hot path)
         require_2182(k6221, link, mode)
         self._static_for: dict | None = None
 
@@ -406,7 +407,7 @@ class K6221Role:
             armed = lambda: ask(query).strip() == "1"          # noqa: E731
             self._sleep(ARM_EXPECTED)
             wait_until(armed, self._sleep, ARM_EXPECTED, ARM_TIMEOUT,
-                       f"{instrument_address(k)}: arming {mode}")
+                       f"{self._where}: arming {mode}")
             cache[_ARMED] = mode
         k.start_run(then)                        # :TRAC:CLE;:INIT:IMM[;<then>]
 
@@ -461,7 +462,7 @@ class K6221PulseSource(K6221Role, PulseSource):
             cache = self._configure(float(amplitude), float(width))
             # one fixed-output cycle (low, high, low pulses) of INT PLC, line-synchronised
             expected = self.INTERVAL_PLC * SLOWEST_LINE_PERIOD
-            bits = self._run("PDEL", cache, 1, expected, f"{instrument_address(k)}: Pulse Delta",
+            bits = self._run("PDEL", cache, 1, expected, f"{self._where}: Pulse Delta",
                              events=True)
             if bits & COMPLIANCE_BIT:
                 raise _compliance_error(k, f"a {amplitude:g} A pulse", self.limits,

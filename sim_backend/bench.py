@@ -41,6 +41,9 @@ class LogRecord(NamedTuple):
     message: Any     # the SCPI text; for "output" the tuple (output_on, level)
 
 
+_record = tuple.__new__     # LogRecord(...) without its Python-level __new__: one per message
+
+
 class SimBench:
     """A simulated Hall-bar bench served through its own PyVISA library.
 
@@ -221,7 +224,7 @@ class SimBench:
         if self.message_time and kind == "write":
             self.clock.advance(self.message_time)
         log = self.log
-        log.append(LogRecord(self.clock.now, address, kind, message))
+        log.append(_record(LogRecord, (self.clock.now, address, kind, message)))
         if self.log_limit is not None and len(log) > self.log_limit:
             del log[: len(log) - self.log_limit // 2]   # keep the newest half: bounded memory
 

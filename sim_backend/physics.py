@@ -504,10 +504,39 @@ class _Readout:
         self.heat = np.zeros(n)                   # A^2, as of the last read
         self.pending: np.ndarray | None = None    # devices whose heat came from a pulse after it
         self._coef = (None, None, None)           # (dt, OU decay, OU kick) of the last dt
-        self._coef1: tuple = (None, [], [])       # the same as lists, for read_one
+        self._coefs: dict[int, tuple] = {}        # dt (ns) -> (OU decay, OU kick) as lists, for read_one
+        self._taus1 = self.taus.tolist()
+        self._ou_scale = p.drift / math.sqrt(self.taus.size)
+        self._noisy = p.drift > 0 or p.read_noise > 0
+        # read_one draws its normals READ_BLOCK reads at a time (the same stream as one draw per
+        # read); the state keeps the rng as it was before the block and how many were used
+        self._z: list[float] = []
+        self._zi = 0
+        self._z_state: dict | None = None
+
+    READ_BLOCK = 256
+
+    def _normals(self, k: int) -> list[float]:
+        """The next `k` standard normals of the readout stream (block-drawn)."""
+        i = self._zi
+        if i + k > len(self._z):
+            self._unbuffer()
+            self._z_state = self.rng.bit_generator.state
+            self._z = self.rng.standard_normal(k * self.READ_BLOCK).tolist()
+            i = 0
+        self._zi = i + k
+        return self._z[i:i + k]
+
+    def _unbuffer(self) -> None:
+        """Put the rng where one draw per read would have left it (drop the unused block)."""
+        if self._z_state is not None:
+            self.rng.bit_generator.state = self._z_state
+            self.rng.standard_normal(self._zi)
+        self._z, self._zi, self._z_state = [], 0, None
 
     def read(self, r_mag: np.ndarray, t: float) -> np.ndarray:
         p = self.p
+        self._unbuffer()
         # a clock that went back is a new bench (resumed run): carry on as if no time had passed
         dt = 0.0 if self.t is None else max(0.0, t - self.t)
         self.t = t
@@ -533,31 +562,41 @@ class _Readout:
 
     def read_one(self, r_mag: float, i2: float, t: float) -> float:
         """`read` for a single device (n = 1) in scalar arithmetic, after a pulse of largest I² `i2`
-        (0: none) since the last read: the same draws and the same model, ~5x cheaper per read
-        (a Pulse Delta reading is three reads, so this sets the simulator's block rate)."""
+        (0: none) since the last read: the same model, several times cheaper per read (a Delta
+        reading is three reads, so this sets the simulator's one-step rate)."""
         p = self.p
         heat = float(self.heat[0])
         fresh = i2 > heat or (self.pending is not None and bool(self.pending[0]))
         if i2 > heat:
             heat = i2
-        dt = 0.0 if self.t is None else max(0.0, t - self.t)
+        # to the ns: the bench clock's sums round differently, and each new dt costs new OU
+        # coefficients (a Delta run's A/Ds are one dt apart)
+        ns = 0 if self.t is None else int((t - self.t) * 1e9 + 0.5)
+        if ns < 0:
+            ns = 0
+        dt = ns * 1e-9
         self.t = t
         if not fresh and dt > 0.0:                 # a fresh pulse's heat starts cooling now
             heat *= math.exp(-dt / p.tau_readback)
         self.heat[0] = heat
         self.pending = None
         r = r_mag + p.readback * heat
-        if p.drift > 0 or p.read_noise > 0:
-            K = self.taus.size
-            z = self.rng.standard_normal(K + 1).tolist()
+        if self._noisy:
+            taus = self._taus1
+            K = len(taus)
+            z = self._normals(K + 1)
             if self.x is None:
-                a = p.drift / math.sqrt(K)
+                a = self._ou_scale
                 x = [a * v for v in z[:K]]               # stationary start
             else:
-                if self._coef1[0] != dt:
-                    self._coef1 = (dt, np.exp(-dt / self.taus).tolist(),
-                                   (p.drift / math.sqrt(K) * np.sqrt(-np.expm1(-2 * dt / self.taus))).tolist())
-                _, dec, kick = self._coef1
+                coef = self._coefs.get(ns)
+                if coef is None:
+                    if len(self._coefs) > 64:
+                        self._coefs.clear()
+                    exp, expm1, sqrt, a = math.exp, math.expm1, math.sqrt, self._ou_scale
+                    coef = self._coefs[ns] = ([exp(-dt / u) for u in taus],
+                                              [a * sqrt(-expm1(-2 * dt / u)) for u in taus])
+                dec, kick = coef
                 x = [d * xi + k * v for d, xi, k, v in zip(dec, self.x[0], kick, z)]
             self.x = [x]                                 # a list of rows, as get_state writes it
             r += math.fsum(x) + p.read_noise * z[K]
@@ -570,7 +609,8 @@ class _Readout:
             self.pending = hot if self.pending is None else (self.pending | hot)
 
     def get_state(self) -> dict:
-        return {"rng": _rng_state(self.rng), "x": None if self.x is None else np.asarray(self.x).tolist(),
+        rng = _rng_state(self.rng) if self._z_state is None else json.loads(json.dumps(self._z_state))
+        return {"rng": rng, "rng_used": self._zi, "x": None if self.x is None else np.asarray(self.x).tolist(),
                 "t": self.t, "heat": self.heat.tolist(),
                 "pending": None if self.pending is None else self.pending.tolist()}
 
@@ -583,6 +623,9 @@ class _Readout:
         if heat.shape != (self.n,) or (pending is not None and pending.shape != (self.n,)):
             raise ValueError("readout heat state does not fit this device")
         self.rng.bit_generator.state = s["rng"]
+        self._z, self._zi, self._z_state = [], 0, None
+        if s.get("rng_used"):                      # normals of a block already used
+            self.rng.standard_normal(int(s["rng_used"]))
         self.x, self.t, self.heat, self.pending = x, None if s["t"] is None else float(s["t"]), heat, pending
 
 
@@ -611,6 +654,7 @@ class HallBar:
         self.wear = Wear(WearParams(), self.seed)      # endurance wear-out (sim_backend/wear.py)
         self._readout = _Readout(params, 1, ro)
         self._heat = 0.0                               # largest I^2 since the last read (A^2)
+        self._area, self._n_eff = params.area, params.n_eff      # hot-path constants
 
     # -- internal ------------------------------------------------------------------------------
     def _set_all(self, m: int) -> None:
@@ -631,12 +675,13 @@ class HallBar:
         p = self.params
         if not (math.isfinite(current) and math.isfinite(width)) or width <= 0:
             raise UserError(f"pulse: need finite current and width > 0, got {current!r} A, {width!r} s")
-        if current == 0 or self.wear.pulse(abs(current) / p.area / p.J_c0):   # stuck: no effect
+        area = self._area
+        if current == 0 or self.wear.pulse(abs(current) / area / p.J_c0):   # stuck: no effect
             return
         i2 = current * current
         if i2 > self._heat:
             self._heat = i2
-        j = current / p.area - p.J_shift              # the loop shift moves the loop's centre
+        j = current / area - p.J_shift              # the loop shift moves the loop's centre
         if j == 0:
             return
         eta = self._rng.standard_normal() if p.sigma_J > 0 else 0.0
@@ -729,12 +774,13 @@ class HallBar:
     @property
     def magnetization(self) -> float:
         """Σ w_i m_i in [-1, 1]."""
-        return self._m_sum / self.params.n_eff
+        return self._m_sum / self._n_eff
 
     @property
     def hall_resistance(self) -> float:
         """Noise-free R_H (ohm)."""
-        return self.params.R0 + self.params.R_AHE * self.magnetization * self.wear.window
+        p = self.params
+        return p.R0 + p.R_AHE * (self._m_sum / self._n_eff) * self.wear.window
 
     def read_resistance(self, t: float) -> float:
         """R_H as one read at time t (s, the bench clock) sees it: the magnetic R_H plus the heating

@@ -4,6 +4,7 @@ The strings follow ../shared/reference/scpi.md (§2.3 Pulse Delta, §7.A/B seque
 """
 from __future__ import annotations
 
+import inspect
 import logging
 
 import pytest
@@ -723,3 +724,12 @@ def test_pulse_delta_reader_needs_the_2182_and_instrument_limits():
             PulseDeltaHallReader(inst, Limits(max_pulse_current=0.2))
         with pytest.raises(LimitError):
             PulseDeltaHallReader(inst, Limits(), cycle_time=1e-4)
+
+
+def test_6221_has_no_reserved_names_so_plain_attribute_access_is_exact():
+    """Keithley6221 skips pymeasure's reserved-name guard on attribute reads (speed); that is
+    exact only while the class has no dynamic property, hence no reserved name."""
+    from pymeasure.instruments.common_base import DynamicProperty
+    assert not [n for n, v in inspect.getmembers(Keithley6221) if isinstance(v, DynamicProperty)]
+    with expected_protocol(Keithley6221, []) as k:
+        assert k._special_names == []
