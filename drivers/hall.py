@@ -259,6 +259,7 @@ class LockinHallReader(HallReader):
         return role_snapshot(self, self.lockin, self._idn,
                              {"mode": "lock-in", "series_resistance": self.series_resistance,
                               "settle_time_constants": self.settle, "time_constant": self._tau,
+                              "time_constant_requested": self.time_constant,
                               "phase": self.phase, "input": self._input,
                               "sine_voltage_read_back": dict(self._slvl_set) or None})
 

@@ -40,6 +40,8 @@ class Mode:
     overhead: float                            # s per point beyond widths and waits (dry-run estimate)
     options: tuple[str, ...] = ()              # required roles.hall_reader keys (numbers > 0), passed
                                                # to the role class as keywords
+    settings: tuple[tuple[str, str], ...] = ()  # optional keys (name, "positive" | "number" | "bool"),
+                                               # passed as keywords when given (else the role's default)
     with_pulse_source: bool = False            # the reader must be the pulse-source instrument itself
 
 
@@ -147,15 +149,21 @@ _PULSE = "labspin.drivers.pulse"
 _SIM = "labspin.sim_backend.instruments"
 _CHECKS = "labspin.drivers.checks"
 
+_NVM = (("nvm_range", "positive"), ("nvm_nplc", "positive"))     # the 2182A, over the 6221's link
 DC_DELTA = Mode(f"{_HALL}:DeltaHallReader",
-                "6221/2182A Delta at ±I_read, one read per point", 0.1)
+                "6221/2182A Delta at ±I_read, one read per point", 0.1,
+                settings=(("count", "positive"), ("delay", "positive"), *_NVM))
 # two hardware-timed list-sweep cycles (write + read) of the reader's default 5 ms per point
 PULSE_DELTA = Mode(f"{_HALL}:PulseDeltaHallReader",
                    "6221 Pulse Delta read pulses at the write width; runs of steps as one "
-                   "hardware-timed list sweep", 0.01, with_pulse_source=True)
+                   "hardware-timed list sweep", 0.01, with_pulse_source=True,
+                   settings=(("cycle_time", "positive"), ("read_width", "positive"), *_NVM))
 LOCKIN = Mode(f"{_HALL}:LockinHallReader", "lock-in sine out through series_resistance", 0.3,
-              options=("series_resistance",))
-SOURCEMETER = Mode(f"{_HALL}:SourceMeterHallReader", "SourceMeter ±I, measure V", 0.05)
+              options=("series_resistance",),
+              settings=(("time_constant", "positive"), ("settle", "positive"),
+                        ("phase", "number"), ("differential", "bool")))
+SOURCEMETER = Mode(f"{_HALL}:SourceMeterHallReader", "SourceMeter ±I, measure V", 0.05,
+                   settings=(("nplc", "positive"),))
 
 register(InstrumentEntry(
     name="keithley6221", driver="labspin.drivers.keithley6221:Keithley6221", idn_models=("6221",),

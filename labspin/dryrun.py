@@ -34,21 +34,39 @@ DELTA_DELAY = 2e-3        # s, DeltaHallReader's default Delta delay
 NVM_NPLC = 5.0            # the 2182A NPLC the roles set
 
 
-def seconds_per_point(mode: str, line_frequency: float = 50.0) -> float:
-    """Seconds one staircase point (a write pulse and a read) takes on a real bench.
+LOCKIN_SETTLE = 10.0      # time constants a lock-in read waits (LockinHallReader's default)
+LOCKIN_TAU = 0.1          # s, its default time constant
+SMU_NPLC = 1.0            # SourceMeterHallReader's default
+
+
+def seconds_per_point(mode: str, line_frequency: float = 50.0,
+                      options: dict | None = None) -> float:
+    """Seconds one staircase point (a write pulse and a read) takes on a real bench, beyond the
+    widths and waits; `options`: the station's roles.hall_reader settings (else the defaults).
 
     pulse_delta: two list-sweep cycles (write + read pulse) of 5 PLC — 0.2 s at 50 Hz, 0.167 s
     at 60 Hz (5 and 6 points/s); the block is armed once. dc_delta: a fixed-output Pulse Delta
-    pulse (arm + one 5-PLC cycle) and a Delta read (arm + 3 A/Ds of 2 ms + 5 PLC) — 0.61 s at
-    50 Hz, 0.54 s at 60 Hz (1.6 and 1.9 points/s). Other modes: their registry entry's overhead.
+    pulse (arm + one 5-PLC cycle) and a Delta read (arm + count + 2 A/Ds of delay + NPLC line
+    cycles) — 0.61 s at 50 Hz, 0.54 s at 60 Hz (1.6 and 1.9 points/s) with the defaults.
+    lockin: the read waits `settle` time constants (1 s with the defaults) beyond the registry
+    overhead; sourcemeter: two A/Ds (±I) of `nplc` line cycles beyond it. Other modes: their
+    registry entry's overhead.
     """
     t = 1.0 / line_frequency
+    o = options or {}
     if mode == "pulse_delta":
         return 2 * PDEL_MIN_PLC * t
     if mode == "dc_delta":
-        return 2 * ARM_TIME + PDEL_MIN_PLC * t + 3 * (DELTA_DELAY + NVM_NPLC * t)
+        count = int(o.get("count", 1))
+        a2d = o.get("delay", DELTA_DELAY) + o.get("nvm_nplc", NVM_NPLC) * t
+        return 2 * ARM_TIME + PDEL_MIN_PLC * t + (count + 2) * a2d
     entry = _mode(mode)
-    return entry.overhead if entry is not None else DEFAULT_MODE_OVERHEAD
+    base = entry.overhead if entry is not None else DEFAULT_MODE_OVERHEAD
+    if mode == "lockin":
+        return base + o.get("settle", LOCKIN_SETTLE) * o.get("time_constant", LOCKIN_TAU)
+    if mode == "sourcemeter":
+        return base + 2 * o.get("nplc", SMU_NPLC) * t
+    return base
 
 
 def _line_frequency(spec: StationSpec) -> float:
@@ -103,6 +121,8 @@ class DryRunSummary:
     limits: dict
     violations: tuple[Violation, ...]
     hall_mode: str = "dc_delta"     # the station's Hall-reader mode
+    pulse_timing: str = ""          # how the pulse source times a pulse (registry capabilities)
+    hall_settings: str = ""         # the station's roles.hall_reader settings, "key = value, ..."
 
     @property
     def ok(self) -> bool:
@@ -134,7 +154,9 @@ def dry_run(recipe: Recipe, spec: StationSpec, *, overhead: float | None = None)
     r_xx = sample.get("r_xx")
     r_xx = float(r_xx) if r_xx else None
     if overhead is None:
-        overhead = seconds_per_point(spec.hall_reader.mode, _line_frequency(spec))
+        overhead = seconds_per_point(spec.hall_reader.mode, _line_frequency(spec),
+                                     spec.hall_reader.options)
+    host_timed, timing = _pulse_timing(spec)
     peak = protocol.peak_current
 
     violations: list[Violation] = []
@@ -159,6 +181,8 @@ def dry_run(recipe: Recipe, spec: StationSpec, *, overhead: float | None = None)
         elif d.quantity == "pulse_width":
             if d.value < limits.min_pulse_width:
                 add(d.parameter, "min_pulse_width", d.value, "s")
+            if host_timed and 0 < d.value < limits.min_smu_pulse_width:
+                add(d.parameter, "min_smu_pulse_width", d.value, "s")
             if d.value > limits.max_pulse_width:
                 add(d.parameter, "max_pulse_width", d.value, "s")
     # safety net: the schedule itself, in case a kind's demands() missed a value
@@ -171,6 +195,8 @@ def dry_run(recipe: Recipe, spec: StationSpec, *, overhead: float | None = None)
             add("(schedule)", "min_pulse_width", wrange[0], "s")
         if wrange and wrange[1] > limits.max_pulse_width:
             add("(schedule)", "max_pulse_width", wrange[1], "s")
+        if host_timed and wrange and wrange[0] < limits.min_smu_pulse_width:
+            add("(schedule)", "min_smu_pulse_width", wrange[0], "s")
 
     return DryRunSummary(
         recipe=recipe.name, recipe_file=_recipe_file(recipe), kind=recipe.kind, station=spec.name,
@@ -182,7 +208,26 @@ def dry_run(recipe: Recipe, spec: StationSpec, *, overhead: float | None = None)
         r_xx=r_xx, peak_voltage=peak * r_xx if r_xx is not None else None,
         energy=protocol.energy(r_xx) if r_xx is not None else None,
         duration=protocol.duration(overhead), overhead=float(overhead),
-        limits=limits.as_dict(), violations=tuple(violations), hall_mode=spec.hall_reader.mode)
+        limits=limits.as_dict(), violations=tuple(violations), hall_mode=spec.hall_reader.mode,
+        pulse_timing=timing,
+        hall_settings=", ".join(f"{k} = {v:g}" if isinstance(v, float) else f"{k} = {v}"
+                                for k, v in spec.hall_reader.options.items()))
+
+
+def _pulse_timing(spec: StationSpec) -> tuple[bool, str]:
+    """(host-timed?, one line): how the station's pulse source times a pulse (registry)."""
+    from labspin.drivers import registry
+    source = spec.instruments.get(spec.pulse_source)
+    entry = registry.entries().get(source.driver) if source is not None else None
+    cap = entry.capabilities if entry is not None else None
+    if cap is None:
+        return False, "n/a"
+    floor = spec.limits.min_smu_pulse_width
+    if cap.min_pulse_width is None:
+        return True, (f"host-timed by the PC (output on, wait, off): widths >= "
+                      f"limits.min_smu_pulse_width = {_si(floor, 's')}; the width that flowed is recorded")
+    return False, (f"hardware-timed by the {source.driver} "
+                   f"({_si(cap.min_pulse_width, 's')} … {_si(cap.max_pulse_width, 's')})")
 
 
 def check(recipe: Recipe, spec: StationSpec) -> DryRunSummary:
@@ -247,7 +292,9 @@ def format_summary(summary: DryRunSummary) -> str:
         ("pulse energy", "n/a (sample r_xx not given)" if summary.energy is None else
          f"{_si(summary.energy / max(summary.pulses, 1), 'J')} per pulse (mean), "
          f"{_si(summary.energy, 'J')} total over {summary.pulses} pulses"),
-        ("Hall reads", f"{summary.hall_mode}: {getattr(_mode(summary.hall_mode), 'reads', '')}"),
+        ("pulse timing", summary.pulse_timing or "n/a"),
+        ("Hall reads", f"{summary.hall_mode}: {getattr(_mode(summary.hall_mode), 'reads', '')}"
+         + (f"  ({summary.hall_settings})" if summary.hall_settings else "")),
         ("duration (estimate)", f"{_hms(summary.duration)}  ({_si(summary.overhead, 's')}/point overhead)"),
     ]
     width = max(len(k) for k, _ in rows)

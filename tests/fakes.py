@@ -34,10 +34,10 @@ class Collect:
     """A runner listener that keeps every block of points and how the run ended."""
 
     def __init__(self):
-        self.blocks, self.end = [], None
+        self.blocks, self.end, self.info = [], None, None
 
     def on_start(self, info):
-        pass
+        self.info = info
 
     def on_points(self, block):
         self.blocks.append({k: np.array(v) for k, v in block.items()})

@@ -213,3 +213,61 @@ def test_simulator_device_may_be_a_device_file_beside_the_station(tmp_path):
         assert station.bench.hallbar.params.R0 == 3.25
     finally:
         station.close()
+
+
+def test_hall_reader_settings_from_the_station_file(tmp_path):
+    """Optional roles.hall_reader keys reach the role: the lock-in's time constant (the SR830's
+    next step at or above it, read back), settle, phase and input; they set the dry run's
+    per-point estimate too."""
+    from labspin.dryrun import dry_run
+
+    text = (STATIONS / "lockin_sr830.toml").read_text()
+    for old, new in (("time_constant = 0.1 ", "time_constant = 0.02"), ("settle = 10 ", "settle = 5 "),
+                     ("phase = 0.0 ", "phase = -30.0"), ("differential = true", "differential = false")):
+        assert old in text
+        text = text.replace(old, new, 1)
+    (tmp_path / "s.toml").write_text(text)
+    spec = load_station_spec(tmp_path / "s.toml")
+    recipe = load_recipe("staircase", {"cycles": 1})
+    with spec.open() as st:
+        assert Runner(st, recipe, [grab := Collect()]).run() == "completed"
+        st.hall_reader.read(1e-4)
+        snap = st.hall_reader.snapshot()
+        lockin = st.bench.instrument("GPIB0::8::INSTR")
+    assert grab.info.station["roles"]["hall_reader"]["time_constant_requested"] == 0.02   # run file
+    assert snap["time_constant"] == pytest.approx(0.03)          # SR830 steps: 10, 30, 100 ms
+    assert snap["settle_time_constants"] == 5 and snap["phase"] == -30.0 and snap["input"] == "A"
+    assert lockin.s["tc_idx"] == 7                               # OFLT 7 = 30 ms (manual 5-6)
+    default = dry_run(recipe, load_station_spec(STATIONS / "lockin_sr830.toml"))
+    quick = dry_run(recipe, spec)
+    assert default.overhead - quick.overhead == pytest.approx(10 * 0.1 - 5 * 0.02)
+    assert "time_constant = 0.02" in quick.hall_settings
+
+
+@pytest.mark.parametrize("old, new, expect", [
+    ("settle = 10 ", "settle = -1 ", "roles.hall_reader.settle: must be > 0"),
+    ("differential = true", "differential = 1", "roles.hall_reader.differential: expected true or false"),
+    ("settle = 10 ", "count = 3 ", "roles.hall_reader.count: only used with mode = 'dc_delta'"),
+])
+def test_bad_hall_reader_setting_is_one_line(tmp_path, capsys, old, new, expect):
+    station = tmp_path / "bad.toml"
+    station.write_text((STATIONS / "lockin_sr830.toml").read_text().replace(old, new, 1))
+    with pytest.raises(SystemExit) as e:
+        main(["dry-run", "staircase", "--station", str(station)])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and expect in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_dry_run_names_pulse_timing_and_the_smu_floor(capsys):
+    """A SourceMeter pulse is host-timed: the dry run says so and lists a width under
+    limits.min_smu_pulse_width as a violation; a 6221 pulse is hardware-timed."""
+    from labspin.dryrun import dry_run, format_summary
+
+    smu = load_station_spec(STATIONS / "sourcemeter_only_2450.toml")
+    s = dry_run(load_recipe("loop", {"pulse_width": 2e-3}), smu)
+    assert "host-timed" in s.pulse_timing and "5 ms" in s.pulse_timing
+    assert "min_smu_pulse_width" in [v.limit for v in s.violations]
+    assert "host-timed" in format_summary(s)
+    assert dry_run(load_recipe("loop", {"pulse_width": 5e-3}), smu).ok
+    k = dry_run(load_recipe("staircase"), load_station_spec(STATIONS / "delta.toml"))
+    assert k.pulse_timing.startswith("hardware-timed by the keithley6221") and k.ok

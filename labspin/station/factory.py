@@ -130,11 +130,16 @@ def failed_checks_error(spec: StationSpec, reports: list[CheckReport]) -> UserEr
 
 def build_roles(spec: StationSpec, opened: dict[str, Any]) -> tuple[Any, Any]:
     """The pulse source and the Hall reader, by the registry's role classes."""
-    ps = registry.entry(spec.instruments[spec.pulse_source].driver)
-    pulse_source = registry.resolve(ps.pulse_source)(opened[spec.pulse_source], spec.limits)
     hr = spec.hall_reader
     mode = registry.entry(spec.instruments[hr.instrument].driver).modes[hr.mode]
-    options = {k: hr.options[k] for k in mode.options}
+    names = set(mode.options) | {k for k, _ in mode.settings}
+    options = {k: v for k, v in hr.options.items() if k in names}
+    # one 6221 playing both roles: its pulses use the reader's 2182A settings, or the two roles
+    # would re-program the 2182A over the serial link at every point
+    shared = {k: options[k] for k in ("nvm_range", "nvm_nplc")
+              if k in options and spec.pulse_source == hr.instrument}
+    ps = registry.entry(spec.instruments[spec.pulse_source].driver)
+    pulse_source = registry.resolve(ps.pulse_source)(opened[spec.pulse_source], spec.limits, **shared)
     hall_reader = registry.resolve(mode.role)(opened[hr.instrument], spec.limits, **options)
     return pulse_source, hall_reader
 

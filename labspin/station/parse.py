@@ -68,6 +68,15 @@ def _number(value: Any, where: str, key: str, *, positive: bool = True) -> float
     return value
 
 
+def _setting(value: Any, kind: str, where: str, key: str) -> Any:
+    """An optional Hall-reader setting: "bool" (true/false), "number" (any sign) or "positive"."""
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise UserError(f"{where}: {key}: expected true or false, got {value!r}")
+        return value
+    return _number(value, where, key, positive=kind == "positive")
+
+
 def check_address(address: Any, where: str, key: str) -> str:
     """VISA resource-name syntax (pyvisa's parser, no resource manager), plus GPIB address range."""
     if not isinstance(address, str) or not address.strip():
@@ -183,7 +192,8 @@ def _roles(doc: dict, where: str, instruments: dict[str, InstrumentSpec]) -> tup
         raise UserError(f"{where}: roles.hall_reader: expected a table "
                         f"{{mode = ..., instrument = ...}}, got {hall!r}")
     modes = registry.hall_modes()
-    all_options = tuple(sorted({o for m in modes for o in registry.hall_mode(m).options}))
+    all_options = tuple(sorted({o for m in modes for o in registry.hall_mode(m).options}
+                               | {k for m in modes for k, _ in registry.hall_mode(m).settings}))
     _unknown(hall, HALL_READER_BASE_KEYS + all_options, where, "roles.hall_reader.")
     mode_name = hall.get("mode")
     if mode_name not in modes:
@@ -198,14 +208,18 @@ def _roles(doc: dict, where: str, instruments: dict[str, InstrumentSpec]) -> tup
                         f"reads with one instrument, so it must be the pulse_source {pulse!r}, "
                         f"not {inst!r}")
     options = {}
+    settings = dict(mode.settings)
     for key in all_options:
         if key in mode.options:
             if key not in hall:
                 raise UserError(f"{where}: roles.hall_reader.{key}: missing "
                                 f"(required for mode = \"{mode_name}\")")
             options[key] = _number(hall[key], where, f"roles.hall_reader.{key}")
+        elif key in settings and key in hall:
+            options[key] = _setting(hall[key], settings[key], where, f"roles.hall_reader.{key}")
         elif key in hall:
-            users = [m for m in modes if key in registry.hall_mode(m).options]
+            users = [m for m in modes if key in registry.hall_mode(m).options
+                     or key in dict(registry.hall_mode(m).settings)]
             raise UserError(f"{where}: roles.hall_reader.{key}: only used with mode = "
                             f"{' | '.join(repr(u) for u in users)}")
     return pulse, HallReaderSpec(mode=mode_name, instrument=inst, options=options)
