@@ -35,9 +35,9 @@ def open_instrument(driver: str, address: str, visa_library: Any = None, *, bus_
     """Open `address` with the named driver and check that *IDN? names that model.
 
     `visa_library` is passed to pyvisa (a path, "@py", or a VisaLibraryBase such as the
-    simulator's); ``bus_log`` (a `labspin.buslog.BusLog`) records its messages from the *IDN? on
-    (what the pymeasure class sends while it is constructed comes before, unrecorded); other
-    keywords go to the pymeasure class. Any failure to reach the
+    simulator's); ``bus_log`` (a `labspin.buslog.BusLog`) records its messages from the first,
+    what the pymeasure class sends while it is constructed included; other keywords go to the
+    pymeasure class. Any failure to reach the
     instrument becomes a one-line UserError naming the address and the reason.
     """
     if driver not in DRIVERS:
@@ -50,11 +50,14 @@ def open_instrument(driver: str, address: str, visa_library: Any = None, *, bus_
     if visa_library is not None:
         kwargs["visa_library"] = visa_library
     try:
-        inst = cls(address, **kwargs)
+        if bus_log is None:
+            inst = cls(address, **kwargs)
+        else:
+            with bus_log.constructing(address):
+                inst = cls(address, **kwargs)
+            bus_log.attach(inst, address)     # a no-op where the constructor's adapter was recorded
     except Exception as exc:  # noqa: BLE001 - pyvisa raises many types for a bad address
         raise UserError(f"address {address!r}: cannot open with {driver}: {_reason(exc)}") from None
-    if bus_log is not None:
-        bus_log.attach(inst, address)
     try:
         idn = inst.ask("*IDN?")
     except Exception as exc:  # noqa: BLE001

@@ -95,7 +95,11 @@ def clock_sleep(inst: Any) -> Sleep:
 
 
 def query_idn(inst: Any) -> str | None:
-    """*IDN? asked directly: pymeasure's `id` refuses classes without the SCPI mixin (SR860)."""
+    """*IDN? asked directly: pymeasure's `id` refuses classes without the SCPI mixin (SR860);
+    not asked again where `labspin.drivers.open_instrument` already did (one *IDN? per opening)."""
+    known = inst.__dict__.get("_labspin_idn")
+    if known is not None:
+        return known
     try:
         return str(inst.ask("*IDN?")).strip()
     except Exception as exc:  # noqa: BLE001 - identification is informative only

@@ -9,15 +9,16 @@ a real bench and on the simulator::
 
 ``>`` a message written, ``<`` a reply read, ``!`` a read or write that failed (the next line the
 program sees is its own recovery). Seconds are on the station's clock (virtual on the simulator)
-since the transcript started. An instrument is recorded from its first ``*IDN?`` on: what a
-pymeasure class writes inside its constructor (the 2400's ``:FORMAT:ELEMENTS``) comes before.
-`read_bus_log` parses a transcript back.
+since the transcript started. An instrument opened under `constructing` is recorded from its
+first message, what its pymeasure class writes while it is constructed included (the 2400's
+``:FORM:ELEM``). `read_bus_log` parses a transcript back.
 """
 from __future__ import annotations
 
 import os
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, TextIO
@@ -25,6 +26,7 @@ from typing import Any, Callable, TextIO
 from labspin.errors import UserError
 
 _WRAPPED = ("write", "read", "write_bytes", "read_bytes")
+_CONSTRUCTING = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,33 @@ class BusLog:
 
     def attach(self, inst: Any, resource: str | None = None) -> None:
         """Record every message of a pymeasure instrument (its adapter's I/O)."""
-        adapter = inst.adapter
+        self._attach_adapter(inst.adapter, resource)
+
+    @contextmanager
+    def constructing(self, resource: str):
+        """Record the adapters pymeasure creates inside the block from their first message: a
+        pymeasure class makes its adapter and may write in its constructor, before `attach` could
+        see it. (pymeasure builds the adapter from the class's own keywords — termination
+        characters and the like — so labspin cannot hand it a recorded one.)"""
+        from pymeasure.adapters import VISAAdapter
+
+        with _CONSTRUCTING:                   # one construction at a time patches the class
+            init = VISAAdapter.__init__
+
+            def recorded_init(adapter: Any, *args: Any, **kwargs: Any) -> None:
+                init(adapter, *args, **kwargs)
+                self._attach_adapter(adapter, resource)
+
+            VISAAdapter.__init__ = recorded_init
+            try:
+                yield
+            finally:
+                VISAAdapter.__init__ = init
+
+    def _attach_adapter(self, adapter: Any, resource: str | None) -> None:
+        if any(getattr(getattr(adapter, n, None), "__labspin_bus_log__", None) is self
+               for n in _WRAPPED):
+            return                            # attached while it was constructed
         resource = resource or getattr(getattr(adapter, "connection", None), "resource_name", None) \
             or repr(adapter)
         for name in _WRAPPED:
@@ -101,6 +129,7 @@ class BusLog:
                 self.record(resource, "<", reply)
             return reply
         logged.__wrapped__ = original
+        logged.__labspin_bus_log__ = self
         return logged
 
     def close(self) -> None:
