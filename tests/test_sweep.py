@@ -80,3 +80,82 @@ def test_shipped_examples_validate():
     d2d = load_sweep(root / "d2d.toml")
     assert len(d2d.tasks) == 64 and {t.device for t in d2d.tasks} == {"tilted"}
     assert len(load_sweep(root / "loop_width.toml").tasks) == 24
+    grid = load_sweep(root / "eval_grid.toml")
+    assert [t.kind for t in grid.tasks].count("levels") == 4
+    assert [t.kind for t in grid.tasks].count("evaluate") == 5 * 2 * 2 * 2
+
+
+EVAL_SWEEP = """
+name = "eval"
+description = "two level sources, with and without noise"
+[evaluate]
+levels = ["tilted:2", "uniform:11"]
+observers = "minmax"
+granularity = "channel"
+noise_trials = [0, 2]
+subset = 16
+checkpoint = "ck.pt"
+data = "small.npz"
+cycles = 2
+"""
+
+
+@pytest.fixture(scope="module")
+def eval_files(tmp_path_factory, shared_dir):
+    import numpy as np
+    import torch
+
+    from labspin.levels import LevelTable
+    from labspin.quant.data import load_cifar10
+    from labspin.quant.model import resnet18_cifar
+
+    d = tmp_path_factory.mktemp("evalsweep")
+    torch.manual_seed(0)
+    torch.save(resnet18_cifar().state_dict(), d / "ck.pt")
+    test = load_cifar10(shared_dir / "data/cifar10", "test").subset(16)
+    np.savez(d / "small.npz", x=test.x.numpy(), y=test.y.numpy().astype(np.uint8))
+    LevelTable(np.linspace(0, 1, 6), np.full(6, 0.01), np.full(6, 10)).save_json(d / "table.json")
+    return d
+
+
+def test_evaluator_grid_sweep(eval_files, capsys):
+    """Level sources (a simulated device measured first, uniform, a file) x observers x noise:
+    one row per configuration, the report's accuracy table, resumable like a measuring sweep."""
+    f = eval_files / "eval.toml"
+    f.write_text(EVAL_SWEEP)
+    sw = load_sweep(f)
+    kinds = [t.kind for t in sw.tasks]
+    assert kinds.count("levels") == 1 and kinds.count("evaluate") == 2 * 2
+    out = eval_files / "out"
+    table = run_sweep(sw, out, workers=2, progress=False)
+    assert (table["status"] == "completed").all(), table["error"].tolist()
+    ev = table[table["kind"] == "evaluate"]
+    assert len(ev) == 4 and (ev["images"] == 16).all() and ev["fp32"].nunique() == 1
+    assert set(ev.loc[ev["levels"] == "uniform:11", "n_levels"]) == {11}
+    sim = ev[ev["levels"] == "tilted:2"]
+    lev = table[table["kind"] == "levels"].iloc[0]
+    assert set(sim["n_levels"]) == {lev["n_levels"]} and (out / "levels" / "tilted-s2.json").is_file()
+    noisy = ev[ev["noise_trials"] == 2]
+    assert (noisy["accuracy_std"] >= 0).all() and (ev[ev["noise_trials"] == 0]["accuracy_std"] == 0).all()
+    assert "## Accuracy" in (out / "report.md").read_text()
+    again = []
+    run_sweep(sw, out, workers=1, progress=False, on_result=again.append)
+    assert again == []
+    # a level file is a source too, checked when the sweep is read
+    (eval_files / "file.toml").write_text(EVAL_SWEEP.replace('"uniform:11"', '"table.json"'))
+    assert {t.evaluate.get("source") for t in load_sweep(eval_files / "file.toml").tasks} >= {"file"}
+
+
+@pytest.mark.parametrize("text, needle", [
+    ('name = "x"\nrecipe = "loop"\n[evaluate]\nlevels = ["uniform:4"]\n', "either measures"),
+    ('name = "x"\n[evaluate]\nlevels = ["uniform:1"]\n', "uniform:K needs K >= 2"),
+    ('name = "x"\n[evaluate]\nlevels = ["marble:1"]\n', "no such level file"),
+    ('name = "x"\n[evaluate]\nlevels = ["uniform:4"]\nobservers = ["kl"]\n', "evaluate.observers"),
+    ('name = "x"\n[evaluate]\nlevels = ["uniform:4"]\nnoise_trials = [-1]\n', "evaluate.noise_trials"),
+    ('name = "x"\n[evaluate]\nlevels = ["uniform:4"]\nbatch = 3\n', "evaluate.batch: unknown key"),
+])
+def test_bad_evaluator_sweep_is_one_line(tmp_path, text, needle):
+    f = tmp_path / "bad.toml"
+    f.write_text(text)
+    with pytest.raises(UserError, match=needle):
+        load_sweep(f)

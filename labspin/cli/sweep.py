@@ -1,4 +1,4 @@
-"""`labspin sweep SWEEP.toml -o DIR`: a grid of simulated runs on Dask distributed (labspin.sweep)."""
+"""`labspin sweep SWEEP.toml -o DIR`: a grid of simulated runs, or of evaluator configurations, on Dask distributed (labspin.sweep)."""
 from __future__ import annotations
 
 import click
