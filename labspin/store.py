@@ -23,7 +23,7 @@ resumed file is the run that would have happened without the kill.
 A hard kill leaves the superblock's "open for SWMR write" flag set; HDF5 then opens the file
 only in SWMR-read mode (``h5py.File(p, "r", libver="latest", swmr=True)``), which is what
 ``read_run`` always uses. ``RunWriter(resume=True)`` clears the flag exactly like
-``h5clear -s`` (see :func:`clear_consistency_flags`) and reopens the file in append mode.
+``h5clear -s`` (:mod:`labspin.superblock`) and reopens the file in append mode.
 """
 from __future__ import annotations
 
@@ -31,7 +31,6 @@ import json
 import math
 import os
 import socket
-import struct
 import threading
 import time
 import zlib
@@ -45,6 +44,7 @@ import numpy as np
 import pandas as pd
 
 from labspin.errors import UserError
+from labspin.superblock import clear_consistency_flags, superblock_flags
 
 FILE_FORMAT = "labspin-run/1"
 COLUMNS = ("pulse_index", "cycle", "step", "pulse_current", "pulse_width",
@@ -81,66 +81,6 @@ def _s(value: Any) -> str:
 def _fixed(text: str | None, length: int) -> np.bytes_:
     raw = (text or "").replace("\n", " ").encode("utf-8")[:length]
     return np.bytes_(raw)
-
-
-# ---------------------------------------------------------------------------------------------
-# superblock consistency flags (what `h5clear -s` does), so an interrupted file can be reopened
-
-def _rot(x: int, k: int) -> int:
-    return ((x << k) | (x >> (32 - k))) & 0xFFFFFFFF
-
-
-def _lookup3(data: bytes, initval: int = 0) -> int:
-    """Bob Jenkins' lookup3 ``hashlittle``: the checksum HDF5 puts on a v2/v3 superblock."""
-    m = 0xFFFFFFFF
-    n = len(data)
-    a = b = c = (0xDEADBEEF + n + initval) & m
-    i = 0
-    while n > 12:
-        x, y, z = struct.unpack_from("<III", data, i)
-        a, b, c = (a + x) & m, (b + y) & m, (c + z) & m
-        a = (a - c) & m; a ^= _rot(c, 4); c = (c + b) & m
-        b = (b - a) & m; b ^= _rot(a, 6); a = (a + c) & m
-        c = (c - b) & m; c ^= _rot(b, 8); b = (b + a) & m
-        a = (a - c) & m; a ^= _rot(c, 16); c = (c + b) & m
-        b = (b - a) & m; b ^= _rot(a, 19); a = (a + c) & m
-        c = (c - b) & m; c ^= _rot(b, 4); b = (b + a) & m
-        n -= 12
-        i += 12
-    if n == 0:
-        return c
-    x, y, z = struct.unpack_from("<III", data[i:] + bytes(12 - n))
-    a, b, c = (a + x) & m, (b + y) & m, (c + z) & m
-    c ^= b; c = (c - _rot(b, 14)) & m
-    a ^= c; a = (a - _rot(c, 11)) & m
-    b ^= a; b = (b - _rot(a, 25)) & m
-    c ^= b; c = (c - _rot(b, 16)) & m
-    a ^= c; a = (a - _rot(c, 4)) & m
-    b ^= a; b = (b - _rot(a, 14)) & m
-    c ^= b; c = (c - _rot(b, 24)) & m
-    return c
-
-
-def clear_consistency_flags(path: str | os.PathLike) -> bool:
-    """Clear the "open for (SWMR) write" flags a killed writer leaves (like ``h5clear -s``).
-
-    Only for superblock v2/v3 at offset 0 (what ``libver="latest"`` writes). Returns whether
-    anything was changed. Call it only when no process is writing the file.
-    """
-    with open(path, "r+b") as fh:
-        head = bytearray(fh.read(64))
-        if head[:8] != b"\x89HDF\r\n\x1a\n" or head[8] not in (2, 3):
-            return False
-        end = 12 + 4 * head[9]
-        if struct.unpack_from("<I", head, end)[0] != _lookup3(bytes(head[:end])):
-            raise UserError(f"{path}: HDF5 superblock checksum mismatch; file is damaged")
-        if head[11] == 0:
-            return False
-        head[11] = 0
-        struct.pack_into("<I", head, end, _lookup3(bytes(head[:end])))
-        fh.seek(0)
-        fh.write(head[:end + 4])
-    return True
 
 
 # ---------------------------------------------------------------------------------------------
@@ -442,7 +382,7 @@ def _open(path: str | os.PathLike) -> h5py.File:
             raise UserError(f"{path}: not an HDF5 file")
     except OSError as exc:
         raise UserError(f"{path}: cannot read: {exc}") from None
-    if _superblock_flags(p):
+    if superblock_flags(p):
         # open for (SWMR) write, or left so by a killed writer: follow it in SWMR-read mode
         try:
             f = h5py.File(str(p), "r", libver="latest", swmr=True)
@@ -465,22 +405,6 @@ def _open(path: str | os.PathLike) -> h5py.File:
         f.close()
         raise UserError(f"{path}: not a labspin run file (file_format {fmt or 'none'!r}, expected {FILE_FORMAT!r})")
     return f
-
-
-def _superblock_flags(path: Path) -> int:
-    """The file-consistency flags of a v2/v3 superblock (non-zero: open for write, or a killed
-    writer's file); UserError when its checksum does not match (damaged)."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(64)
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read: {exc}") from None
-    if len(head) < 12 or head[8] not in (2, 3):
-        return 0                    # older superblock: no flags to honour; libhdf5 decides
-    end = 12 + 4 * head[9]
-    if len(head) < end + 4 or struct.unpack_from("<I", head, end)[0] != _lookup3(head[:end]):
-        raise UserError(f"{path}: damaged HDF5 file (superblock checksum mismatch)")
-    return head[11]
 
 
 def _refresh(ds: h5py.Dataset) -> h5py.Dataset:
