@@ -10,7 +10,9 @@ import math
 import statistics
 
 from ..scpi import CommandTable, unquote
-from .base import Bool, Enum, Int, KeithleyInstrument, Num, err
+from .errors import err
+from .keithley import KeithleyInstrument
+from .params import Bool, Enum, Int, Num
 
 NOISE_1PLC = 8e-9       # V rms at 1 PLC
 RANGES = {1: (0.01, 0.1, 1.0, 10.0, 100.0), 2: (0.1, 1.0, 10.0)}

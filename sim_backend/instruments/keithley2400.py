@@ -23,7 +23,9 @@ from __future__ import annotations
 import math
 
 from ..scpi import CommandTable, unquote
-from .base import Bool, Enum, Int, KeithleyInstrument, Num, err, nr3
+from .errors import err
+from .keithley import KeithleyInstrument
+from .params import Bool, Enum, Int, Num, nr3
 
 NOISE_1PLC = 0.3e-6     # V rms at 1 PLC
 NAN_READING = 9.91e37

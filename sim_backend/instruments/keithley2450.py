@@ -18,8 +18,9 @@ from __future__ import annotations
 import math
 
 from ..scpi import CommandTable, unquote
-from .base import Bool, Enum, Num, err
+from .errors import err
 from .keithley2400 import SourceMeter, _e
+from .params import Bool, Enum, Num
 
 OVP_LEVELS = {"PROT2": 2.0, "PROT5": 5.0, "PROT10": 10.0, "PROT20": 20.0, "PROT40": 40.0,
               "PROT60": 60.0, "PROT80": 80.0, "PROT100": 100.0, "PROT120": 120.0,

@@ -17,7 +17,7 @@ import cmath
 import math
 from typing import ClassVar
 
-from .base import SrsInstrument
+from .srs import SrsInstrument
 
 NOISE_DENSITY = 10e-9    # V/√Hz at the input (amplifier + Johnson noise of the Hall cross)
 ENBW_FACTOR = (1 / 4, 1 / 8, 3 / 32, 5 / 64)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import cmath
 import math
 
-from .base import err
+from .errors import err
 from .lockin import LockIn
 
 SENS = tuple(m * 10.0 ** e for e in range(-9, 0) for m in (2, 5, 10))[:26] + (1.0,)

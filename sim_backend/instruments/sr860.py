@@ -15,7 +15,7 @@ from __future__ import annotations
 import cmath
 import math
 
-from .base import err
+from .errors import err
 from .lockin import LockIn
 
 SCAL = tuple(m * 10.0 ** e for e in range(0, -10, -1) for m in (1.0, 0.5, 0.2))[:28]
