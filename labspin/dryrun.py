@@ -6,10 +6,10 @@ touched. `labspin dry-run` prints `format_summary(dry_run(...))`; `labspin run` 
 """
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 
 
+from labspin import formatting
 from labspin.errors import UserError
 from labspin.protocols import Recipe
 from labspin.station import StationSpec
@@ -244,31 +244,8 @@ def check(recipe: Recipe, spec: StationSpec) -> DryRunSummary:
 
 # --- formatting -----------------------------------------------------------------------------
 
-_PREFIXES = [(1e-15, "f"), (1e-12, "p"), (1e-9, "n"), (1e-6, "µ"), (1e-3, "m"), (1.0, ""),
-             (1e3, "k"), (1e6, "M"), (1e9, "G"), (1e12, "T"), (1e15, "P")]
-
-
-def _si(value: float | None, unit: str) -> str:
-    """3 significant digits with an SI prefix: 0.0075 A -> '7.5 mA'."""
-    if value is None:
-        return "n/a"
-    if value == 0 or not math.isfinite(value):
-        return f"{value:g} {unit}"
-    mag = abs(value)
-    scale, prefix = _PREFIXES[0]
-    for s, p in _PREFIXES:
-        if mag >= s * 0.9995:
-            scale, prefix = s, p
-    return f"{value / scale:.3g} {prefix}{unit}"
-
-
-def _hms(seconds: float) -> str:
-    seconds = float(seconds)
-    if seconds < 60:
-        return f"{seconds:.3g} s"
-    m, s = divmod(int(round(seconds)), 60)
-    h, m = divmod(m, 60)
-    return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s"
+_si = formatting.si
+_hms = formatting.duration
 
 
 def format_summary(summary: DryRunSummary) -> str:

@@ -12,14 +12,7 @@ from typing import IO, Any
 
 import numpy as np
 
-
-def _fmt_seconds(s: float) -> str:
-    if not np.isfinite(s):
-        return "--:--"
-    s = int(round(s))
-    h, rem = divmod(s, 3600)
-    m, sec = divmod(rem, 60)
-    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m:02d}:{sec:02d}"
+from labspin.formatting import clock
 
 
 class ProgressBar:
@@ -69,7 +62,7 @@ class ProgressBar:
         width = max(10, min(40, shutil.get_terminal_size((80, 20)).columns - 60))
         bar = "#" * int(frac * width) + "." * (width - int(frac * width))
         return (f"{self.name} [{bar}] {self.done}/{self.total} {frac:6.1%} "
-                f"{rate:8.0f} pts/s  ETA {_fmt_seconds(eta)}")
+                f"{rate:8.0f} pts/s  ETA {clock(eta)}")
 
     def _draw(self, force: bool = False) -> None:
         now = time.monotonic()

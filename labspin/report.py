@@ -22,6 +22,7 @@ from matplotlib.ticker import MaxNLocator, ScalarFormatter
 from labspin import __version__
 from labspin.analysis import RunAnalysis, device_spread, retention_segments, set_window
 from labspin.errors import UserError
+from labspin.formatting import number as _fmt
 from labspin.levels import to_jsonable
 
 FORMAT = "labspin-analysis/1"
@@ -465,14 +466,6 @@ def format_summary(analyses: Sequence[RunAnalysis]) -> str:
 
 def _finite(v: Any) -> bool:
     return isinstance(v, (int, float, np.number)) and bool(np.isfinite(v))
-
-
-def _fmt(v: Any) -> str:
-    if v is None or (isinstance(v, float) and not math.isfinite(v)):
-        return "—"
-    if isinstance(v, (float, np.floating)):
-        return f"{v:.4g}"
-    return str(v)
 
 
 def _pct(v: Any) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from labspin.errors import UserError
+from labspin.formatting import quantity
 
 
 def _overrides(sets: tuple[str, ...]) -> dict:
@@ -152,8 +153,7 @@ def dry_run(recipe: str, station_file: str | None, sim: str | None, sets: tuple[
     return 0
 
 
-def _fmt(x: float, unit: str) -> str:
-    return f"{x:.6g} {unit}" if math.isfinite(x) else "-"
+_fmt = quantity     # full precision: the values one compares between runs
 
 
 def _wall_seconds(start: str | None, end: str | None) -> float | None:

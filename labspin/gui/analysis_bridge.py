@@ -5,10 +5,11 @@ The analysis itself is `labspin.analysis.analyze_run`; this only formats its res
 from __future__ import annotations
 
 from labspin.errors import UserError
+from labspin.formatting import quantity
 
 
 def _si(v, unit: str = "Ω") -> str:
-    return "—" if v is None else f"{v:.6g} {unit}"
+    return quantity(v, unit)
 
 
 def analyse(run) -> tuple[str, object | None]:

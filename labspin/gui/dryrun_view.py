@@ -8,7 +8,8 @@ from labspin.errors import UserError
 
 def describe(recipe, spec) -> tuple[str, str | None, dict[str, str]]:
     """(summary HTML, reason the run may not start or None, {parameter: violation message})."""
-    from labspin.dryrun import _hms, _si, dry_run
+    from labspin.dryrun import dry_run
+    from labspin.formatting import duration, si
     try:
         s = dry_run(recipe, spec)
     except UserError as exc:
@@ -16,13 +17,13 @@ def describe(recipe, spec) -> tuple[str, str | None, dict[str, str]]:
     lim = s.limits
     rows = [
         ("points / pulses", f"{s.points} reads, {s.pulses} pulses, {s.cycles} cycle(s)"),
-        ("peak pulse current", f"{_si(s.peak_current, 'A')} (limit {_si(lim['max_pulse_current'], 'A')})"),
+        ("peak pulse current", f"{si(s.peak_current, 'A')} (limit {si(lim['max_pulse_current'], 'A')})"),
         ("peak current density", "n/a" if s.peak_current_density is None
          else f"{s.peak_current_density:.3g} A/m²"),
         ("peak voltage I·R_xx", "n/a" if s.peak_voltage is None
-         else f"{_si(s.peak_voltage, 'V')} (compliance {_si(lim['compliance_voltage'], 'V')})"),
+         else f"{si(s.peak_voltage, 'V')} (compliance {si(lim['compliance_voltage'], 'V')})"),
         ("Hall reads", s.hall_mode),
-        ("duration (estimate)", _hms(s.duration)),
+        ("duration (estimate)", duration(s.duration)),
     ]
     body = "".join(f"<tr><td>{k}</td><td>&nbsp;<b>{html.escape(v)}</b></td></tr>" for k, v in rows)
     fields: dict[str, str] = {}

@@ -10,13 +10,13 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import json
-import math
 import re
 import time
 from pathlib import Path
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from labspin import formatting
 from labspin.errors import UserError
 from labspin.gui.browser import RunBrowser
 from labspin.gui.plots import LivePlots
@@ -34,26 +34,8 @@ HALL_MODE_LABELS = {"dc_delta": "Delta (2182A)", "pulse_delta": "Pulse Delta lis
 REDRAW_HZ = 25
 
 
-def _fmt_si(value: float, unit: str) -> str:
-    """1.2e-3, "A" -> "1.2 mA"."""
-    if value is None or not isinstance(value, (int, float)) or not math.isfinite(value):
-        return f"— {unit}"
-    if value == 0:
-        return f"0 {unit}"
-    prefixes = [(1e9, "G"), (1e6, "M"), (1e3, "k"), (1, ""), (1e-3, "m"), (1e-6, "µ"), (1e-9, "n"), (1e-12, "p")]
-    for scale, p in prefixes:
-        if abs(value) >= scale:
-            return f"{value / scale:.4g} {p}{unit}"
-    return f"{value:.3g} {unit}"
-
-
-def _fmt_duration(seconds: float) -> str:
-    if seconds is None or not math.isfinite(seconds):
-        return "—"
-    seconds = max(0, int(round(seconds)))
-    h, rem = divmod(seconds, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+_fmt_si = formatting.si
+_fmt_duration = formatting.clock
 
 
 def _parse_value(text: str):
