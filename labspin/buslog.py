@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Callable, TextIO
 
 from labspin.errors import UserError
+from labspin.outputs import check_output_file
 
 _WRAPPED = ("write", "read", "write_bytes", "read_bytes")
 _CONSTRUCTING = threading.Lock()
@@ -49,10 +50,7 @@ class BusLog:
     def __init__(self, path: str | os.PathLike, *, overwrite: bool = False,
                  clock: Callable[[], float] = time.monotonic):
         p = Path(path)
-        if p.exists() and not overwrite:
-            raise UserError(f"{path}: bus log exists (use --overwrite to replace it)")
-        if not p.parent.is_dir():
-            raise UserError(f"{path}: no such folder {str(p.parent)!r}")
+        check_output_file(p, overwrite=overwrite, label="bus log")
         try:
             self._file: TextIO | None = open(p, "w", encoding="utf-8", buffering=1)
         except OSError as exc:

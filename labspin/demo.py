@@ -88,7 +88,7 @@ CONFIG_FILE = "demo.json"          # the options a folder was made with (for --r
 
 def _start_folder(cfg: DemoConfig) -> Path:
     """A fresh output folder, or with ``resume`` the partial one made with the same options."""
-    from labspin.report import prepare_output_dir
+    from labspin.outputs import prepare_output_dir
 
     rec = cfg.record()
     if cfg.resume:

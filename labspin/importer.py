@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from labspin.errors import UserError
+from labspin.outputs import check_output_file
 
 KINDS = ("loop", "staircase", "potdep", "levels")
 #: run columns a file column can feed, with the SI unit stored in the run file
@@ -688,10 +689,7 @@ def import_files(paths: Sequence[str], output: str, *, columns: Sequence[ColumnM
         op = Path(o)
         if op.suffix.lower() not in (".h5", ".hdf5", ".nxs"):
             raise UserError(f"{o}: a run file ends in .h5")
-        if op.exists() and not overwrite:
-            raise UserError(f"{o}: exists (use --overwrite to replace it)")
-        if not op.parent.is_dir():
-            raise UserError(f"{o}: directory {op.parent} does not exist")
+        check_output_file(o, overwrite=overwrite)
     rv = None
     if read_voltage is not None:
         rv = parse_quantity(read_voltage, "V", "--read-voltage")

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from labspin.errors import UserError
+from labspin.outputs import check_output_file
 
 FORMAT = "labspin-levels/1"
 CTC_DEFINITIONS = ("window", "state")
@@ -250,10 +251,7 @@ def to_jsonable(obj: Any) -> Any:
 def _write_text(path: str | os.PathLike, text: str, overwrite: bool) -> Path:
     """Write atomically; never replace an existing file without overwrite=True."""
     p = Path(path)
-    if p.exists() and not overwrite:
-        raise UserError(f"{p}: exists (use --overwrite to replace it)")
-    if not p.parent.is_dir():
-        raise UserError(f"{p}: directory {p.parent} does not exist")
+    check_output_file(p, overwrite=overwrite)
     tmp = p.with_name(f".{p.name}.tmp{os.getpid()}")
     try:
         tmp.write_text(text, encoding="utf-8")

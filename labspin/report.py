@@ -24,33 +24,12 @@ from labspin.analysis import RunAnalysis, device_spread, retention_segments, set
 from labspin.errors import UserError
 from labspin.formatting import number as _fmt
 from labspin.levels import to_jsonable
+from labspin.outputs import prepare_output_dir
 
 FORMAT = "labspin-analysis/1"
 MAX_TRACE_POINTS = 200_000          # a scatter of more is slow and no more readable
 MAX_HIST_STATES = 24                # beyond this (potdep: a level per pulse) show mean ± σ instead
 DPI = 120
-
-
-# --------------------------------------------------------------------------- output folder
-
-def check_output_dir(path: str | os.PathLike, *, overwrite: bool = False) -> Path:
-    """Refuse (UserError) a non-directory or a folder that already holds files, unless ``overwrite``."""
-    p = Path(path)
-    if p.exists() and not p.is_dir():
-        raise UserError(f"{p}: exists and is not a directory")
-    if p.is_dir() and any(p.iterdir()) and not overwrite:
-        raise UserError(f"{p}: output directory is not empty (use --overwrite to write into it)")
-    return p
-
-
-def prepare_output_dir(path: str | os.PathLike, *, overwrite: bool = False) -> Path:
-    """Create ``path`` after :func:`check_output_dir`."""
-    p = check_output_dir(path, overwrite=overwrite)
-    try:
-        p.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UserError(f"{p}: cannot create output directory ({exc.strerror or exc})") from None
-    return p
 
 
 def _figure(size: tuple[float, float], *, right: float = 0.97, bottom: float = 0.12,

@@ -45,7 +45,7 @@ def test_buslog_records_writes_replies_and_failures(tmp_path):
         (">", "*IDN?"), ("<", "KEITHL"), (">", ":SOUR:"), (">", ":SOUR:"), ("!", "VisaIO")]
     # the first message is stamped once it has crossed the bus (the simulated SMU's 1 ms latency)
     assert {l.resource for l in lines} == {"GPIB0::24::INSTR"} and 0.0 <= lines[0].time <= 1e-3
-    with pytest.raises(UserError, match="bus log exists"):
+    with pytest.raises(UserError, match=r"bus log .*bus\.log: exists"):
         BusLog(tmp_path / "bus.log")
     (tmp_path / "bad.log").write_text("0.1 GPIB0::1::INSTR ? *IDN?\n")
     with pytest.raises(UserError, match=r"bad.log:1: not a bus-log line"):

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from labspin.errors import UserError
+from labspin.outputs import check_output_dir, check_output_file
 
 
 def _states(value: str) -> str | int:
@@ -69,7 +70,7 @@ def analyze(runs: tuple[str, ...], output: str, pool: bool, tau0: float, ctc: st
     CSVs, report.md, summary.json."""
     from labspin import analysis, report
 
-    report.check_output_dir(output, overwrite=overwrite)
+    check_output_dir(output, overwrite=overwrite)
     if not (tau0 > 0):
         raise UserError(f"--tau0: must be > 0 s, got {tau0!r}")
     runs = tuple(expand_runs(runs))
@@ -109,10 +110,7 @@ def levels(runs: tuple[str, ...], output: str, csv_path: str | None, pool_device
     if csv_path and Path(csv_path).resolve() == Path(output).resolve():
         raise UserError(f"--csv {csv_path}: same file as -o")
     for t in targets:
-        if t.exists() and not overwrite:
-            raise UserError(f"{t}: exists (use --overwrite to replace it)")
-        if not t.parent.is_dir():
-            raise UserError(f"{t}: directory {t.parent} does not exist")
+        check_output_file(t, overwrite=overwrite)
     st = _states(states)
     runs = tuple(expand_runs(runs))
     if len(runs) == 1:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import click
 
 from labspin.errors import UserError
+from labspin.outputs import check_output_dir
 
 _DEVICE = click.Choice(["cpu", "cuda"])
 
@@ -73,7 +74,7 @@ def evaluate(levels_path, uniform, checkpoint, data, observer, granularity, nois
     from labspin.quant.levels_map import uniform_levels
 
     ev.resolve_device(device)
-    ev.check_output_dir(outdir, overwrite)      # refuse before spending minutes
+    check_output_dir(outdir, overwrite=overwrite)      # refuse before spending minutes
     levels = uniform_levels(uniform) if uniform is not None else levels_path
     _threads()
     kw = dict(trials=trials, subset=subset, batch_size=batch_size, device=device, seed=seed,

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from labspin.errors import UserError
+from labspin.outputs import prepare_output_dir
 from labspin.quant.data import ImageSet, load_cifar10, normalize
 from labspin.quant.levels_map import DeviceLevels, differential, levels_from_table, uniform_levels
 from labspin.quant.model import fold_bn, load_model, quantizable_layers
@@ -518,18 +519,6 @@ def plot(df: pd.DataFrame, path: str | os.PathLike) -> Path:
     return Path(path)
 
 
-def check_output_dir(outdir: str | os.PathLike, overwrite: bool) -> Path:
-    """Refuse (before any work) to overwrite existing results unless ``overwrite``."""
-    out = Path(outdir)
-    if out.exists() and not out.is_dir():
-        raise UserError(f"{out}: output exists and is not a folder")
-    if not overwrite:
-        for f in OUTPUT_FILES:
-            if (out / f).exists():
-                raise UserError(f"{out / f}: output exists (use --overwrite)")
-    return out
-
-
 def write_csv(df: pd.DataFrame, path: str | os.PathLike) -> Path:
     """results.csv at full precision (machine-readable: no rounding), written atomically so an
     interrupted evaluation leaves the configurations already finished."""
@@ -542,8 +531,7 @@ def write_csv(df: pd.DataFrame, path: str | os.PathLike) -> Path:
 
 def write_report(df: pd.DataFrame, outdir: str | os.PathLike, *, overwrite: bool = False) -> dict[str, Path]:
     """results.csv, results.md, accuracy.png and config.json (levels, layers, seeds) in ``outdir``."""
-    out = check_output_dir(outdir, overwrite)
-    out.mkdir(parents=True, exist_ok=True)
+    out = prepare_output_dir(outdir, overwrite=overwrite)
     paths = {f: out / f for f in OUTPUT_FILES}
     write_csv(df, paths["results.csv"])
     paths["results.md"].write_text(markdown(df), encoding="utf-8")
