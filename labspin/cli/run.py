@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from labspin.errors import UserError
-from labspin.formatting import quantity
+from labspin.formatting import MISSING, quantity
 
 
 def _overrides(sets: tuple[str, ...]) -> dict:
@@ -168,7 +168,7 @@ def _duration(rf: Any) -> str:
     """The `time` column's span, saying whose clock: a simulated run's is the simulator's virtual one."""
     d = rf.data
     if not len(d):
-        return "-"
+        return MISSING
     span = _fmt(float(d["time"].iloc[-1]), "s")
     if "seed" not in rf.sample:
         return f"{span} (measured)"
@@ -198,7 +198,7 @@ def info(run_file: str) -> int:
     total = f" of {rf.total_points}" if rf.total_points else ""
     rh = d["hall_resistance"]
     sample = rf.sample
-    sample_text = " ".join(str(sample[k]) for k in ("id", "type") if k in sample) or "-"
+    sample_text = " ".join(str(sample[k]) for k in ("id", "type") if k in sample) or MISSING
     if "seed" in sample:
         sample_text += f" (simulated, seed {sample['seed']})"
     lines = [
@@ -210,9 +210,9 @@ def info(run_file: str) -> int:
         ("cycles", str(int(d["cycle"].nunique())) if len(d) else "0"),
         ("duration", _duration(rf)),
         ("R_H range" if rf.quantity == "hall_resistance" else f"{rf.quantity} range",
-         f"{_fmt(float(rh.min()), rf.unit)} .. {_fmt(float(rh.max()), rf.unit)}" if len(d) else "-"),
-        ("start", rf.start_time or "-"),
-        ("end", rf.end_time or "-"),
+         f"{_fmt(float(rh.min()), rf.unit)} .. {_fmt(float(rh.max()), rf.unit)}" if len(d) else MISSING),
+        ("start", rf.start_time or MISSING),
+        ("end", rf.end_time or MISSING),
     ]
     for k, v in lines:
         click.echo(f"{k:<10}  {v}")
