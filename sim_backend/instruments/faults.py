@@ -25,7 +25,6 @@ class FaultInjection:
         self._late: list[str] = []     # replies held back by a "late" fault
         self._compliance_faults = 0
 
-    # ---- faults --------------------------------------------------------------------------
     def add_fault(self, kind: str, after: int, count: int) -> None:
         f = _Fault(kind, after, count)
         if after == 0 and kind in ("disconnect", "error"):
