@@ -40,7 +40,9 @@ from __future__ import annotations
 import math
 
 from ..scpi import CommandTable, unquote
-from .base import Bool, Enum, Int, KeithleyInstrument, Num, err, nr3
+from .errors import err
+from .keithley import KeithleyInstrument
+from .params import Bool, Enum, Int, Num, nr3
 
 PDEL_ADC_NOISE = 50e-9   # V rms of one 2182A A/D inside a Pulse-Delta cycle
 LIST_MAX_POINTS = 65535  # custom-list length; the reference is silent, SOUR:SWE:POIN allows 65535 (U)
