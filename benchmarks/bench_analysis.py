@@ -12,11 +12,11 @@ import argparse
 import tempfile
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 
 from labspin.analysis import analyze_run
+from labspin.schema import RunInfo
 from labspin.store import COLUMNS, RunWriter, read_run
 
 N_STATES = 11
@@ -32,11 +32,10 @@ def write(path: Path, n_points: int, seed: int = 0) -> None:
              "pulse_current": np.where(step == 0, -8e-3, step * 1e-3), "pulse_width": np.full(n, 1e-3),
              "read_current": np.full(n, 1e-4), "hall_voltage": r * 1e-4, "hall_resistance": r,
              "time": np.arange(n) * 1e-3}
-    recipe = SimpleNamespace(name="staircase", kind="staircase", text="", path=None,
-                             protocol=SimpleNamespace(parameters=lambda: {}))
-    info = SimpleNamespace(recipe=recipe, station={}, sample={"id": "bench", "type": "tilted"},
-                           total_points=n, start_index=0, start_time="2026-01-01T00:00:00+00:00",
-                           software_version="bench")
+    info = RunInfo(protocol={"name": "staircase", "kind": "staircase", "recipe": "", "recipe_path": None,
+                             "parameters": {}}, station={}, sample={"id": "bench", "type": "tilted"},
+                   total_points=n, start_index=0, start_time="2026-01-01T00:00:00+00:00",
+                   software_version="bench")
     w = RunWriter(path, overwrite=True)
     w.on_start(info)
     for i in range(0, n, 100_000):

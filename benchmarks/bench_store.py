@@ -25,6 +25,7 @@ import numpy as np
 
 from labspin.protocols.recipe import load_recipe
 from labspin.runner import RunInfo
+from labspin.schema import protocol_info
 from labspin.store import COLUMNS, DTYPES, RunWriter
 
 
@@ -39,7 +40,7 @@ def columns(n: int, seed: int = 0) -> dict[str, np.ndarray]:
 
 
 def info() -> RunInfo:
-    return RunInfo(recipe=load_recipe("staircase"), station={}, sample={"id": "bench"},
+    return RunInfo(protocol=protocol_info(load_recipe("staircase")), station={}, sample={"id": "bench"},
                    total_points=0, start_index=0, start_time="2026-01-01T00:00:00+00:00",
                    software_version="bench")
 

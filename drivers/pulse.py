@@ -78,9 +78,8 @@ def instrument_address(inst: Any) -> str | None:
 def clock_sleep(inst: Any) -> Sleep:
     """Wall-clock sleep, or the VISA library's own `sleep` where it simulates time.
 
-    A simulated VISA library that keeps a virtual clock may expose `sleep(seconds)` (or, as
-    labspin's SimVisaLibrary does, `bench.clock.advance`); waiting through it advances that
-    clock instead of blocking.
+    A simulated VISA library that keeps a virtual clock (labspin's SimVisaLibrary) exposes
+    `sleep(seconds)`; waiting through it advances that clock instead of blocking.
     """
     from pyvisa.highlevel import VisaLibraryBase
 
@@ -89,8 +88,6 @@ def clock_sleep(inst: Any) -> Sleep:
     if not isinstance(lib, VisaLibraryBase):
         return time.sleep
     fn = getattr(lib, "sleep", None)
-    if not callable(fn):     # labspin's SimVisaLibrary: its bench's virtual clock
-        fn = getattr(getattr(getattr(lib, "bench", None), "clock", None), "advance", None)
     return fn if callable(fn) else time.sleep
 
 

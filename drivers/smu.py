@@ -34,15 +34,14 @@ OVP_2450 = (2, 5, 10, 20, 40, 60, 80, 100, 120, 140, 160, 180)    # V, PROTn lev
 
 
 def clock_now(inst: Any) -> Callable[[], float]:
-    """Seconds now: the simulated bench's virtual clock, or the host's monotonic clock."""
+    """Seconds now: the VISA library's own `now()` where it simulates time (labspin's
+    SimVisaLibrary: the bench's virtual clock), or the host's monotonic clock."""
     from pyvisa.highlevel import VisaLibraryBase
 
     conn = getattr(getattr(inst, "adapter", None), "connection", None)
     lib = getattr(conn, "visalib", None)
-    clock = getattr(getattr(lib, "bench", None), "clock", None) if isinstance(lib, VisaLibraryBase) else None
-    if clock is not None and isinstance(getattr(clock, "now", None), float):
-        return lambda: clock.now
-    return time.perf_counter
+    fn = getattr(lib, "now", None) if isinstance(lib, VisaLibraryBase) else None
+    return fn if callable(fn) else time.perf_counter
 
 
 def _address(smu: Any) -> str:

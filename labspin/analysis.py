@@ -24,9 +24,8 @@ import pandas as pd
 
 from labspin.errors import UserError
 from labspin.levels import CTC_DEFINITIONS, LevelTable
+from labspin.schema import COLUMNS
 
-COLUMNS = ("pulse_index", "cycle", "step", "pulse_current", "pulse_width",
-           "read_current", "hall_voltage", "hall_resistance", "time")
 STATE_KINDS = ("staircase", "potdep", "levels")   # "levels": imported reads per state       # kinds whose `step` index names a state
 DEFAULT_K = 5.0
 MAX_AUTO_STATES = 32

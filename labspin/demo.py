@@ -111,11 +111,11 @@ def _start_folder(cfg: DemoConfig) -> Path:
 
 def _measure(device: str, recipe_name: str, cfg: DemoConfig, out: Path, say: Callable[[str], None],
              overrides: dict) -> Path:
-    from labspin.measure import execute, measure
+    from labspin import measure
     from labspin.progress import ProgressBar
     from labspin.protocols import load_recipe
     from labspin.station import sim_station_spec
-    from labspin.store import RunWriter, read_run
+    from labspin.store import read_run
 
     recipe = load_recipe(recipe_name, overrides)
     path = out / f"{device}_{recipe.kind}.h5"
@@ -126,14 +126,13 @@ def _measure(device: str, recipe_name: str, cfg: DemoConfig, out: Path, say: Cal
         if read_run(path).status == "completed":
             say(f"  {device:<12} {recipe.kind:<10} {len(recipe.protocol):>6} points, kept -> {path.name}")
             return path
-        writer = RunWriter(path, resume=True)
-        how = f"resumed at point {writer.start_index}"
-        status, runner = execute(recipe, spec, writer, listeners=[bar], start_index=writer.start_index,
-                                 time_offset=writer.time_offset, sim_state=writer.sim_state)
+        runner = measure.run(measure.prepare_resume(path, [bar]))   # recipe, device, seed: the file's
+        how = f"resumed at point {runner.start_index}"
     else:
-        status, runner = measure(recipe, spec, path, overwrite=cfg.overwrite or cfg.resume, listeners=[bar])
-    if status != "completed":
-        raise UserError(f"{path}: the {recipe.kind} run on {device} ended {status}"
+        runner = measure.run(measure.prepare(recipe, spec, path, [bar],
+                                             overwrite=cfg.overwrite or cfg.resume))
+    if runner.state != "completed":
+        raise UserError(f"{path}: the {recipe.kind} run on {device} ended {runner.state}"
                         + (f": {runner.error}" if runner.error else "")
                         + "; continue with labspin demo --resume (same options)")
     say(f"  {device:<12} {recipe.kind:<10} {len(recipe.protocol):>6} points, {how} -> {path.name}")
@@ -314,10 +313,3 @@ def _write_report(out: Path, cfg: DemoConfig, devices: pd.DataFrame, accuracy: p
                "notes": notes}
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return report
-
-
-def config_from_env(**kw) -> DemoConfig:
-    """DemoConfig with checkpoint/data defaulting to LABSPIN_CHECKPOINT / LABSPIN_DATA."""
-    kw.setdefault("checkpoint", os.environ.get("LABSPIN_CHECKPOINT"))
-    kw.setdefault("data", os.environ.get("LABSPIN_DATA"))
-    return DemoConfig(**kw)

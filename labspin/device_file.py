@@ -16,6 +16,7 @@ import logging
 import math
 import os
 import tomllib
+from contextlib import contextmanager
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -55,7 +56,8 @@ def params_from_table(table: dict, source: str) -> tuple[Any, list[str]]:
                          f"such parameter yet")
         else:
             raise UserError(f"{source}: device.{key}: unknown parameter")
-    return DeviceParams.from_dict(kwargs), notes
+    with simulator_input():
+        return DeviceParams.from_dict(kwargs), notes
 
 
 def load_device(path: str | os.PathLike) -> tuple[Any, list[str]]:
@@ -97,7 +99,19 @@ def resolve_device(spec: str) -> Any:
                 _SAID.add(note)
                 logging.getLogger(__name__).warning(note)
         return params
-    return physics.preset(spec)
+    with simulator_input():
+        return physics.preset(spec)
+
+
+@contextmanager
+def simulator_input():
+    """The simulator's input errors (it stands alone: its own `SimulatorInputError`) as labspin's
+    `UserError`, same one-line message."""
+    from labspin.sim_backend.errors import SimulatorInputError
+    try:
+        yield
+    except SimulatorInputError as exc:
+        raise UserError(str(exc)) from None
 
 
 def save_device(path: str | os.PathLike, device: dict, fit: dict, *, overwrite: bool = False,

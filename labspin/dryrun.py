@@ -128,14 +128,9 @@ class DryRunSummary:
     def ok(self) -> bool:
         return not self.violations
 
-    @property
-    def reads(self) -> int:
-        return self.points
-
     def as_dict(self) -> dict:
         d = asdict(self)
         d["violations"] = [asdict(v) | {"message": v.describe()} for v in self.violations]
-        d["reads"] = self.points
         return d
 
 

@@ -22,7 +22,6 @@ import tomllib
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any, Sequence
 
 import numpy as np
@@ -728,7 +727,8 @@ def _write(out: str, group: list[FileImport], block: dict, kind: str, reason: st
     import h5py
 
     from labspin import __version__
-    from labspin.store import RunWriter, now_iso
+    from labspin.schema import RunInfo, now_iso
+    from labspin.store import RunWriter
 
     constants: dict[str, Any] = {}
     for f in group:
@@ -751,13 +751,13 @@ def _write(out: str, group: list[FileImport], block: dict, kind: str, reason: st
     if polarity_only:
         params["pulse_current"] = "polarity only (no amplitudes in the source)"
     recipe_text = mapping_text or f'# imported by labspin import\nkind = "{kind}"\n'
-    recipe = SimpleNamespace(name=f"import:{Path(group[0].path).stem}", kind=kind, text=recipe_text,
-                             path=None, protocol=SimpleNamespace(parameters=lambda: params))
+    protocol = {"name": f"import:{Path(group[0].path).stem}", "kind": kind, "recipe": recipe_text,
+                "recipe_path": None, "parameters": params}
     station = {"imported": True, "source_files": params["source_files"],
                "pymeasure_procedures": sorted({f.procedure for f in group if f.procedure})}
     n = len(block["pulse_index"])
-    info = SimpleNamespace(recipe=recipe, station=station, sample=sample, total_points=n,
-                           start_index=0, start_time=now_iso(), software_version=__version__)
+    info = RunInfo(protocol=protocol, station=station, sample=sample, total_points=n,
+                   start_index=0, start_time=now_iso(), software_version=__version__)
     target = Path(out)
     tmp = target.with_name(f".{target.stem}.import{os.getpid()}.h5")
     tmp.unlink(missing_ok=True)

@@ -36,7 +36,7 @@ class ProgressBar:
     def on_start(self, info: Any) -> None:
         self.total = int(info.total_points)
         self.done = int(info.start_index)
-        recipe = getattr(info.recipe, "name", "run")
+        recipe = info.protocol.get("name") or "run"
         device = (getattr(info, "sample", None) or {}).get("id")
         self.name = " ".join(p for p in (self.label, recipe, f"on {device}" if device else "") if p)
         self._t0 = time.monotonic()

@@ -23,34 +23,35 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any, Iterator, Protocol as _TypingProtocol
 
 import numpy as np
 
 from labspin import __version__
 from labspin.errors import UserError
-from labspin.store import COLUMNS, now_iso
+from labspin.schema import COLUMNS, DTYPES, RunInfo, now_iso, protocol_info
 
-FLOAT_COLUMNS = ("pulse_current", "pulse_width", "read_current", "hall_voltage",
-                 "hall_resistance", "time")
+__all__ = ["Runner", "RunInfo", "Listener", "Clock", "DeviceState", "check_limits", "check_schedule"]
 
 
 class Listener(_TypingProtocol):
-    def on_start(self, info: "RunInfo") -> None: ...
-    def on_points(self, block: dict[str, np.ndarray]) -> None: ...   # keys = labspin.store.COLUMNS
+    def on_start(self, info: RunInfo) -> None: ...
+    def on_points(self, block: dict[str, np.ndarray]) -> None: ...   # keys = labspin.schema.COLUMNS
     def on_end(self, status: str, error: str | None) -> None: ...     # "completed" | "aborted" | "failed"
 
 
-@dataclass
-class RunInfo:
-    recipe: Any                 # labspin.protocols.Recipe
-    station: dict               # Station.snapshot()
-    sample: dict                # Station.sample (+ "simulation": params and seed on the simulator)
-    total_points: int
-    start_index: int
-    start_time: str
-    software_version: str
+class Clock(_TypingProtocol):
+    """The station's clock (``station.clock``): the runner's only notion of time."""
+    virtual: bool                   # True: time passes only when advanced (a simulator); waits cost nothing
+    def now(self) -> float: ...     # seconds, any origin
+    def sleep(self, seconds: float) -> None: ...
+
+
+class DeviceState(_TypingProtocol):
+    """A station's device-state provider (``station.device_state``, None on a real bench): the
+    state the run file stores at every flush and a resumed run restores."""
+    def get_state(self) -> dict: ...                # JSON-able
+    def set_state(self, state: dict) -> None: ...
 
 
 class _Aborted(Exception):
@@ -134,8 +135,11 @@ class Runner:
     def __init__(self, station: Any, recipe: Any, listeners: list[Any], *,
                  start_index: int = 0, time_offset: float = 0.0,
                  block_points: int = 256, block_seconds: float = 0.05,
-                 block_steps: int = 64) -> None:
+                 block_steps: int = 64, limits_checked: bool = False) -> None:
         self.station = station
+        # True when the caller ran `check_limits` for this recipe, station and start index
+        # already (`labspin.measure.prepare` does, before opening the station): checked once
+        self.limits_checked = bool(limits_checked)
         self.recipe = recipe
         self.listeners = list(listeners)
         self.start_index = int(start_index)
@@ -179,12 +183,14 @@ class Runner:
             if self.state != "idle":
                 raise RuntimeError(f"Runner.run: already {self.state}")
             self.state = "running"
-        try:
-            check_limits(self.recipe, getattr(self.station, "spec", None), self.station.limits,
-                         self.start_index)
-        except UserError:
-            self.state = "failed"
-            raise
+        if not self.limits_checked:
+            try:
+                check_limits(self.recipe, getattr(self.station, "spec", None), self.station.limits,
+                             self.start_index)
+            except UserError:
+                self.state = "failed"
+                raise
+            self.limits_checked = True
         restore = self._install_signals()
         status, error = "completed", None
         reraise: BaseException | None = None
@@ -209,12 +215,7 @@ class Runner:
     def _start(self) -> None:
         st = self.station
         sample = dict(getattr(st, "sample", {}) or {})
-        bench = getattr(st, "bench", None)
-        if bench is not None and "params" not in sample and "simulation" not in sample:
-            hb = bench.hallbar
-            params = hb.params.to_dict() if hasattr(hb.params, "to_dict") else dict(vars(hb.params))
-            sample["simulation"] = {"params": params, "seed": int(getattr(hb, "seed", 0))}
-        self.info = RunInfo(recipe=self.recipe, station=st.snapshot(), sample=sample,
+        self.info = RunInfo(protocol=protocol_info(self.recipe), station=st.snapshot(), sample=sample,
                             total_points=len(self.recipe.protocol), start_index=self.start_index,
                             start_time=now_iso(), software_version=__version__)
         for lst in self.listeners:
@@ -232,7 +233,7 @@ class Runner:
         stored points (what `--resume` needs).
         """
         st = self.station
-        pulse, read, now = st.pulse_source.pulse, st.hall_reader.read, st.now
+        pulse, read, now = st.pulse_source.pulse, st.hall_reader.read, st.clock.now
         run_block = getattr(st.hall_reader, "run_block", None)
         steps = self.recipe.protocol.steps(self.start_index)
         groups = (_blocks(steps, max(1, min(self.block_steps, buf.size))) if run_block is not None
@@ -325,9 +326,10 @@ class Runner:
             self.state = "running"
 
     def _wait(self, seconds: float) -> None:
-        """Wait before a read; in slices on a real bench so abort() stays responsive."""
-        if getattr(self.station, "bench", None) is not None:
-            self.station.wait(seconds)       # virtual clock: instantaneous
+        """Wait before a read; in slices on a real clock so abort() stays responsive."""
+        clock = self.station.clock
+        if clock.virtual:
+            clock.sleep(seconds)             # virtual clock: instantaneous
             return
         end = time.monotonic() + seconds
         while True:
@@ -336,7 +338,7 @@ class Runner:
                 return
             if self._abort:
                 raise _Aborted
-            self.station.wait(min(left, 0.1))
+            clock.sleep(min(left, 0.1))
 
     def _safe_shutdown(self) -> str | None:
         try:
@@ -450,10 +452,7 @@ class _Buffer:
 
     def _alloc(self) -> None:
         s = self.size
-        self.cols = {"pulse_index": np.empty(s, np.int64), "cycle": np.empty(s, np.int32),
-                     "step": np.empty(s, np.int32)}
-        for name in FLOAT_COLUMNS:
-            self.cols[name] = np.empty(s, np.float64)
+        self.cols = {name: np.empty(s, DTYPES[name]) for name in COLUMNS}
 
     def add(self, idx: int, step: Any, reading: Any, t: float, width: float | None = None) -> None:
         i = self.n

@@ -16,7 +16,7 @@ means the writer is gone; on the same host a writer process that no longer exist
 Resume point: the longest prefix complete in every column (``pulse_index`` is pre-filled with
 -1, so unwritten rows show), not past the points count of the last heartbeat and, on the
 simulator, not past the point at which the device state (``entry/sample/sim_state``,
-zlib-compressed JSON of ``HallBar.get_state()``, stored at every data flush) was taken.
+zlib-compressed JSON of the station's device state, stored at every data flush) was taken.
 Rows after it are dropped, the state is restored, and the run continues from there, so the
 resumed file is the run that would have happened without the kill.
 
@@ -35,7 +35,6 @@ import threading
 import time
 import zlib
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
@@ -44,15 +43,10 @@ import numpy as np
 import pandas as pd
 
 from labspin.errors import UserError
+from labspin.schema import COLUMNS, DTYPES, UNITS, now_iso  # noqa: F401 - the store's names too
 from labspin.superblock import clear_consistency_flags, superblock_flags
 
 FILE_FORMAT = "labspin-run/1"
-COLUMNS = ("pulse_index", "cycle", "step", "pulse_current", "pulse_width",
-           "read_current", "hall_voltage", "hall_resistance", "time")
-DTYPES = {"pulse_index": "i8", "cycle": "i4", "step": "i4"}      # the rest are float64
-UNITS = {"pulse_index": "1", "cycle": "1", "step": "1", "pulse_current": "A",
-         "pulse_width": "s", "read_current": "A", "hall_voltage": "V",
-         "hall_resistance": "ohm", "time": "s"}
 #: quantities the signal column (dataset ``hall_resistance``) may hold; its ``@quantity`` and
 #: ``@units`` say which (absent in older files: hall_resistance in ohm)
 SIGNAL_QUANTITIES = {"hall_resistance": "ohm", "resistance": "ohm", "conductance": "S",
@@ -63,10 +57,6 @@ CHUNK = 1024
 COMPRESSION = {"compression": "gzip", "compression_opts": 1, "shuffle": True}
 STATUS_LEN, ERROR_LEN, TIME_LEN = 16, 4096, 40
 STATUSES = ("running", "completed", "aborted", "failed")
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def _s(value: Any) -> str:
@@ -108,8 +98,8 @@ _GEOMETRY_UNITS = {"width": "m", "thickness": "m", "length": "m", "channel_width
 class RunWriter:
     """Runner listener that writes the run file (SWMR, block appends, periodic flush).
 
-    ``state_provider`` (optional) returns a JSON-able device state (the simulator's
-    ``HallBar.get_state()``); it is called in the runner thread at every flush and stored with
+    ``state_provider`` (optional) returns a JSON-able device state (a station's
+    ``device_state.get_state``, on the simulator); it is called in the runner thread at every flush and stored with
     the number of points it belongs to, so ``--resume`` restores the device exactly there.
     ``invocation`` (optional, JSON-able) records how the run was started (recipe, overrides,
     station/sim spec) so that ``labspin run --resume`` can rebuild it.
@@ -256,7 +246,7 @@ class RunWriter:
         except OSError as exc:
             raise UserError(f"{self.path}: cannot create: {exc}") from None
         self._f = f
-        recipe = info.recipe
+        protocol = info.protocol
         f.attrs.update(NX_class="NXroot", default="entry", file_format=FILE_FORMAT,
                        software_version=info.software_version, creator="labspin",
                        HDF5_Version=h5py.version.hdf5_version, h5py_version=h5py.version.version,
@@ -264,7 +254,7 @@ class RunWriter:
         entry = f.create_group("entry")
         entry.attrs.update(NX_class="NXentry", default="data", start_time=info.start_time)
         self._stamp_writer(entry)
-        entry["title"] = recipe.name
+        entry["title"] = protocol["name"]
         entry["start_time"] = info.start_time
         entry.create_dataset("end_time", data=_fixed("", TIME_LEN), dtype=f"S{TIME_LEN}")
         entry.create_dataset("status", data=_fixed("running", STATUS_LEN), dtype=f"S{STATUS_LEN}")
@@ -276,11 +266,11 @@ class RunWriter:
         entry["invocation"] = _json(self.invocation or {})
 
         proto = entry.create_group("protocol")
-        proto.attrs.update(NX_class="NXcollection", name=recipe.name, kind=recipe.kind)
-        proto["recipe"] = recipe.text
-        proto["parameters"] = _json(recipe.protocol.parameters())
-        if getattr(recipe, "path", None):
-            proto.attrs["recipe_path"] = str(recipe.path)
+        proto.attrs.update(NX_class="NXcollection", name=protocol["name"], kind=protocol["kind"])
+        proto["recipe"] = protocol["recipe"]
+        proto["parameters"] = _json(protocol["parameters"])
+        if protocol.get("recipe_path"):
+            proto.attrs["recipe_path"] = str(protocol["recipe_path"])
 
         inst = entry.create_group("instrument")
         inst.attrs["NX_class"] = "NXinstrument"
@@ -292,7 +282,7 @@ class RunWriter:
         sample["description"] = _json(sdict)
         sample.create_dataset("sim_state", shape=(0,), maxshape=(None,), chunks=(8192,),
                               dtype="u1")
-        sample["sim_state"].attrs["encoding"] = "zlib-compressed JSON of HallBar.get_state()"
+        sample["sim_state"].attrs["encoding"] = "zlib-compressed JSON of the device state"
         sample.create_dataset("sim_state_meta", data=np.array([0, -1]), dtype="i8")
         sample["sim_state_meta"].attrs["fields"] = "size_bytes, points"
         for key, value in sdict.items():       # scalar fields (id, type, geometry) for NeXus tools
@@ -308,7 +298,7 @@ class RunWriter:
                           pulse_index_indices=0)
         for name in COLUMNS:
             ds = data.create_dataset(name, shape=(0,), maxshape=(None,), chunks=(CHUNK,),
-                                     dtype=DTYPES.get(name, "f8"), **COMPRESSION,
+                                     dtype=DTYPES[name], **COMPRESSION,
                                      fillvalue=-1 if name == "pulse_index" else 0)
             ds.attrs["units"] = UNITS[name]
             self._cols[name] = ds

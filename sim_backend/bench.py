@@ -63,13 +63,13 @@ class SimBench:
                  thermal_emf_drift: float = 0.3e-6, message_time: float = 0.0,
                  bus_latency: float = 1e-3, log_limit: int | None = 500_000,
                  addresses: dict[str, str] | None = None, models: dict[str, type] | None = None):
-        from ..errors import UserError
+        from .errors import SimulatorInputError
 
         self.seed = int(seed)
         self.hallbar = self._make_hallbar(device, self.seed)
         self.clock = VirtualClock()
         if float(line_frequency) not in (50.0, 60.0):
-            raise UserError(f"line_frequency: {line_frequency!r} Hz; the power line is 50 or 60 Hz")
+            raise SimulatorInputError(f"line_frequency: {line_frequency!r} Hz; the power line is 50 or 60 Hz")
         self.line_frequency = float(line_frequency)
         self.lockin_series_resistance = float(lockin_series_resistance)
         self.thermal_emf_offset = float(thermal_emf)
@@ -91,7 +91,7 @@ class SimBench:
         self._instruments: dict[str, Any] = {}
         for name, addr in self.addresses.items():
             if name not in known:
-                raise UserError(f"addresses: unknown instrument {name!r} (known: {', '.join(known)})")
+                raise SimulatorInputError(f"addresses: unknown instrument {name!r} (known: {', '.join(known)})")
             self._instruments[addr.upper()] = known[name](self, addr)
         from .visalib import SimVisaLibrary
         self.visa_library = SimVisaLibrary(f"labspin-sim-{next(_counter)}-{id(self):x}")

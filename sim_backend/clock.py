@@ -21,11 +21,5 @@ class VirtualClock:
         self.now += dt
         return self.now
 
-    def advance_to(self, t: float) -> float:
-        """Move time forward to ``t`` if it lies in the future."""
-        if t > self.now:
-            self.now = t
-        return self.now
-
     def __repr__(self) -> str:
         return f"VirtualClock(now={self.now!r})"

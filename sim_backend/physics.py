@@ -43,8 +43,8 @@ from typing import Any
 
 import numpy as np
 
-from labspin.errors import UserError
-from labspin.sim_backend.wear import Wear, WearParams
+from .errors import SimulatorInputError as UserError   # one-line input errors (labspin maps them)
+from .wear import Wear, WearParams
 
 __all__ = [
     "SWITCH_SIGN", "READ_PERIOD", "READ_DELAY", "DeviceParams", "PRESETS", "preset", "suggested_staircase",
@@ -153,10 +153,6 @@ class DeviceParams:
     def area(self) -> float:
         """Cross-section of the current-carrying layer (m^2)."""
         return self.width * self.thickness
-
-    def current_for_density(self, j: float) -> float:
-        """Current (A) that gives current density j (A/m^2)."""
-        return j * self.area
 
     @property
     def drift_taus(self) -> np.ndarray:

@@ -85,6 +85,14 @@ class SimVisaLibrary(highlevel.VisaLibraryBase):
     def _init(self) -> None:
         self.sessions: dict[int, Any] = {}
 
+    # the bench's virtual clock, for drivers that time things themselves (host-timed pulses,
+    # settling): they find `now`/`sleep` on the library and never reach into the bench
+    def now(self) -> float:
+        return self.bench.clock.now
+
+    def sleep(self, seconds: float) -> None:
+        self.bench.clock.advance(seconds)
+
     def _register(self, obj) -> int:
         while True:
             s = random.randint(1_000_000, 9_999_999)

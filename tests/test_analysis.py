@@ -58,10 +58,9 @@ def write_run(path, df: pd.DataFrame, *, status="completed", kind="staircase", n
 
     from labspin.store import COLUMNS as STORE_COLUMNS, RunWriter
 
-    proto = SimpleNamespace(parameters=lambda: {})
-    recipe = SimpleNamespace(name=name or kind, kind=kind, text=f'name = "{name or kind}"\n',
-                             path=None, protocol=proto)
-    info = SimpleNamespace(recipe=recipe, station={}, sample=sample or {"id": "dev-A", "type": "tilted"},
+    protocol = {"name": name or kind, "kind": kind, "recipe": f'name = "{name or kind}"\n',
+                "recipe_path": None, "parameters": {}}
+    info = SimpleNamespace(protocol=protocol, station={}, sample=sample or {"id": "dev-A", "type": "tilted"},
                            total_points=total_points or len(df), start_index=0,
                            start_time="2026-01-01T00:00:00+00:00", software_version="test")
     w = RunWriter(path, overwrite=True)

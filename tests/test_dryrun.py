@@ -54,7 +54,7 @@ def test_numbers(tmp_path, spec):
     r = load_recipe(recipe_file(tmp_path))
     s = dry_run(r, spec, overhead=0.1)
     assert isinstance(s, DryRunSummary) and s.ok
-    assert s.points == s.reads == 40 and s.pulses == 40 and s.cycles == 10
+    assert s.points == 40 and s.pulses == 40 and s.cycles == 10
     assert s.peak_current == pytest.approx(8e-3)
     cross = spec.sample["width"] * spec.sample["thickness"]
     assert s.cross_section == pytest.approx(cross)

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from labspin.errors import UserError
+from labspin.sim_backend.errors import SimulatorInputError
 from labspin.sim_backend.physics import (
     PRESETS, DeviceParams, HallBar, HallBarBatch, preset, suggested_staircase,
 )
@@ -106,9 +106,9 @@ def test_save_restore_state_exact():
     assert other.polarity == -1
     assert np.array_equal(random_trace(other, 200, rng_seed=9), future)
     assert np.array_equal(other.readout_rng.normal(size=5), noise)
-    with pytest.raises(UserError):
+    with pytest.raises(SimulatorInputError):
         HallBar(preset("orange_peel"), seed=9).set_state(state)
-    with pytest.raises(UserError):
+    with pytest.raises(SimulatorInputError):
         other.set_state({"format": "something else"})
 
 
@@ -249,7 +249,7 @@ def test_ladder_design_follows_the_read_timing():
     q = p.replace(readback=0.0)
     assert suggested_staircase(q, 6, WIDTH) == suggested_staircase(q, 6, WIDTH, read_period=0.0, read_delay=0.0)
     for bad in ({"read_delay": -0.1}, {"read_period": float("nan")}):
-        with pytest.raises(UserError, match=next(iter(bad))):
+        with pytest.raises(SimulatorInputError, match=next(iter(bad))):
             suggested_staircase(p, 11, WIDTH, **bad)
 
 
@@ -306,17 +306,17 @@ def test_pulse_train_matches_pulse_loop_statistically(ladders):
 def test_params_roundtrip_and_validation():
     p = preset("idmi")
     assert DeviceParams.from_dict(json.loads(json.dumps(p.to_dict()))) == p
-    with pytest.raises(UserError, match="bogus"):
+    with pytest.raises(SimulatorInputError, match="bogus"):
         DeviceParams.from_dict({**p.to_dict(), "bogus": 1})
-    with pytest.raises(UserError, match="sigma_g"):
+    with pytest.raises(SimulatorInputError, match="sigma_g"):
         p.replace(sigma_g=-0.1)
-    with pytest.raises(UserError, match="hx_jitter"):
+    with pytest.raises(SimulatorInputError, match="hx_jitter"):
         p.replace(hx_jitter=0.7)
-    with pytest.raises(UserError, match="nosuch"):
+    with pytest.raises(SimulatorInputError, match="nosuch"):
         preset("nosuch")
-    with pytest.raises(UserError):
+    with pytest.raises(SimulatorInputError):
         suggested_staircase(p, 1, WIDTH)
-    with pytest.raises(UserError):
+    with pytest.raises(SimulatorInputError):
         HallBar(p, seed=-1)
-    with pytest.raises(UserError):
+    with pytest.raises(SimulatorInputError):
         HallBar(p).pulse(1e-3, 0.0)

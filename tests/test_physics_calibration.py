@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy.signal import welch
 
-from labspin.errors import UserError
+from labspin.sim_backend.errors import SimulatorInputError
 from labspin.protocols import load_recipe
 from labspin.sim_backend.physics import (PRESETS, READ_DELAY, READ_PERIOD, DeviceParams, HallBar,
                                          HallBarBatch, preset)
@@ -312,8 +312,8 @@ def test_delta_renamed_and_old_files_still_read():
     assert "delta" in d and "delta0" not in d
     old = {k: v for k, v in d.items() if k != "delta"} | {"delta0": 41.0}
     assert DeviceParams.from_dict(old).delta == 41.0
-    with pytest.raises(UserError, match="delta0"):
+    with pytest.raises(SimulatorInputError, match="delta0"):
         DeviceParams.from_dict(d | {"delta0": 41.0})
     for name in ("read_noise", "drift", "readback"):
-        with pytest.raises(UserError, match=name):
+        with pytest.raises(SimulatorInputError, match=name):
             preset("tilted").replace(**{name: -1.0})

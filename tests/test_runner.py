@@ -29,12 +29,13 @@ class FakeStation:
         self.calls: list[tuple] = []
         self.limits = limits
         self.sample = {"id": "fake", "type": "test"}
-        self.bench = None
         self.fail_at = fail_at
         self.delay = delay
         self.t = 0.0
         self.pulse_source = self
         self.hall_reader = self
+        self.clock = self                   # labspin.runner.Clock: virtual time in self.t
+        self.virtual = True
         self.shutdowns = 0
 
     def _tick(self, what, *args):
@@ -55,7 +56,7 @@ class FakeStation:
     def now(self):
         return self.t
 
-    def wait(self, seconds):
+    def sleep(self, seconds):
         self.t += seconds
 
     def snapshot(self):

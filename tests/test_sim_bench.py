@@ -331,7 +331,7 @@ def test_unmodified_pymeasure_drivers(bench):
 
 
 def test_device_choices_and_inplane_field():
-    from labspin.errors import UserError
+    from labspin.sim_backend.errors import SimulatorInputError
     from labspin.sim_backend import physics
 
     params = physics.preset("orange_peel")
@@ -341,7 +341,7 @@ def test_device_choices_and_inplane_field():
     assert b.apply_inplane_field(0.05) is True
     t = SimBench("tilted", seed=2)
     assert t.apply_inplane_field(0.05) is False               # tilted: no reset by field
-    with pytest.raises(UserError):
+    with pytest.raises(SimulatorInputError):
         SimBench("no_such_preset")
     b.close()
     t.close()

@@ -17,13 +17,14 @@ import pytest
 from labspin.errors import UserError
 from labspin.protocols.recipe import load_recipe
 from labspin.runner import RunInfo
+from labspin.schema import protocol_info
 from labspin.store import (COLUMNS, FILE_FORMAT, UNITS, RunWriter, clear_consistency_flags,
                            read_run, resume_point)
 
 
 def make_info(total: int = 100, start_index: int = 0) -> RunInfo:
     recipe = load_recipe("staircase", {"cycles": 3})
-    return RunInfo(recipe=recipe, station={"roles": {"pulse_source": {"class": "X"}}},
+    return RunInfo(protocol=protocol_info(recipe), station={"roles": {"pulse_source": {"class": "X"}}},
                    sample={"id": "D1", "type": "tilted", "width": 10e-6, "thickness": 5e-9,
                            "seed": 4, "params": {"n_units": 1000}},
                    total_points=total, start_index=start_index, start_time="2026-01-01T00:00:00+00:00",

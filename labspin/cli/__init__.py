@@ -60,9 +60,11 @@ def _verb(argv: list[str] | None) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: every user error becomes one line on stderr and exit status 2."""
+    from labspin.sim_backend.errors import SimulatorInputError   # the simulator's UserError
+
     try:
         rv = cli.main(args=argv, prog_name="labspin", standalone_mode=False)
-    except UserError as exc:
+    except (UserError, SimulatorInputError) as exc:
         click.echo(f"labspin: error: {exc}", err=True)
         sys.exit(2)
     except click.exceptions.Abort:

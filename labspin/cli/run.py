@@ -26,13 +26,8 @@ def _overrides(sets: tuple[str, ...]) -> dict:
 
 
 def _station_spec(station_file: str | None, sim: str | None, hall_mode: str | None = None):
-    from labspin import station as st
-    if (station_file is None) == (sim is None):
-        raise UserError("--station/--sim: give exactly one of --station FILE or --sim DEVICE[:SEED]")
-    st.check_hall_mode_use(station_file, hall_mode)
-    if station_file:
-        return st.load_station_spec(station_file)
-    return st.sim_station_spec(sim, hall_mode=hall_mode or "dc_delta")
+    from labspin.measure import station_spec
+    return station_spec(station_file, sim, hall_mode)
 
 
 _HALL_MODE = click.option(
@@ -87,9 +82,8 @@ def run(recipe: str | None, station_file: str | None, sim: str | None, output: s
     Every instrument's pre-flight check (`labspin check`) runs before the first pulse.
     Ctrl-C aborts cleanly: outputs are ramped to zero and turned off, the file is marked aborted.
     """
-    from labspin.measure import execute, measure
-    from labspin.protocols.recipe import load_recipe, parse_recipe
-    from labspin.store import RunWriter, read_run
+    from labspin import measure
+    from labspin.store import read_run
 
     if not (math.isfinite(flush_interval) and flush_interval > 0):
         raise UserError(f"--flush-interval: must be > 0 seconds, got {flush_interval!r}")
@@ -101,23 +95,14 @@ def run(recipe: str | None, station_file: str | None, sim: str | None, output: s
         if extra:
             raise UserError(f"--resume: {', '.join(extra)} cannot be combined with --resume "
                             f"(recipe, station and seed come from the file)")
-        writer = RunWriter(resume, resume=True, flush_interval=flush_interval)
+        runner = measure.prepare_resume(resume, flush_interval=flush_interval,
+                                        progress=not no_progress, bus_log=bus_log)
         rf = read_run(resume)
         was = {"running": "interrupted", "aborted": "aborted", "failed": f"failed ({rf.error})"}[rf.status]
-        click.echo(f"labspin: resuming {was} run {resume} at point {writer.start_index}"
+        click.echo(f"labspin: resuming {was} run {resume} at point {runner.start_index}"
                    + (f" of {rf.total_points}" if rf.total_points else ""), err=True)
-        inv = rf.invocation
-        if not inv or "station" not in inv:
-            raise UserError(f"{resume}: /entry/invocation: missing; this file cannot be resumed")
-        rec = parse_recipe(rf.recipe, f"{resume}:/entry/protocol/recipe", path=inv.get("recipe_path"),
-                           overrides=inv.get("overrides") or None)
-        st = inv["station"]
-        spec = _station_spec(st.get("file"), st.get("sim"), st.get("hall_mode"))
-        writer.invocation = inv
-        status, runner = execute(rec, spec, writer, progress=not no_progress,
-                                 start_index=writer.start_index, time_offset=writer.time_offset,
-                                 sim_state=writer.sim_state, bus_log=bus_log)
-        return _report(status, runner, writer.path)
+        measure.run(runner)
+        return _report(runner.state, runner, resume)
 
     missing = [m for m, absent in (
         ("RECIPE (a recipe file or shipped name; or --resume RUN.h5)", recipe is None),
@@ -128,9 +113,10 @@ def run(recipe: str | None, station_file: str | None, sim: str | None, output: s
     overrides = _overrides(sets)
     rec = load_recipe(recipe, overrides or None)
     spec = _station_spec(station_file, sim, hall_mode)
-    status, runner = measure(rec, spec, output, overwrite=overwrite, flush_interval=flush_interval,
-                             progress=not no_progress, argv=sys.argv[1:], bus_log=bus_log)
-    return _report(status, runner, output)
+    runner = measure.run(measure.prepare(rec, spec, output, overwrite=overwrite,
+                                         flush_interval=flush_interval, progress=not no_progress,
+                                         argv=sys.argv[1:], bus_log=bus_log))
+    return _report(runner.state, runner, output)
 
 
 @click.command("dry-run")

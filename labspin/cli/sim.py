@@ -44,9 +44,8 @@ def run_sim_loop(device: str, seed: int, *, width: float = 100e-6, max_current: 
                  steps: int = 21, read_current: float = 100e-6):
     """One `loop` cycle on the simulated device; returns its RunAnalysis (data, I_c±, window)."""
     from labspin.analysis import analyze_run
-    from labspin.measure import open_station
+    from labspin import measure
     from labspin.protocols import load_recipe
-    from labspin.runner import Runner, check_limits
     from labspin.device_file import resolve_device
     from labspin.station import sim_station_spec
 
@@ -56,13 +55,8 @@ def run_sim_loop(device: str, seed: int, *, width: float = 100e-6, max_current: 
     recipe = load_recipe("loop", {"max_current": max_current, "current_steps": steps,
                                   "pulse_width": width, "read_current": read_current, "cycles": 1})
     spec = sim_station_spec(f"{device}:{seed}")
-    check_limits(recipe, spec, spec.limits)         # e.g. |I|·R_xx over the compliance: one line
-    collect = _Collect()
-    station = open_station(spec)
-    try:
-        status = Runner(station, recipe, [collect]).run()
-    finally:
-        station.close()
+    collect = _Collect()        # no run file; limits (|I|·R_xx vs compliance...) refused in one line
+    status = measure.run(measure.prepare(recipe, spec, None, [collect])).state
     if status != "completed":
         raise UserError(f"sim loop on {device}: the run ended {status}: {collect.error}")
     data = collect.frame()

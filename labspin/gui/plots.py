@@ -14,9 +14,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
-# Column names follow labspin.store.COLUMNS (kept literal so plots work without the store).
-COLUMNS = ("pulse_index", "cycle", "step", "pulse_current", "pulse_width",
-           "read_current", "hall_voltage", "hall_resistance", "time")
+from labspin.schema import COLUMNS     # stdlib-only: plots work without the store
 N_GROUPS = 8          # colour groups of cycles
 LOOP_POINTS = 4_000   # R_H vs I shows the most recent pulses only (a loop plot is not downsamplable)
 HIST_BINS = 120

@@ -515,34 +515,24 @@ class MainWindow(QtWidgets.QMainWindow):
         if not self.validate():
             self._log("error", f"cannot start: {self._blocker}")
             return False
-        from labspin.measure import attach_sim_state, invocation
-        from labspin.runner import Runner
-        from labspin.store import RunWriter
+        from labspin.measure import prepare
         path = self.output_edit.text().strip()
-        try:               # the output first: a refused file must not cost an instrument open
-            writer = RunWriter(path, overwrite=self.overwrite_box.isChecked(),
-                               invocation=invocation(self.recipe, self.spec, ["gui"]))
-        except UserError as exc:
-            self._fail_to_start(str(exc))
+        self.listener = QtListener(status_probe=self._probe_source)
+        try:      # the output first, then the limits: a refused one costs no instrument open
+            runner = prepare(self.recipe, self.spec, path, [self.listener],
+                             overwrite=self.overwrite_box.isChecked(), argv=["gui"],
+                             bus_log=self.bus_log_edit.text().strip() or None)
+        except Exception as exc:  # bad output/limits, address, instrument not answering: one line
+            self._fail_to_start(str(exc) if isinstance(exc, UserError) else f"station: {exc}")
             return False
-        try:
-            bus_log = None
-            if self.bus_log_edit.text().strip():
-                from labspin.buslog import BusLog
-                bus_log = BusLog(self.bus_log_edit.text().strip(), overwrite=True)
-            station = self.spec.open(bus_log=bus_log, preflight=True)
-        except Exception as exc:  # bad address, instrument not answering: not a traceback
-            self._fail_to_start(f"station: {exc}")
-            return False
-        attach_sim_state(station, writer, None, 0)
+        station = runner.station
         self.station = station
         self.output_path = path
         self.station_opened.emit(station)
-        self.listener = QtListener(status_probe=self._probe_source)
         self.listener.started.connect(self._on_started)
         self.listener.probed.connect(self._on_probe)
         self.listener.ended.connect(self._on_listener_end)
-        self.runner = Runner(station, self.recipe, [writer, self.listener])
+        self.runner = runner
         self.worker = RunWorker(self.runner, self)
         self.worker.finished.connect(self._on_finished)
         params = self.recipe.protocol.parameters()

@@ -56,8 +56,9 @@ def make_bench(spec: StationSpec) -> Any:
     series = spec.hall_reader.options.get("series_resistance")
     if series is not None:        # the simulated lock-in drives the channel through the same resistor
         kwargs["lockin_series_resistance"] = float(series)
-    from labspin.device_file import resolve_device
-    bench = SimBench(resolve_device(sim.preset), seed=sim.seed, **kwargs)
+    from labspin.device_file import resolve_device, simulator_input
+    with simulator_input():
+        bench = SimBench(resolve_device(sim.preset), seed=sim.seed, **kwargs)
     for fault in sim.faults:
         bench.inject_fault(addresses[spec.instruments[fault.instrument].driver], fault.kind,
                            after=fault.after, count=fault.count)

@@ -29,6 +29,34 @@ def _jsonable(obj: Any) -> Any:
     return json.loads(json.dumps(obj, default=str))
 
 
+class WallClock:
+    """A real bench's clock (`labspin.runner.Clock`): monotonic seconds; waiting sleeps."""
+    virtual = False
+    now = staticmethod(time.monotonic)
+    sleep = staticmethod(time.sleep)
+
+
+class BenchClock:
+    """A simulated bench's virtual clock as a `labspin.runner.Clock`: waiting advances it."""
+    virtual = True
+
+    def __init__(self, clock: Any) -> None:
+        self._clock = clock
+
+    def now(self) -> float:
+        return float(self._clock.now)
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            self._clock.advance(seconds)
+
+
+def simulation_sample(device: Any) -> dict:
+    """The simulated device's parameters and seed, for a sample that does not name them."""
+    params = device.params.to_dict() if hasattr(device.params, "to_dict") else dict(vars(device.params))
+    return {"params": params, "seed": int(getattr(device, "seed", 0))}
+
+
 class Station:
     """The live bench: roles by name, limits, sample, and the clock the runner should use."""
 
@@ -41,6 +69,13 @@ class Station:
         self.limits = limits
         self.sample = sample
         self.bench = bench
+        # the two things the runner and the run file need from the bench (labspin.runner.Clock,
+        # .DeviceState): the clock to time points and waits, the device state to store/restore
+        self.clock = BenchClock(bench.clock) if bench is not None else WallClock()
+        device = getattr(bench, "hallbar", None)
+        self.device_state = device if hasattr(device, "get_state") else None
+        if hasattr(device, "params") and "params" not in sample and "simulation" not in sample:
+            self.sample = dict(sample, simulation=simulation_sample(device))
         self.instruments = dict(instruments or {})
         self.addresses = dict(addresses or {})
         self.spec = spec
@@ -56,16 +91,12 @@ class Station:
 
     def now(self) -> float:
         """Seconds on the station's clock: virtual on the simulator, monotonic on a real bench."""
-        return float(self.bench.clock.now) if self.bench is not None else time.monotonic()
+        return self.clock.now()
 
     def wait(self, seconds: float) -> None:
         """Let time pass (retention intervals): advances the virtual clock on the simulator."""
-        if seconds <= 0:
-            return
-        if self.bench is not None:
-            self.bench.clock.advance(seconds)
-        else:
-            time.sleep(seconds)
+        if seconds > 0:
+            self.clock.sleep(seconds)
 
     def _roles(self) -> list[tuple[str, Any]]:
         roles = [("pulse_source", self.pulse_source)]
