@@ -83,6 +83,7 @@ def run(recipe: str | None, station_file: str | None, sim: str | None, output: s
     Ctrl-C aborts cleanly: outputs are ramped to zero and turned off, the file is marked aborted.
     """
     from labspin import measure
+    from labspin.protocols.recipe import load_recipe
     from labspin.store import read_run
 
     if not (math.isfinite(flush_interval) and flush_interval > 0):
