@@ -515,15 +515,21 @@ class MainWindow(QtWidgets.QMainWindow):
         if not self.validate():
             self._log("error", f"cannot start: {self._blocker}")
             return False
-        from labspin.measure import prepare
+        from labspin.measure import invocation, prepare
+        from labspin.store import RunWriter
         path = self.output_edit.text().strip()
+        try:               # the output first: a refused file must not cost an instrument open
+            writer = RunWriter(path, overwrite=self.overwrite_box.isChecked(),
+                               invocation=invocation(self.recipe, self.spec, ["gui"]))
+        except UserError as exc:
+            self._fail_to_start(str(exc))
+            return False
         self.listener = QtListener(status_probe=self._probe_source)
-        try:      # the output first, then the limits: a refused one costs no instrument open
-            runner = prepare(self.recipe, self.spec, path, [self.listener],
-                             overwrite=self.overwrite_box.isChecked(), argv=["gui"],
+        try:               # limits, station, pre-flight checks: what `labspin run` does
+            runner = prepare(self.recipe, self.spec, writer, [self.listener],
                              bus_log=self.bus_log_edit.text().strip() or None)
-        except Exception as exc:  # bad output/limits, address, instrument not answering: one line
-            self._fail_to_start(str(exc) if isinstance(exc, UserError) else f"station: {exc}")
+        except Exception as exc:  # bad address, instrument not answering: not a traceback
+            self._fail_to_start(f"station: {exc}")
             return False
         station = runner.station
         self.station = station
