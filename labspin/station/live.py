@@ -1,8 +1,10 @@
 """The live station: roles by name, limits, sample, the clock the runner uses, and one shutdown."""
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import operator
 import time
 from typing import Any
 
@@ -42,9 +44,7 @@ class BenchClock:
 
     def __init__(self, clock: Any) -> None:
         self._clock = clock
-
-    def now(self) -> float:
-        return float(self._clock.now)
+        self.now = functools.partial(operator.attrgetter("now"), clock)   # per point: C calls only
 
     def sleep(self, seconds: float) -> None:
         if seconds > 0:
