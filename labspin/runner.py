@@ -14,6 +14,11 @@ hardware-timed blocks (see ``_loop``); abort and pause are honoured between bloc
 A protocol with ``stop_rule()`` (endurance) is asked after every block of points whether the run
 is over; then it ends "completed" with error "stopped: <reason>", through the same shutdown.
 
+What the runner needs of a station: the roles (``pulse_source``, ``hall_reader``), ``limits``,
+``sample``, ``snapshot()``, ``shutdown()`` and ``clock`` (`Clock`: points are timed and waits taken
+on it). It never looks at a simulator; the device state (`DeviceState`) is for the run file,
+wired by `labspin.measure.prepare`. Listeners get `RunInfo` (plain dicts, `labspin.schema`).
+
 Listeners are called in the runner thread: ``on_start`` once, ``on_points`` with blocks of
 points (every ``block_points`` points or ``block_seconds`` of wall time, and at the end), and
 ``on_end(status, error)`` once, after the shutdown.
