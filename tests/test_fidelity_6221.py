@@ -15,7 +15,7 @@ from labspin.drivers import open_instrument
 from labspin.drivers.hall import DeltaHallReader, PulseDeltaHallReader
 from labspin.drivers.pulse import K6221PulseSource
 from labspin.drivers.roles import ComplianceError, Limits
-from labspin.errors import UserError
+from labspin.sim_backend.errors import SimulatorInputError
 from labspin.protocols import Step
 from labspin.sim_backend import SimBench
 from labspin.sim_backend.instruments.keithley6221 import ARM_TIME
@@ -86,7 +86,7 @@ def test_pulse_delta_cycles_are_line_synchronised(f, fixed, swept):
 
 
 def test_line_frequency_is_50_or_60():
-    with pytest.raises(UserError, match="line_frequency"):
+    with pytest.raises(SimulatorInputError, match="line_frequency"):
         SimBench(FixedHallBar(), line_frequency=55)
 
 
