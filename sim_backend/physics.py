@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import SimulatorInputError as UserError   # one-line input errors (labspin maps them)
+from .errors import SimulatorInputError   # one-line input errors (labspin maps them)
 from .wear import Wear, WearParams
 
 __all__ = [
@@ -109,8 +109,8 @@ class DeviceParams:
     ladder_evenness: float = 0.35
 
     def __post_init__(self) -> None:
-        def bad(name: str, why: str) -> UserError:
-            return UserError(f"DeviceParams.{name}: {why}")
+        def bad(name: str, why: str) -> SimulatorInputError:
+            return SimulatorInputError(f"DeviceParams.{name}: {why}")
         for f in fields(self):
             v = getattr(self, f.name)
             if f.type in ("float", "int") and (isinstance(v, bool) or not isinstance(v, numbers.Real)
@@ -170,17 +170,17 @@ class DeviceParams:
 
     @classmethod
     def from_dict(cls, d: dict) -> "DeviceParams":
-        """Build from a dict (e.g. a run file's sample group); UserError on unknown keys or bad values."""
+        """Build from a dict (e.g. a run file's sample group); SimulatorInputError on unknown keys or bad values."""
         if not isinstance(d, dict):
-            raise UserError("DeviceParams: expected a table of parameters")
+            raise SimulatorInputError("DeviceParams: expected a table of parameters")
         if "delta0" in d:                     # run files before the rename of Δ
             if "delta" in d:
-                raise UserError("DeviceParams.delta0: give delta (delta0 is its old name), not both")
+                raise SimulatorInputError("DeviceParams.delta0: give delta (delta0 is its old name), not both")
             d = {("delta" if k == "delta0" else k): v for k, v in d.items()}
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
-            raise UserError(f"DeviceParams.{unknown[0]}: unknown parameter")
+            raise SimulatorInputError(f"DeviceParams.{unknown[0]}: unknown parameter")
         return cls(**d)
 
     def replace(self, **changes: Any) -> "DeviceParams":
@@ -276,14 +276,14 @@ def suggested_staircase(params: DeviceParams, n_states: int, width: float = 100e
     "pulse_width": s, "expected_fraction": [switched fraction after each rung], "margin": K}.
     """
     if isinstance(n_states, bool) or int(n_states) != n_states or n_states < 2:
-        raise UserError(f"n_states: must be an integer >= 2, got {n_states!r}")
+        raise SimulatorInputError(f"n_states: must be an integer >= 2, got {n_states!r}")
     if not (isinstance(width, (int, float)) and math.isfinite(width) and width > 0):
-        raise UserError(f"width: must be > 0 s, got {width!r}")
+        raise SimulatorInputError(f"width: must be > 0 s, got {width!r}")
     if not isinstance(params, DeviceParams):
-        raise UserError(f"params: must be DeviceParams, got {type(params).__name__}")
+        raise SimulatorInputError(f"params: must be DeviceParams, got {type(params).__name__}")
     for name, v in (("read_period", read_period), ("read_delay", read_delay)):
         if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or v < 0:
-            raise UserError(f"{name}: must be >= 0 s, got {v!r}")
+            raise SimulatorInputError(f"{name}: must be >= 0 s, got {v!r}")
     d = _design_staircase(params, int(n_states), float(width), float(margin), float(read_period),
                           float(read_delay))
     return json.loads(json.dumps(d))          # a fresh copy: the cached design stays untouched
@@ -630,9 +630,9 @@ class HallBar:
 
     def __init__(self, params: DeviceParams, seed: int = 0) -> None:
         if not isinstance(params, DeviceParams):
-            raise UserError(f"HallBar: params must be DeviceParams, got {type(params).__name__}")
+            raise SimulatorInputError(f"HallBar: params must be DeviceParams, got {type(params).__name__}")
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise UserError(f"seed: must be a non-negative integer, got {seed!r}")
+            raise SimulatorInputError(f"seed: must be a non-negative integer, got {seed!r}")
         self.params, self.seed = params, int(seed)
         fab, sw, ro = np.random.SeedSequence(self.seed).spawn(3)
         self._jc, self._sign, self._count = _fabricate(params, np.random.default_rng(fab))
@@ -670,7 +670,7 @@ class HallBar:
         """Apply one rectangular current pulse (A, s)."""
         p = self.params
         if not (math.isfinite(current) and math.isfinite(width)) or width <= 0:
-            raise UserError(f"pulse: need finite current and width > 0, got {current!r} A, {width!r} s")
+            raise SimulatorInputError(f"pulse: need finite current and width > 0, got {current!r} A, {width!r} s")
         area = self._area
         if current == 0 or self.wear.pulse(abs(current) / area / p.J_c0):   # stuck: no effect
             return
@@ -700,7 +700,7 @@ class HallBar:
         """
         I = np.asarray(currents, dtype=float).ravel()
         if not np.isfinite(I).all() or not (math.isfinite(width) and width > 0):
-            raise UserError("pulse_train: need finite currents and width > 0")
+            raise SimulatorInputError("pulse_train: need finite currents and width > 0")
         out = np.empty(I.size)
         sgn = np.where(I == 0, 0.0, np.sign(I / self.params.area - self.params.J_shift))
         if I.size:
@@ -756,7 +756,7 @@ class HallBar:
         Units keep their m; only the direction later pulses drive them changes.
         """
         if not math.isfinite(hx):
-            raise UserError(f"hx: must be finite, got {hx!r}")
+            raise SimulatorInputError(f"hx: must be finite, got {hx!r}")
         if not self.params.polarity_resettable or abs(hx) <= self.params.hx_coercive:
             return False
         self._hx_sign = 1 if hx > 0 else -1
@@ -820,7 +820,7 @@ class HallBar:
             self._rng.bit_generator.state = state["switching_rng"]
             self.readout_rng.bit_generator.state = state["readout_rng"]
         except (KeyError, TypeError, ValueError, AttributeError) as e:
-            raise UserError(f"HallBar state: {e}") from None
+            raise SimulatorInputError(f"HallBar state: {e}") from None
         self._up, self._hx_sign = up, hx
         self._readout, self._heat = readout, pending
         self._m_sum = int((2 * up - self._count).sum())
@@ -833,11 +833,11 @@ class HallBarBatch:
         """`nominal=True`: every device is the same noise-free nominal device (quantile midpoints,
         no device-to-device spread), so the batch stands for n_devices cycles of one device."""
         if not isinstance(params, DeviceParams):
-            raise UserError(f"HallBarBatch: params must be DeviceParams, got {type(params).__name__}")
+            raise SimulatorInputError(f"HallBarBatch: params must be DeviceParams, got {type(params).__name__}")
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise UserError(f"seed: must be a non-negative integer, got {seed!r}")
+            raise SimulatorInputError(f"seed: must be a non-negative integer, got {seed!r}")
         if isinstance(n_devices, bool) or int(n_devices) != n_devices or n_devices < 1:
-            raise UserError(f"n_devices: must be a positive integer, got {n_devices!r}")
+            raise SimulatorInputError(f"n_devices: must be a positive integer, got {n_devices!r}")
         self.params, self.seed, self.n_devices = params, int(seed), int(n_devices)
         fab, sw, ro = np.random.SeedSequence(self.seed).spawn(3)
         frng = np.random.default_rng(fab)
@@ -859,7 +859,7 @@ class HallBarBatch:
         p = self.params
         I = np.broadcast_to(np.asarray(currents, dtype=float), (self.n_devices,))
         if not np.isfinite(I).all() or not (width > 0 and math.isfinite(width)):
-            raise UserError("pulse: need finite currents and width > 0")
+            raise SimulatorInputError("pulse: need finite currents and width > 0")
         self._readout.note_pulses(I * I)
         eta = self._rng.standard_normal(self.n_devices) if p.sigma_J > 0 else np.zeros(self.n_devices)
         Js = I / p.area - p.J_shift                     # the loop shift moves the loop's centre
@@ -890,7 +890,7 @@ class HallBarBatch:
     def apply_inplane_field(self, hx: float) -> bool:
         """As HallBar.apply_inplane_field, for every device."""
         if not math.isfinite(hx):
-            raise UserError(f"hx: must be finite, got {hx!r}")
+            raise SimulatorInputError(f"hx: must be finite, got {hx!r}")
         if not self.params.polarity_resettable or abs(hx) <= self.params.hx_coercive:
             return False
         self._hx_sign[:] = 1 if hx > 0 else -1
@@ -932,8 +932,8 @@ PRESETS: dict[str, DeviceParams] = {
 
 
 def preset(name: str) -> DeviceParams:
-    """The named preset; UserError listing the known names otherwise."""
+    """The named preset; SimulatorInputError listing the known names otherwise."""
     try:
         return PRESETS[name]
     except (KeyError, TypeError):
-        raise UserError(f"device preset {name!r}: unknown (known: {', '.join(sorted(PRESETS))})") from None
+        raise SimulatorInputError(f"device preset {name!r}: unknown (known: {', '.join(sorted(PRESETS))})") from None
