@@ -358,6 +358,7 @@ class RunFile:
     invocation: dict = field(default_factory=dict)
     quantity: str = "hall_resistance"     # what the signal column holds (files before: always R_H)
     unit: str = "ohm"
+    points: int = 0                       # rows written (== len(data) unless read with data=False)
 
 
 def _open(path: str | os.PathLike) -> h5py.File:
@@ -435,30 +436,100 @@ def _load_json(group: h5py.Group, name: str) -> Any:
         return {}
 
 
-def _read_columns(data: h5py.Group) -> pd.DataFrame:
-    cols = {name: _refresh(data[name]) for name in COLUMNS}
+def _columns(data: h5py.Group, names=COLUMNS) -> tuple[dict[str, h5py.Dataset], int]:
+    """The column datasets (checked) and the number of rows written: rows not yet written carry
+    the fill value pulse_index = -1 at the tail, found by bisection (a few single-row reads)."""
+    cols = {name: _refresh(data[name]) for name in dict.fromkeys(("pulse_index", *names))}
     for name, ds in cols.items():
         if not isinstance(ds, h5py.Dataset) or ds.ndim != 1 or ds.dtype.kind not in "iuf":
             what = getattr(ds, "dtype", type(ds).__name__)
             raise ValueError(f"/entry/data/{name}: expected a 1-D numeric column, got {what} "
                              f"of shape {getattr(ds, 'shape', '?')}")
     n = min(ds.shape[0] for ds in cols.values())
+    index = cols["pulse_index"]
+    lo, hi = 0, n                               # rows [0, lo) written; [hi, n) fill
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if index[mid] < 0:
+            hi = mid
+        else:
+            lo = mid + 1
+    return cols, lo
+
+
+def _read_columns(data: h5py.Group) -> pd.DataFrame:
+    cols, n = _columns(data)
     frame = pd.DataFrame({name: ds[:n] for name, ds in cols.items()}, columns=list(COLUMNS))
-    bad = np.flatnonzero(frame["pulse_index"].to_numpy() < 0)   # rows not yet written (fill)
+    bad = np.flatnonzero(frame["pulse_index"].to_numpy() < 0)   # a stray fill row (killed writer)
     if bad.size:
         frame = frame.iloc[:bad[0]]
     return frame
 
 
-def read_run(path: str | os.PathLike) -> RunFile:
-    """Read a run file: completed, aborted, failed, interrupted, or being written right now."""
+def count_points(path: str | os.PathLike) -> int:
+    """Points written to a run file, without reading its data."""
+    f = _open(path)
+    try:
+        return _columns(f["entry"]["data"], ("pulse_index",))[1]
+    except KeyError as exc:
+        raise UserError(f"{path}: labspin run file is missing {_missing(exc)}") from None
+    except _DAMAGE as exc:
+        raise UserError(f"{path}: damaged run file: {_one_line(exc)}") from None
+    finally:
+        f.close()
+
+
+def iter_data(path: str | os.PathLike, columns=COLUMNS, *, block: int = 1 << 20,
+              step: int = 1):
+    """The data of a run file as DataFrames of at most `block` rows (every `step`-th row): memory
+    bounded by the block whatever the run's length (`labspin info`, the GUI browser)."""
+    if step < 1 or block < 1:
+        raise ValueError("iter_data: block and step must be >= 1")
+    names = list(columns)
+    f = _open(path)
+    try:
+        try:
+            cols, n = _columns(f["entry"]["data"], names)
+        except KeyError as exc:
+            raise UserError(f"{path}: labspin run file is missing {_missing(exc)}") from None
+        span = block * step
+        for start in range(0, n, span):
+            stop = min(n, start + span)
+            try:
+                part = {name: cols[name][start:stop:step] for name in names}
+            except _DAMAGE as exc:
+                raise UserError(f"{path}: damaged run file: {_one_line(exc)}") from None
+            yield pd.DataFrame(part, columns=names)
+    except _DAMAGE as exc:
+        raise UserError(f"{path}: damaged run file: {_one_line(exc)}") from None
+    finally:
+        f.close()
+
+
+def read_decimated(path: str | os.PathLike, max_points: int, columns=COLUMNS) -> tuple[pd.DataFrame, int]:
+    """Every k-th point of a run, k the smallest step that keeps at most `max_points`; (data, k)."""
+    n = count_points(path)
+    k = max(1, math.ceil(n / max(1, max_points)))
+    parts = list(iter_data(path, columns, step=k))
+    data = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=list(columns))
+    return data, k
+
+
+def read_run(path: str | os.PathLike, *, data: bool = True) -> RunFile:
+    """Read a run file: completed, aborted, failed, interrupted, or being written right now.
+    ``data=False``: the header only (`data` empty, `points` counted): any length, no memory."""
     f = _open(path)
     try:
         entry = f["entry"]
         status = _s(_refresh(entry["status"])[()])
         error = _s(_refresh(entry["error"])[()]) or None
         end_time = _s(_refresh(entry["end_time"])[()]) or None
-        frame = _read_columns(entry["data"])
+        if data:
+            frame = _read_columns(entry["data"])
+            points = len(frame)
+        else:
+            points = _columns(entry["data"], ("pulse_index",))[1]
+            frame = pd.DataFrame({c: np.zeros(0, DTYPES[c]) for c in COLUMNS}, columns=list(COLUMNS))
         proto = entry["protocol"]
         protocol = {"name": _s(proto.attrs.get("name", "")), "kind": _s(proto.attrs.get("kind", "")),
                     "parameters": _load_json(proto, "parameters")}
@@ -474,7 +545,7 @@ def read_run(path: str | os.PathLike) -> RunFile:
             total_points=total, software_version=_s(f.attrs.get("software_version", "")),
             invocation=_load_json(entry, "invocation"),
             quantity=_s(sig.get("quantity", "hall_resistance")) or "hall_resistance",
-            unit=_s(sig.get("units", "ohm")) or "ohm")
+            unit=_s(sig.get("units", "ohm")) or "ohm", points=points)
     except KeyError as exc:
         raise UserError(f"{path}: labspin run file is missing {_missing(exc)}") from None
     except _DAMAGE as exc:

@@ -379,3 +379,21 @@ def test_window_refuses_a_bad_sim_or_mode_as_run_does(qtbot):
         with pytest.raises(UserError) as got:
             MainWindow(**kw)
         assert str(got.value) == str(want.value)
+
+
+def test_browser_decimates_a_long_run(qtbot, window, tmp_path):
+    """A run longer than the browser's MAX_POINTS is plotted every k-th point (bounded memory),
+    the header says so, and the analysis is left to labspin analyze."""
+    path = tmp_path / "long.h5"
+    from labspin.cli import main
+    with pytest.raises(SystemExit):
+        main(["run", "staircase", "--sim", "tilted:1", "-o", str(path), "--set", "cycles=20",
+              "--no-progress"])
+    b = window.browser
+    b.MAX_POINTS = 50                                   # 220 points: every 5th is plotted
+    assert b.open(str(path))
+    assert b.step == 5 and b.plots.n_points == 44 and b.run.points == 220
+    assert "every 5th" in b.header.text() and "labspin analyze" in b.summary.toPlainText()
+    assert b.table.rowCount() == 0 and not b.export_json_btn.isEnabled()
+    b.MAX_POINTS = type(b).MAX_POINTS
+    assert b.reload() and b.step == 1 and b.plots.n_points == 220 and b.table.rowCount() == 11

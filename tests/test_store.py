@@ -240,3 +240,32 @@ def test_sim_state_round_trip(tmp_path):
     with h5py.File(path, "r", libver="latest", swmr=True) as f:
         size = int(f["entry/sample/sim_state_meta"][0])
         assert json.loads(zlib.decompress(f["entry/sample/sim_state"][:size].tobytes())) == state
+
+
+def test_streamed_reads_match_the_full_read(tmp_path, capsys):
+    """iter_data/read_decimated/count_points/read_run(data=False) read a file in bounded memory
+    and agree with the full read; `labspin info` uses them (any run length)."""
+    from labspin.cli import main
+    from labspin.store import count_points, iter_data, read_decimated
+
+    path = tmp_path / "r.h5"
+    rng = np.random.default_rng(1)
+    w = RunWriter(path)
+    w.on_start(make_info(total=5000))
+    for start in range(0, 4321, 1000):
+        w.on_points(block(start, min(1000, 4321 - start), rng))
+    w.on_end("completed", None)
+    full = read_run(path).data
+    assert count_points(path) == read_run(path, data=False).points == len(full) == 4321
+    assert read_run(path, data=False).data.empty
+    parts = list(iter_data(path, ("cycle", "hall_resistance"), block=500, step=3))
+    assert len(parts) == 3 and max(len(p) for p in parts) <= 500
+    joined = np.concatenate([p["hall_resistance"].to_numpy() for p in parts])
+    assert np.array_equal(joined, full["hall_resistance"].to_numpy()[::3])
+    dec, k = read_decimated(path, 1000)
+    assert k == 5 and len(dec) <= 1000 and np.array_equal(dec["cycle"], full["cycle"].to_numpy()[::5])
+    with pytest.raises(SystemExit) as e:
+        main(["info", str(path)])
+    out = capsys.readouterr().out
+    assert e.value.code == 0
+    assert "points      4321 of 5000" in out and f"cycles      {full['cycle'].nunique()}" in out

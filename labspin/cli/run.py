@@ -151,12 +151,38 @@ def _wall_seconds(start: str | None, end: str | None) -> float | None:
         return None
 
 
-def _duration(rf: Any) -> str:
+def _scan(path: str) -> dict:
+    """Cycles, last time and the signal's range of a run file, streamed in blocks (bounded memory
+    for any run length): {"cycles", "t_last", "lo", "hi"}."""
+    import numpy as np
+
+    from labspin.store import iter_data
+
+    cycles, last, seen, t_last, lo, hi = 0, None, None, None, np.inf, -np.inf
+    for block in iter_data(path, ("cycle", "time", "hall_resistance")):
+        if not len(block):
+            continue
+        c = block["cycle"].to_numpy()
+        if seen is None and (np.any(np.diff(c) < 0) or (last is not None and c[0] < last)):
+            seen = np.arange(0)              # not in order (an imported file): count distinct values
+        if seen is not None:
+            seen = np.union1d(seen, c)
+        else:
+            cycles += int(np.count_nonzero(np.diff(c))) + int(last is None or c[0] != last)
+        last = c[-1]
+        t_last = float(block["time"].iloc[-1])
+        r = block["hall_resistance"].to_numpy()
+        if np.isfinite(r).any():
+            lo, hi = min(lo, float(np.nanmin(r))), max(hi, float(np.nanmax(r)))
+    return {"cycles": len(seen) if seen is not None else cycles, "t_last": t_last,
+            "lo": lo if np.isfinite(lo) else None, "hi": hi if np.isfinite(hi) else None}
+
+
+def _duration(rf: Any, t_last: float | None) -> str:
     """The `time` column's span, saying whose clock: a simulated run's is the simulator's virtual one."""
-    d = rf.data
-    if not len(d):
+    if t_last is None:
         return MISSING
-    span = _fmt(float(d["time"].iloc[-1]), "s")
+    span = _fmt(t_last, "s")
     if "seed" not in rf.sample:
         return f"{span} (measured)"
     wall = _wall_seconds(rf.start_time, rf.end_time)
@@ -168,11 +194,11 @@ def _duration(rf: Any) -> str:
 @click.command("info")
 @click.argument("run_file", metavar="RUN.h5")
 def info(run_file: str) -> int:
-    """Summarise a run file (also one being written, or interrupted)."""
+    """Summarise a run file (also one being written, or interrupted); any length, in bounded memory."""
     from labspin.store import read_run
 
-    rf = read_run(run_file)
-    d = rf.data
+    rf = read_run(run_file, data=False)
+    scan = _scan(run_file)
     if rf.status == "running":
         status = "interrupted (status running, no writer; resume with labspin run --resume)" \
             if rf.interrupted else "running (being written now)"
@@ -183,7 +209,6 @@ def info(run_file: str) -> int:
     else:
         status = rf.status
     total = f" of {rf.total_points}" if rf.total_points else ""
-    rh = d["hall_resistance"]
     sample = rf.sample
     sample_text = " ".join(str(sample[k]) for k in ("id", "type") if k in sample) or MISSING
     if "seed" in sample:
@@ -193,11 +218,12 @@ def info(run_file: str) -> int:
         ("status", status),
         ("protocol", f"{rf.protocol.get('name')} ({rf.protocol.get('kind')})"),
         ("sample", sample_text),
-        ("points", f"{len(d)}{total}"),
-        ("cycles", str(int(d["cycle"].nunique())) if len(d) else "0"),
-        ("duration", _duration(rf)),
+        ("points", f"{rf.points}{total}"),
+        ("cycles", str(scan["cycles"])),
+        ("duration", _duration(rf, scan["t_last"])),
         ("R_H range" if rf.quantity == "hall_resistance" else f"{rf.quantity} range",
-         f"{_fmt(float(rh.min()), rf.unit)} .. {_fmt(float(rh.max()), rf.unit)}" if len(d) else MISSING),
+         f"{_fmt(scan['lo'], rf.unit)} .. {_fmt(scan['hi'], rf.unit)}" if scan["lo"] is not None
+         else MISSING),
         ("start", rf.start_time or MISSING),
         ("end", rf.end_time or MISSING),
     ]

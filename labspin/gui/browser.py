@@ -22,6 +22,8 @@ class RunBrowser(QtWidgets.QWidget):
 
     opened = QtCore.Signal(str)          # path, after a successful (re)load
     message = QtCore.Signal(str, str)    # level ("info" | "error"), text — for the window's log
+    MAX_POINTS = 1_000_000               # a longer run is plotted decimated (every k-th point)
+    step = 1                             # the decimation of what is plotted
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
@@ -103,10 +105,16 @@ class RunBrowser(QtWidgets.QWidget):
     def reload(self) -> bool:
         if not self.path:
             return False
-        from labspin.store import read_run
+        from labspin.store import read_decimated, read_run
         t0 = time.monotonic()
         try:
-            run = read_run(self.path)
+            run = read_run(self.path, data=False)
+            self.step = 1
+            if run.points > self.MAX_POINTS:      # plot every k-th point: bounded memory and time
+                data, self.step = read_decimated(self.path, self.MAX_POINTS)
+            else:
+                run = read_run(self.path)
+                data = run.data
         except UserError as exc:
             self.follow_timer.stop()
             self.header.setText(f"<span style='color:#b00020'>{exc}</span>")
@@ -119,8 +127,15 @@ class RunBrowser(QtWidgets.QWidget):
             cycles = int(run.protocol.get("parameters", {}).get("cycles"))
         except (TypeError, ValueError):
             pass
-        self.plots.set_data(run.data, cycles_hint=cycles)
-        self._show_analysis(run)
+        self.plots.set_data(data, cycles_hint=cycles)
+        if self.step == 1:
+            self._show_analysis(run)
+        else:
+            self.summary.setPlainText(
+                f"{run.points} points: the plots show every {self.step}th. The analysis needs every "
+                f"point: labspin analyze {Path(run.path).name}")
+            self.levels = None
+            self._fill_table(None)
         live = run.status == "running" and not run.interrupted
         if live and self.follow_box.isChecked():
             # re-reading a big file costs time on the GUI thread: keep that under ~20 % of it
@@ -142,7 +157,8 @@ class RunBrowser(QtWidgets.QWidget):
             f"<b>{Path(run.path).name}</b> &nbsp; status: <b style='color:{colour}'>{status}</b>{err}"
             f" &nbsp;|&nbsp; recipe: {proto.get('name', '?')} ({proto.get('kind', '?')})"
             f" &nbsp;|&nbsp; sample: {sample.get('id', sample.get('type', '?'))}"
-            f" &nbsp;|&nbsp; points: {len(run.data)}"
+            f" &nbsp;|&nbsp; points: {run.points}"
+            + (f" (plotted: every {self.step}th)" if self.step > 1 else "") +
             f" &nbsp;|&nbsp; start: {run.start_time or '?'} &nbsp; end: {run.end_time or '—'}")
 
     def _show_analysis(self, run) -> None:
