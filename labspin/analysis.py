@@ -22,7 +22,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from labspin.errors import UserError
+from labspin.errors import FieldError, UserError
 from labspin.levels import CTC_DEFINITIONS, LevelTable
 from labspin.schema import COLUMNS
 
@@ -82,8 +82,8 @@ class RunAnalysis:
     def level_table(self) -> LevelTable:
         """The measured states as a level table (raises UserError if the run has no states)."""
         if self.states.empty:
-            raise UserError(f"{self.sources[0]}: no staircase/state data in a {self.kind!r} run "
-                            "(use --states auto to cluster R_H)")
+            raise FieldError("states", f"{self.sources[0]}: no staircase/state data in a {self.kind!r} "
+                                       "run ('auto' clusters R_H)")
         st = self.states
         return LevelTable.from_stats(
             st["mean"].to_numpy(), st["std"].to_numpy(), st["n"].to_numpy(),
@@ -170,7 +170,7 @@ def state_stats(values: np.ndarray, labels: np.ndarray, cycles: np.ndarray | Non
 def ctc(states: pd.DataFrame, definition: str = "window") -> tuple[float, np.ndarray, str]:
     """(average CTC, per-state CTC aligned with ``states`` rows, note). Fractions, not %."""
     if definition not in CTC_DEFINITIONS:
-        raise UserError(f"--ctc: unknown definition {definition!r} (use {' or '.join(CTC_DEFINITIONS)})")
+        raise FieldError("ctc_definition", f"unknown definition {definition!r} (use {' or '.join(CTC_DEFINITIONS)})")
     mean = states["mean"].to_numpy(float)
     std = states["std"].to_numpy(float)
     if mean.size < 2:
@@ -286,7 +286,7 @@ def cluster_1d(values: np.ndarray, n_states: int | None = None,
     x = np.asarray(values, dtype=float)
     n = x.size
     if n_states is not None and (n_states < 1 or n_states > n):
-        raise UserError(f"--states: {n_states} clusters for {n} points")
+        raise FieldError("states", f"{n_states} clusters for {n} points")
     lo, hi = float(x.min()) if n else 0.0, float(x.max()) if n else 0.0
     if n < 2 or hi == lo:
         return np.zeros(n, dtype=np.int64)
@@ -530,8 +530,8 @@ def pool_runs(runs: Sequence[Any], *, ctc_definition: str = "window", k: float =
         raise UserError("no run files given")
     ids = {str((m.get("sample") or {}).get("id") or "") for m in metas}
     if len(ids) > 1 and not allow_devices:
-        raise UserError(f"{metas[-1]['path']}: runs of different devices ({', '.join(sorted(ids))}); "
-                        "pass --pool-devices to pool them anyway")
+        raise FieldError("allow_devices", f"{metas[-1]['path']}: runs of different devices "
+                                          f"({', '.join(sorted(ids))}); set it to pool them anyway")
     signals = {(m.get("quantity") or "hall_resistance", m.get("unit") or "ohm") for m in metas}
     if len(signals) > 1:
         raise UserError(f"{metas[-1]['path']}: cannot pool runs of different quantities "
@@ -577,9 +577,9 @@ def _analyze(data: pd.DataFrame, meta: dict, *, ctc_definition: str, k: float, s
              kind: str | None, sources: list[str], checked: bool = False) -> RunAnalysis:
     path = sources[0]
     if ctc_definition not in CTC_DEFINITIONS:
-        raise UserError(f"--ctc: unknown definition {ctc_definition!r} (use {' or '.join(CTC_DEFINITIONS)})")
+        raise FieldError("ctc_definition", f"unknown definition {ctc_definition!r} (use {' or '.join(CTC_DEFINITIONS)})")
     if not (isinstance(k, (int, float)) and math.isfinite(k) and k > 0):
-        raise UserError(f"--k: separation must be a positive number, got {k!r}")
+        raise FieldError("k", f"separation must be a positive number, got {k!r}")
     if not checked:
         _check_data(data, path)
     if "pulse_index" in data.columns and not data["pulse_index"].is_monotonic_increasing:
@@ -607,7 +607,7 @@ def _analyze(data: pd.DataFrame, meta: dict, *, ctc_definition: str, k: float, s
         source = "auto" if K is None else f"kmeans:{K}"
         st = state_stats(r, labels, None)
     else:
-        raise UserError(f"--states: expected 'step', 'auto' or a number of states, got {states!r}")
+        raise FieldError("states", f"expected 'step', 'auto' or a number of states, got {states!r}")
     if not st.empty and (st["n"] < 2).any():
         few = st.loc[st["n"] < 2, "state"].tolist()
         raise UserError(f"{path}: state(s) {few[:5]} seen in fewer than 2 cycles: σ across cycles "

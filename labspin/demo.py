@@ -15,7 +15,7 @@ from typing import Callable
 import pandas as pd
 
 from labspin import __version__
-from labspin.errors import UserError
+from labspin.errors import FieldError, UserError
 
 # device preset -> its shipped CTC staircase recipe (ladders calibrated per preset)
 DEVICES = {"orange_peel": "staircase_orange_peel", "idmi": "staircase_idmi", "tilted": "staircase"}
@@ -45,9 +45,9 @@ class DemoConfig:
         self.trials = self.trials or (2 if q else 5)
         for name in ("cycles", "trials"):
             if getattr(self, name) < 2:
-                raise UserError(f"--{name}: must be >= 2, got {getattr(self, name)}")
+                raise FieldError(name, f"must be >= 2, got {getattr(self, name)}")
         if self.subset is not None and self.subset < 1:
-            raise UserError(f"--subset: must be >= 1, got {self.subset}")
+            raise FieldError("subset", f"must be >= 1, got {self.subset}")
 
     @property
     def evaluates(self) -> bool:

@@ -1,4 +1,14 @@
-"""The one error type that the CLI turns into a single line and exit status 2."""
+"""The error types that the CLI turns into a single line and exit status 2 (and the GUI into a
+red note next to the widget at fault).
+
+A library error about one field is a `FieldError`: it carries the field's `key` as the Python
+API spells it ("observer", "sim", "hall_mode", "parameters.cycles") and the `reason`, never a
+CLI flag. The CLI shows the key as the flag the user typed (`labspin.cli.flags`), the GUI marks
+the widget that edits it (`labspin.gui.validation`); nobody parses the message.
+"""
+from __future__ import annotations
+
+import copy
 
 
 class UserError(Exception):
@@ -7,3 +17,41 @@ class UserError(Exception):
     The message names the file/field and the reason, fits on one line, and is shown
     without a traceback.
     """
+
+    key: str | None = None      # the field at fault, when the error is about one (FieldError)
+
+
+class FieldError(UserError):
+    """One field's value is wrong: ``"[where: ]key: reason"``.
+
+    ``key`` is the field's API name (a keyword argument, "parameters.<name>" of a recipe,
+    a dotted station-file key); ``where`` optionally names the file the value came from.
+    """
+
+    def __init__(self, key: str, reason: str, where: str | None = None) -> None:
+        self.key = key
+        self.reason = reason
+        self.where = where
+        super().__init__(self.render(key))
+
+    def render(self, name: str) -> str:
+        """The one-line message with the field called ``name`` (the CLI passes its flag)."""
+        return f"{self.where}: {name}: {self.reason}" if self.where else f"{name}: {self.reason}"
+
+    def replace(self, *, reason: str | None = None, where: str | None = None) -> "FieldError":
+        """The same field error with another reason or file (a caller adds what it knows)."""
+        err = copy.copy(self)
+        err.reason = self.reason if reason is None else reason
+        err.where = self.where if where is None else where
+        err.args = (err.render(err.key),)
+        return err
+
+    def __reduce__(self):  # pickles across processes (dask workers) despite the keyword-only init
+        return (_rebuild, (type(self), self.__dict__.copy(), self.args))
+
+
+def _rebuild(cls: type, state: dict, args: tuple) -> FieldError:
+    err = cls.__new__(cls)
+    Exception.__init__(err, *args)
+    err.__dict__.update(state)
+    return err

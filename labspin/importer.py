@@ -27,7 +27,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from labspin.errors import UserError
+from labspin.errors import FieldError, UserError
 from labspin.outputs import check_output_file
 
 KINDS = ("loop", "staircase", "potdep", "levels")
@@ -111,24 +111,24 @@ class ColumnMap:
     unit: str | None = None
 
 
-def parse_column(text: str, where: str = "--column") -> ColumnMap:
+def parse_column(text: str, key: str = "column", where: str | None = None) -> ColumnMap:
     """``target=SOURCE[:UNIT]``; SOURCE a header (quotes allowed) or a 0-based column index."""
     target, eq, rest = text.partition("=")
     target = target.strip()
     if not eq or not rest.strip():
-        raise UserError(f"{where} {text!r}: expected TARGET=COLUMN[:UNIT]")
+        raise FieldError(key, f"{text!r}: expected TARGET=COLUMN[:UNIT]", where)
     if target not in TARGETS:
-        raise UserError(f"{where} {text!r}: unknown target {target!r} (one of: {', '.join(TARGETS)})")
+        raise FieldError(key, f"{text!r}: unknown target {target!r} (one of: {', '.join(TARGETS)})", where)
     rest = rest.strip()
     unit = None
     if rest[:1] in "\"'":
         end = rest.find(rest[0], 1)
         if end < 0:
-            raise UserError(f"{where} {text!r}: unterminated quote")
+            raise FieldError(key, f"{text!r}: unterminated quote", where)
         source, tail = rest[1:end], rest[end + 1:]
         if tail:
             if not tail.startswith(":") or not tail[1:].strip():
-                raise UserError(f"{where} {text!r}: expected :UNIT after the quoted column name")
+                raise FieldError(key, f"{text!r}: expected :UNIT after the quoted column name", where)
             unit = tail[1:].strip()
     else:
         source, colon, tail = rest.rpartition(":")
@@ -166,9 +166,9 @@ def load_mapping(path: str) -> dict:
             text = f"{target}={src}" if isinstance(src, int) else f'{target}="{src}"'
             if spec.get("unit"):
                 text += f":{spec['unit']}"
-            cols.append(parse_column(text, where))
+            cols.append(parse_column(text, f"columns.{target}", str(path)))
         elif isinstance(spec, (str, int)):
-            cols.append(parse_column(f"{target}={spec}", where))
+            cols.append(parse_column(f"{target}={spec}", f"columns.{target}", str(path)))
         else:
             raise UserError(f"{where}: expected \"COLUMN[:UNIT]\" or a table")
     out = dict(doc)
@@ -390,8 +390,8 @@ def map_file(table: Table, columns: Sequence[ColumnMap], constants: dict[str, st
     by_target: dict[str, tuple[int, str | None]] = {}
     for cm in columns:
         if cm.target in by_target:
-            raise UserError(f"--column {cm.target}: given twice")
-        by_target[cm.target] = (_find(table, cm.source, f"{path}: --column {cm.target}"), cm.unit)
+            raise FieldError("column", f"{cm.target}: given twice")
+        by_target[cm.target] = (_find(table, cm.source, f"{path}: column {cm.target}"), cm.unit)
     given = set(by_target)
     used = {i for i, _ in by_target.values()}
     if not any(t in SIGNALS for t in given):      # header patterns fill what was not mapped
@@ -476,8 +476,8 @@ def map_file(table: Table, columns: Sequence[ColumnMap], constants: dict[str, st
     for target, text in constants.items():
         ref = RUN_TARGETS.get(target)
         if ref is None:
-            raise UserError(f"--const {target}: not a run column (one of: {', '.join(RUN_TARGETS)})")
-        value = parse_quantity(text, ref, f"--const {target}")
+            raise FieldError("const", f"{target}: not a run column (one of: {', '.join(RUN_TARGETS)})")
+        value = parse_quantity(text, ref, f"const {target}")
         out[target] = np.full(len(table.frame), value)
     if "pulse_width" in out:
         w = out["pulse_width"][np.isfinite(out["pulse_width"])]
@@ -591,7 +591,7 @@ def _assemble(files: list[FileImport], kind: str | None,
         reason = f"inferred: {reason}"
     else:
         if kind not in KINDS:
-            raise UserError(f"--kind {kind}: one of {', '.join(KINDS)}")
+            raise FieldError("kind", f"{kind}: one of {', '.join(KINDS)}")
         reason = f"given by {kind_from}"
     parts: dict[str, list[np.ndarray]] = {c: [] for c in
                                           ("pulse_index", "cycle", "step", "pulse_current", "pulse_width",
@@ -665,7 +665,7 @@ def _rank_in_group(group: np.ndarray) -> np.ndarray:
 
 def import_files(paths: Sequence[str], output: str, *, columns: Sequence[ColumnMap] = (),
                  constants: dict[str, str] | None = None, kind: str | None = None,
-                 kind_from: str = "--kind", sample: dict | None = None, each: bool = False,
+                 kind_from: str = "kind", sample: dict | None = None, each: bool = False,
                  header: bool | None = None, delimiter: str | None = None,
                  read_voltage: str | None = None, overwrite: bool = False,
                  mapping_text: str = "") -> ImportResult:
@@ -691,7 +691,7 @@ def import_files(paths: Sequence[str], output: str, *, columns: Sequence[ColumnM
         check_output_file(o, overwrite=overwrite)
     rv = None
     if read_voltage is not None:
-        rv = parse_quantity(read_voltage, "V", "--read-voltage")
+        rv = parse_quantity(read_voltage, "V", "read_voltage")
     tables = [read_table(p, header=header, delimiter=delimiter) for p in paths]
     files = [map_file(t, columns, constants) for t in tables]
     groups = [[f] for f in files] if each else [files]

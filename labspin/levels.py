@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from labspin.errors import UserError
+from labspin.errors import FieldError, UserError
 from labspin.outputs import check_output_file
 
 FORMAT = "labspin-levels/1"
@@ -116,16 +116,16 @@ def distinguishable_index(mean, std, k: float = 5.0) -> list[int]:
 
 
 def select_levels(table: LevelTable, select: str = "all", k: float = 5.0,
-                  source: str = "--select") -> LevelTable:
+                  source: str = "select") -> LevelTable:
     """``all``: the table as is; ``distinguishable``: only its k·σ-separated levels (the table
     records which states were kept and the k used)."""
     if select not in SELECTIONS:
-        raise UserError(f"{source}: unknown {select!r} (choose from {', '.join(SELECTIONS)})")
+        raise FieldError(source, f"unknown {select!r} (choose from {', '.join(SELECTIONS)})")
     if select == "all":
         return table
     keep = distinguishable_index(table.mean, table.std, k)
     if len(keep) < 2:
-        raise UserError(f"{source}: fewer than 2 usable levels after selection ({len(keep)} at k = {k:g})")
+        raise FieldError(source, f"fewer than 2 usable levels after selection ({len(keep)} at k = {k:g})")
     extra = {**table.extra, "selection": {"select": select, "k": k, "states": keep,
                                           "from_levels": len(table)}}
     return LevelTable(table.mean[keep], table.std[keep], table.n[keep], table.quantity, table.unit,

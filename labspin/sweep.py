@@ -54,7 +54,7 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from labspin.errors import UserError
+from labspin.errors import FieldError, UserError
 
 TOP_KEYS = ("name", "description", "recipe", "devices", "seeds", "hall_mode", "parameters", "analysis",
             "evaluate")
@@ -413,11 +413,11 @@ def _dispatch(todo: list[Task], out: Path, *, workers: int, scheduler: str | Non
         try:
             client = Client(scheduler, timeout="10s")
         except (OSError, TimeoutError, ValueError) as exc:
-            raise UserError(f"--scheduler {scheduler}: cannot connect ({exc})") from None
+            raise FieldError("scheduler", f"{scheduler}: cannot connect ({exc})") from None
         cluster = None
     else:
         if workers < 1:
-            raise UserError(f"--workers: must be >= 1, got {workers}")
+            raise FieldError("workers", f"must be >= 1, got {workers}")
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                dashboard_address=None, silence_logs=40)
         client = Client(cluster)

@@ -18,7 +18,7 @@ from typing import Any, Callable, ClassVar, Iterator, NamedTuple
 
 import numpy as np
 
-from labspin.errors import UserError
+from labspin.errors import FieldError, UserError
 from labspin.units import UnitError, to_si
 
 # Column names of `Protocol.arrays()`, in `Step` field order.
@@ -39,13 +39,12 @@ class Step:
                            # with pulse_current, read after the last only (endurance); 0 = no pulse
 
 
-class ParameterError(UserError):
-    """A protocol parameter is wrong; `key` names it so callers can prefix the recipe file."""
+class ParameterError(FieldError):
+    """A protocol parameter is wrong: key "parameters.<name>" (`parameter` is the bare name)."""
 
-    def __init__(self, key: str, reason: str):
-        super().__init__(f"parameters.{key}: {reason}")
-        self.key = key
-        self.reason = reason
+    def __init__(self, parameter: str, reason: str, where: str | None = None):
+        super().__init__(f"parameters.{parameter}", reason, where)
+        self.parameter = parameter
 
 
 class Demand(NamedTuple):
@@ -161,7 +160,7 @@ class Protocol(ABC):
                         if reason:
                             raise ParameterError(f"{f.name}[{i}]" if kind == "floats" else f.name, reason)
             except ParameterError as exc:
-                raise ParameterError(exc.key, exc.reason if "(in " in exc.reason       # a unit error names it
+                raise ParameterError(exc.parameter, exc.reason if "(in " in exc.reason       # a unit error names it
                                      else exc.reason + unit_note(f.metadata.get("unit", ""))) from None
             object.__setattr__(self, f.name, value)
         self._check()
@@ -183,17 +182,16 @@ class Protocol(ABC):
         allowed = cls.parameter_names()
         for key in params:
             if key not in allowed:
-                raise UserError(f"{source}: parameters.{key}: unknown parameter for kind "
-                                f"{cls.kind!r} (allowed: {', '.join(allowed)}; "
-                                f"`labspin recipes` shows them with units)")
+                raise ParameterError(key, f"unknown parameter for kind {cls.kind!r} (allowed: "
+                                     f"{', '.join(allowed)}; `labspin recipes` shows them with units)", source)
         for f in fields(cls):
             if "kind" in f.metadata and f.name not in params and f.default is MISSING:
-                raise UserError(f"{source}: parameters.{f.name}: missing (required for kind {cls.kind!r})"
-                                + unit_note(f.metadata.get("unit", "")))
+                raise ParameterError(f.name, f"missing (required for kind {cls.kind!r})"
+                                     + unit_note(f.metadata.get("unit", "")), source)
         try:
             return cls(**params)
         except ParameterError as exc:
-            raise UserError(f"{source}: {exc}") from None
+            raise ParameterError(exc.parameter, exc.reason, source) from None
 
     def parameters(self) -> dict:
         """JSON-able, SI: what the run file stores and the GUI edits."""

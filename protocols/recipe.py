@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from labspin.errors import UserError
+from labspin.errors import FieldError, UserError
 from labspin.protocols.base import Protocol
 from labspin.protocols.endurance import Endurance
 from labspin.protocols.loop import Loop
@@ -106,6 +106,8 @@ def parse_recipe(text: str, source: str = "<recipe>", *, path: str | None = None
         merged = {k: v for k, v in {**params, **applied}.items() if v is not None}
         try:
             protocol = cls.from_parameters(merged, source)
+        except FieldError as exc:
+            raise exc.replace(reason=f"{exc.reason} (override)") from None
         except UserError as exc:
             raise UserError(f"{exc} (override)") from None
     return Recipe(name=name, kind=kind, text=text, path=path, protocol=protocol,

@@ -140,10 +140,12 @@ def test_state_definition_skips_rmin_and_is_larger_at_low_states():
 
 def test_unknown_ctc_definition_and_bad_k():
     df = staircase_frame(n_states=3, cycles=5)
-    with pytest.raises(UserError, match="--ctc"):
+    with pytest.raises(UserError, match="^ctc_definition: unknown definition 'relative'") as err:
         analysis.analyze_run(df, ctc_definition="relative")
-    with pytest.raises(UserError, match="--k"):
+    assert err.value.key == "ctc_definition"
+    with pytest.raises(UserError, match="^k: ") as err:
         analysis.analyze_run(df, k=-1)
+    assert err.value.key == "k"
 
 
 def test_auto_clustering_finds_the_states_without_steps():

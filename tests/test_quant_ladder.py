@@ -94,8 +94,9 @@ def test_distinguishable_subset_and_too_few_levels():
         ladder_views(levels_from_table(blur), "distinguishable")
     with pytest.raises(UserError, match="fewer than 2 usable levels"):
         select_levels(blur, "distinguishable")
-    with pytest.raises(UserError, match="--ladder"):
+    with pytest.raises(UserError, match="^ladder: unknown 'half'") as err:
         make_observer("mse", "channel", "half")
+    assert err.value.key == "ladder"
 
 
 def test_uniform_full_ladder_unchanged_fit_never_worse():

@@ -134,9 +134,9 @@ def test_per_tensor_vs_per_channel_shapes():
 
 
 def test_unknown_observer_or_granularity():
-    with pytest.raises(UserError, match="--observer"):
-        make_observer("kl")
-    with pytest.raises(UserError, match="--granularity"):
-        make_observer("mse", "group")
-    with pytest.raises(UserError, match="--uniform"):
-        uniform_levels(1)
+    for call, key in ((lambda: make_observer("kl"), "observer"),       # the field, not a CLI flag
+                      (lambda: make_observer("mse", "group"), "granularity"),
+                      (lambda: uniform_levels(1), "uniform")):
+        with pytest.raises(UserError, match=f"^{key}: ") as err:
+            call()
+        assert err.value.key == key

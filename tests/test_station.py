@@ -306,8 +306,9 @@ def test_sim_station_hall_mode(no_visa):
     assert sim_station_spec("tilted:2").hall_reader.mode == "dc_delta"
     spec = sim_station_spec("tilted:2", hall_mode="pulse_delta")
     assert spec.hall_reader.mode == "pulse_delta" and spec.hall_reader.instrument == spec.pulse_source
-    with pytest.raises(UserError, match="--hall-mode"):
+    with pytest.raises(UserError, match="^hall_mode: 'lockin'") as err:     # the field, not a CLI flag
         sim_station_spec("tilted:2", hall_mode="lockin")
+    assert err.value.key == "hall_mode"
 
 
 def test_pulse_delta_sim_station_opens_with_a_block_reader():

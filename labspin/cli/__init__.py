@@ -12,6 +12,7 @@ import click
 
 from labspin import __version__
 from labspin.errors import UserError
+from labspin.cli.flags import message, use_flags
 from labspin.extras import missing_extra_error
 
 # verb -> "module:attribute"; each module defines one click command.
@@ -44,7 +45,7 @@ class LazyGroup(click.Group):
         if target is None:
             return None
         module, attr = target.split(":")
-        return getattr(importlib.import_module(module), attr)
+        return use_flags(getattr(importlib.import_module(module), attr))
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -65,7 +66,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         rv = cli.main(args=argv, prog_name="labspin", standalone_mode=False)
     except (UserError, SimulatorInputError) as exc:
-        click.echo(f"labspin: error: {exc}", err=True)
+        click.echo(f"labspin: error: {message(exc)}", err=True)
         sys.exit(2)
     except click.exceptions.Abort:
         click.echo("labspin: aborted", err=True)

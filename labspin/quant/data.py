@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from labspin.errors import UserError
+from labspin.errors import FieldError, UserError
 
 MEAN = (0.4914, 0.4822, 0.4465)
 STD = (0.2470, 0.2435, 0.2616)
@@ -75,7 +75,7 @@ def load_cifar10(path: str | os.PathLike | None, split: str = "test") -> ImageSe
     if split not in ("test", "train"):
         raise ValueError(split)
     if path is None or str(path) == "":
-        raise UserError("--data: no data given (option --data or env LABSPIN_DATA)")
+        raise FieldError("data", "no data given (a path, or env LABSPIN_DATA)")
     p = Path(path)
     if p.is_file():
         return load_npz(p)

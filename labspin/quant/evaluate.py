@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from labspin.errors import UserError
+from labspin.errors import FieldError, UserError
 from labspin.outputs import prepare_output_dir
 from labspin.quant.data import ImageSet, load_cifar10, normalize
 from labspin.quant.levels_map import DeviceLevels, differential, levels_from_table, uniform_levels
@@ -41,9 +41,9 @@ CALIB_IMAGES = 512
 
 def resolve_device(device: str) -> torch.device:
     if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
-        raise UserError(f"--device: expected cpu or cuda, got {device!r}")
+        raise FieldError("device", f"expected cpu or cuda, got {device!r}")
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError("--device: cuda requested but no CUDA device is available")
+        raise FieldError("device", "cuda requested but no CUDA device is available")
     return torch.device(device)
 
 
@@ -72,7 +72,7 @@ def as_levels(levels, mapping: str = "direct") -> DeviceLevels:
     """DeviceLevels from a DeviceLevels, a LevelTable, a path to a level file, or an int (uniform K);
     ``mapping="differential"`` programs each weight on a pair of devices (see levels_map)."""
     if mapping not in MAPPINGS:
-        raise UserError(f"--mapping: unknown {mapping!r} (choose from {', '.join(MAPPINGS)})")
+        raise FieldError("mapping", f"unknown {mapping!r} (choose from {', '.join(MAPPINGS)})")
     if isinstance(levels, DeviceLevels):
         lv = levels
     elif isinstance(levels, (int, np.integer)):
@@ -137,7 +137,7 @@ class ActQuant:
                  observer: str = "histogram"):
         from torch.ao.quantization import HistogramObserver, MinMaxObserver
         if not 2 <= bits <= 8:
-            raise UserError(f"--act-bits: must be 2..8, got {bits}")
+            raise FieldError("act_bits", f"must be 2..8, got {bits}")
         self.qmin, self.qmax = 0, 2 ** bits - 1
         mods = dict(model.named_modules())
         obs = {}
@@ -171,14 +171,14 @@ def trial_seeds(seed: int, trials: int) -> list[int]:
     return [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(trials)]
 
 
-def _parse_list(value: str | Sequence[str], allowed: Iterable[str], option: str) -> list[str]:
+def _parse_list(value: str | Sequence[str], allowed: Iterable[str], key: str) -> list[str]:
     items = [v.strip() for v in (value.split(",") if isinstance(value, str) else value) if str(v).strip()]
     allowed = list(allowed)
     for v in items:
         if v not in allowed:
-            raise UserError(f"{option}: unknown {v!r} (choose from {', '.join(allowed)})")
+            raise FieldError(key, f"unknown {v!r} (choose from {', '.join(allowed)})")
     if not items:
-        raise UserError(f"{option}: empty list")
+        raise FieldError(key, "empty list")
     return list(dict.fromkeys(items))
 
 
@@ -238,17 +238,17 @@ def evaluate_levels(
     run's metadata (levels, layers, seeds, per-layer choices, ...).
     """
     say = progress or (lambda msg: None)
-    obs_names = _parse_list(observers, OBSERVER_CHOICES, "--observer")
-    grans = _parse_list(granularities, GRANULARITIES, "--granularity")
+    obs_names = _parse_list(observers, OBSERVER_CHOICES, "observer")
+    grans = _parse_list(granularities, GRANULARITIES, "granularity")
     noises = [bool(noise)] if isinstance(noise, bool) else [bool(n) for n in noise]
     if not isinstance(trials, int) or trials < 1:
-        raise UserError(f"--trials: must be an integer >= 1, got {trials!r}")
+        raise FieldError("trials", f"must be an integer >= 1, got {trials!r}")
     if batch_size < 1:
-        raise UserError(f"--batch-size: must be >= 1, got {batch_size}")
+        raise FieldError("batch_size", f"must be >= 1, got {batch_size}")
     if ladder not in LADDERS:
-        raise UserError(f"--ladder: unknown {ladder!r} (choose from {', '.join(LADDERS)})")
+        raise FieldError("ladder", f"unknown {ladder!r} (choose from {', '.join(LADDERS)})")
     if rounding not in ROUNDINGS:
-        raise UserError(f"--rounding: unknown {rounding!r} (choose from {', '.join(ROUNDINGS)})")
+        raise FieldError("rounding", f"unknown {rounding!r} (choose from {', '.join(ROUNDINGS)})")
     dev = resolve_device(device)
     lv = as_levels(levels, mapping)
     from labspin.quant.levels_map import ladder_views

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import parametrize
 
-from labspin.errors import UserError
+from labspin.errors import FieldError, UserError
 from labspin.quant.calibrate import _brackets
 from labspin.quant.data import ImageSet, load_cifar10, normalize
 from labspin.quant.levels_map import DeviceLevels
@@ -127,16 +127,16 @@ def finetune(
         observer, granularity, ladder, noise = c["observer"], c["granularity"], c["ladder"], c["noise"]
     elif (out.exists() or st_path.exists()) and not overwrite:
         raise UserError(f"{out}: output exists (use --overwrite, or --resume)")
-    for name, v in (("--epochs", epochs), ("--batch-size", batch_size)):
+    for name, v in (("epochs", epochs), ("batch_size", batch_size)):
         if not isinstance(v, int) or v < 1:
-            raise UserError(f"{name}: must be an integer >= 1, got {v!r}")
+            raise FieldError(name, f"must be an integer >= 1, got {v!r}")
     if not lr > 0:
-        raise UserError(f"--lr: must be > 0, got {lr}")
+        raise FieldError("lr", f"must be > 0, got {lr}")
     if not out.parent.exists():
         raise UserError(f"{out.parent}: output folder does not exist")
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise UserError("--device: cuda requested but no CUDA device is available")
+        raise FieldError("device", "cuda requested but no CUDA device is available")
     obs = make_observer(observer, granularity, ladder)
     original = load_model(checkpoint)
     if not isinstance(data, ImageSet):

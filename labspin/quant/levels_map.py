@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from labspin.errors import UserError
+from labspin.errors import FieldError, UserError
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ class DeviceLevels:
 def uniform_levels(k: int, ctc: float = 0.0) -> DeviceLevels:
     """Ideal K-level grid ``-(K-1)//2 .. (K-1)//2``; ``ctc`` = std as a fraction of the window."""
     if not isinstance(k, (int, np.integer)) or k < 2 or k > 256:
-        raise UserError(f"--uniform: number of levels must be an integer in 2..256, got {k!r}")
+        raise FieldError("uniform", f"number of levels must be an integer in 2..256, got {k!r}")
     if not (np.isfinite(ctc) and ctc >= 0):
         raise UserError(f"ctc: must be a finite number >= 0, got {ctc!r}")
     qmin, qmax = -(k - 1) // 2, (k - 1) // 2
@@ -100,7 +100,7 @@ def differential(levels: DeviceLevels) -> DeviceLevels:
     it. Programming noise is that of both devices: σ = sqrt(σ_k² + σ_0²).
     """
     if levels.integer_grid:
-        raise UserError("--mapping differential: needs a measured level table, not --uniform")
+        raise FieldError("mapping", "differential needs a measured level table, not a uniform grid")
     v, sd = levels.values.double(), levels.std.double()
     d, var = v[1:] - v[0], sd[1:] ** 2 + sd[0] ** 2
     span = float(d[-1])
@@ -159,12 +159,12 @@ def distinguishable_index(levels: DeviceLevels, k: float = 5.0) -> torch.Tensor:
 
 
 def sub_levels(levels: DeviceLevels, index: torch.Tensor, mirror: bool = False,
-               source: str = "--ladder") -> DeviceLevels:
+               source: str = "ladder") -> DeviceLevels:
     """The levels ``index`` (ascending) as a ladder of their own; ``mirror`` negates and reverses it
     (the periphery flips the sign of the scale digitally: w = -s (l - z))."""
     index = index.to(torch.int64).cpu()
     if index.numel() < 2:
-        raise UserError(f"{source}: fewer than 2 usable levels after selection ({index.numel()})")
+        raise FieldError(source, f"fewer than 2 usable levels after selection ({index.numel()})")
     full = index.numel() == len(levels) and not mirror
     if full:
         return levels
@@ -184,7 +184,7 @@ def ladder_views(levels: DeviceLevels, ladder: str = "full", k: float = 5.0, max
     keeps, per row, the view with the lowest weight error.
     """
     if ladder not in LADDERS:
-        raise UserError(f"--ladder: unknown {ladder!r} (choose from {', '.join(LADDERS)})")
+        raise FieldError("ladder", f"unknown {ladder!r} (choose from {', '.join(LADDERS)})")
     n = len(levels)
     full = torch.arange(n)
     if ladder == "full":
@@ -192,8 +192,8 @@ def ladder_views(levels: DeviceLevels, ladder: str = "full", k: float = 5.0, max
     dist = distinguishable_index(levels, k)
     if ladder == "distinguishable":
         if dist.numel() < 2:
-            raise UserError(f"--ladder distinguishable: fewer than 2 usable levels after selection "
-                            f"({dist.numel()} at k = {k:g})")
+            raise FieldError("ladder", f"distinguishable: fewer than 2 usable levels after selection "
+                                       f"({dist.numel()} at k = {k:g})")
         return [(dist, False)]
     runs = [torch.arange(a, n - b) for a in range(max_trim + 1) for b in range(max_trim + 1)
             if (a == 0 or b == 0) and n - a - b >= 2]          # trimmed at one end at a time

@@ -11,7 +11,7 @@ import torchvision
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from labspin.errors import UserError
+from labspin.errors import FieldError, UserError
 
 ARCH = "resnet18-cifar10"
 
@@ -106,5 +106,5 @@ def quantizable_layers(model: nn.Module, patterns: list[str] | None = None) -> l
     chosen = [n for n in names if any(fnmatch.fnmatchcase(n, p) for p in patterns)]
     for p in patterns:
         if not any(fnmatch.fnmatchcase(n, p) for n in names):
-            raise UserError(f"--layers: {p!r} matches no conv/linear layer (e.g. {names[0]!r}, 'layer4.*')")
+            raise FieldError("layers", f"{p!r} matches no conv/linear layer (e.g. {names[0]!r}, 'layer4.*')")
     return chosen

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from labspin.errors import UserError
+from labspin.errors import FieldError, UserError
 from labspin.quant.levels_map import LADDERS, DeviceLevels, dequantize, ladder_views, snap, sub_levels
 
 GRANULARITIES = ("tensor", "channel")
@@ -22,9 +22,9 @@ class Observer:
 
     def __init__(self, granularity: str = "channel", ladder: str = "full"):
         if granularity not in GRANULARITIES:
-            raise UserError(f"--granularity: unknown {granularity!r} (choose from {', '.join(GRANULARITIES)})")
+            raise FieldError("granularity", f"unknown {granularity!r} (choose from {', '.join(GRANULARITIES)})")
         if ladder not in LADDERS:
-            raise UserError(f"--ladder: unknown {ladder!r} (choose from {', '.join(LADDERS)})")
+            raise FieldError("ladder", f"unknown {ladder!r} (choose from {', '.join(LADDERS)})")
         self.granularity = granularity
         self.ladder = ladder
 
@@ -201,5 +201,5 @@ def make_observer(name: str, granularity: str = "channel", ladder: str = "full")
     """Observer by name; UserError for an unknown name, granularity or ladder."""
     key = name.strip().lower().replace("-", "").replace("_", "")
     if key not in OBSERVERS:
-        raise UserError(f"--observer: unknown {name!r} (choose from {', '.join(OBSERVERS)}, auto)")
+        raise FieldError("observer", f"unknown {name!r} (choose from {', '.join(OBSERVERS)}, auto)")
     return OBSERVERS[key](granularity, ladder)

@@ -4,23 +4,23 @@ from __future__ import annotations
 import json
 
 from labspin.drivers.roles import Limits
-from labspin.errors import UserError
+from labspin.errors import FieldError, UserError
 from labspin.station.spec import HallReaderSpec, InstrumentSpec, SimulatorSpec, StationSpec
 
 
 def parse_sim_spec(spec: str) -> tuple[str, int]:
     """"tilted" or "tilted:SEED" -> (preset, seed); UserError on a malformed seed."""
     if not isinstance(spec, str) or not spec.strip():
-        raise UserError(f"--sim: expected PRESET or PRESET:SEED, got {spec!r}")
+        raise FieldError("sim", f"expected PRESET or PRESET:SEED, got {spec!r}")
     preset_name, _, seed_text = spec.strip().partition(":")
     seed = 0
     if seed_text:
         try:
             seed = int(seed_text)
         except ValueError:
-            raise UserError(f"--sim {spec}: seed must be a non-negative integer, got {seed_text!r}") from None
+            raise FieldError("sim", f"{spec}: seed must be a non-negative integer, got {seed_text!r}") from None
         if seed < 0:
-            raise UserError(f"--sim {spec}: seed must be a non-negative integer, got {seed}")
+            raise FieldError("sim", f"{spec}: seed must be a non-negative integer, got {seed}")
     return preset_name, seed
 
 
@@ -30,15 +30,15 @@ SIM_HALL_MODES = ("dc_delta", "pulse_delta")     # what a --sim bench (6221 + 21
 def check_hall_mode_use(station_file: str | None, hall_mode: str | None) -> None:
     """`--hall-mode` chooses how the simulated bench reads; a station file names its own mode."""
     if station_file and hall_mode is not None:
-        raise UserError("--hall-mode: only with --sim (a station file names its hall_reader mode)")
+        raise FieldError("hall_mode", "only with a simulated bench (a station file names its hall_reader mode)")
 
 
 def check_sim_hall_mode(hall_mode: str) -> None:
     """UserError unless ``hall_mode`` is a Hall-read mode of the simulated bench."""
     if hall_mode not in SIM_HALL_MODES:
-        raise UserError(f"--hall-mode: {hall_mode!r} is not a mode of the simulated bench "
-                        f"(one of: {', '.join(SIM_HALL_MODES)}; a station file with a [simulator] "
-                        f"table reads in any mode)")
+        raise FieldError("hall_mode", f"{hall_mode!r} is not a mode of the simulated bench "
+                         f"(one of: {', '.join(SIM_HALL_MODES)}; a station file with a [simulator] "
+                         f"table reads in any mode)")
 
 
 def preset_sample(preset_name: str, seed: int) -> dict:
