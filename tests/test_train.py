@@ -40,7 +40,9 @@ def test_augment_crops_and_flips_within_padding():
 def test_resume_repeats_a_straight_run_exactly(tmp_path, small_npz):
     data = load_cifar10(small_npz)
     kw = dict(epochs=2, batch_size=32, lr=0.05, model_fn=tiny, seed=4)
-    straight = train(data, tmp_path / "a.pt", **kw)
+    steps = []
+    straight = train(data, tmp_path / "a.pt", progress=lambda *a: steps.append(a), **kw)
+    assert steps[0] == ("epoch 1/2", 1, 3) and steps[-1] == ("epoch 2/2", 3, 3) and len(steps) == 6
     first = train(data, tmp_path / "b.pt", stop_after=1, **kw)
     assert first["epoch"] == 1
     resumed = train(data, tmp_path / "b.pt", resume=tmp_path / "b.pt", model_fn=tiny)
@@ -58,8 +60,9 @@ def test_cli_train_resnet18_one_epoch_then_resume(tmp_path, small_npz, capsys):
     base = ["train", "--data", str(small_npz), "-o", str(ck), "--batch-size", "48", "--lr", "0.05"]
     with pytest.raises(SystemExit) as exc:
         cli_main(base + ["--epochs", "2", "--stop-after", "1", "--seed", "1"])
-    assert exc.value.code == 0, capsys.readouterr().err
-    assert "epoch 1:" in capsys.readouterr().out
+    cap = capsys.readouterr()
+    assert exc.value.code == 0, cap.err
+    assert "epoch 1:" in cap.out and "epoch 1/2" in cap.err     # the CLI draws the library's progress
     sd = torch.load(ck, weights_only=True)       # the shared checkpoint's format: fp16 state_dict
     assert sd["conv1.weight"].dtype == torch.float16 and sd["conv1.weight"].shape == (64, 3, 3, 3)
     load_model(ck)                                # the evaluator takes it
@@ -77,8 +80,19 @@ def test_cli_train_bad_inputs(tmp_path, small_npz, capsys):
         (["--data", str(small_npz), "-o", str(tmp_path / "x.pt"), "--resume", str(tmp_path / "y.pt")],
          "no training state"),
         (["--data", str(small_npz), "-o", str(small_npz)], "exists"),
+        (["--data", str(small_npz), "-o", str(tmp_path / "x.pt"), "--batch-size", "0"],
+         "labspin: error: --batch-size: must be an integer >= 1, got 0"),     # field batch_size -> flag
     ):
         with pytest.raises(SystemExit) as exc:
             cli_main(["train", *args])
         err = capsys.readouterr().err
         assert exc.value.code == 2 and needle in err and len(err.strip().splitlines()) == 1
+
+
+def test_training_imports_no_click():
+    """The library reports progress through a callback; only labspin.cli draws bars (click)."""
+    import subprocess
+    import sys
+    code = "import sys, labspin.quant.train, labspin.quant.finetune; print('click' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

@@ -127,9 +127,11 @@ def train(data, output, epochs, batch_size, lr, subset, test_data, resume, stop_
         raise UserError("--data: no data given (option or env LABSPIN_DATA)")
     from labspin.quant.train import train as run_train
     _threads()
-    result = run_train(data, output, epochs=epochs, batch_size=batch_size, lr=lr, subset=subset,
-                       resume=resume, device=device, seed=seed, overwrite=overwrite, test_data=test_data,
-                       stop_after=stop_after, progress=True)
+    from labspin.cli.bars import StepBars
+    with StepBars() as bars:
+        result = run_train(data, output, epochs=epochs, batch_size=batch_size, lr=lr, subset=subset,
+                           resume=resume, device=device, seed=seed, overwrite=overwrite, test_data=test_data,
+                           stop_after=stop_after, progress=bars)
     for h in result["history"]:
         acc = f", test {h['test_accuracy']:.2f} %" if h.get("test_accuracy") is not None else ""
         click.echo(f"epoch {h['epoch']}: loss {h['loss']:.4f}, train {h['train_accuracy']:.2f} %{acc}")

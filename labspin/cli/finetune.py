@@ -45,9 +45,12 @@ def finetune(levels_path, checkpoint, data, output, epochs, batch_size, lr, subs
         resolve_device(device)
     levels = as_levels(levels_path, mapping)
     _threads()
-    result = run(checkpoint, levels, data, output, epochs=epochs, batch_size=batch_size, lr=lr, subset=subset,
-                 observer=observer, granularity=granularity, ladder=ladder, noise=noise, resume=resume,
-                 device=device, seed=seed, overwrite=overwrite, stop_after=stop_after, progress=True)
+    from labspin.cli.bars import StepBars
+    with StepBars() as bars:
+        result = run(checkpoint, levels, data, output, epochs=epochs, batch_size=batch_size, lr=lr,
+                     subset=subset, observer=observer, granularity=granularity, ladder=ladder, noise=noise,
+                     resume=resume, device=device, seed=seed, overwrite=overwrite, stop_after=stop_after,
+                     progress=bars)
     for h in result["history"]:
         click.echo(f"epoch {h['epoch']}: loss {h['loss']:.4f}, train {h['train_accuracy']:.2f} % "
                    f"(quantized, noisy), {h['seconds']:.0f} s")

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import copy
 import os
-import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -105,11 +105,12 @@ def finetune(
     seed: int = 0,
     overwrite: bool = False,
     stop_after: int | None = None,
-    progress: bool = False,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> dict:
     """Fine-tune ``checkpoint`` on the device ``levels``; write ``output`` (a ResNet-18 state_dict,
     fp32) and ``output.state`` (for ``resume``). SGD, momentum 0.9, cosine decay of ``lr``.
-    Returns {"checkpoint", "state", "epoch", "history"}."""
+    ``progress(label, step, steps)`` is called after each step. Returns {"checkpoint", "state", "epoch",
+    "history"}."""
     out = Path(output)
     st_path = Path(str(out) + ".state")
     saved = None
@@ -177,32 +178,23 @@ def finetune(
         order = torch.randperm(len(data), generator=gen)
         model.train()
         t0, tot, correct, seen = time.perf_counter(), 0.0, 0, 0
-        bar = None
-        if progress:
-            import click
-            bar = click.progressbar(length=steps_per_epoch, label=f"finetune on {levels.label}: epoch "
-                                    f"{epoch + 1}/{epochs}", file=sys.stderr, show_eta=True)
-            bar.__enter__()
-        try:
-            for i in range(steps_per_epoch):
-                idx = order[i * batch_size:(i + 1) * batch_size]
-                xb = augment(normalize(data.x[idx]), gen).to(dev).contiguous(memory_format=torch.channels_last)
-                yb = data.y[idx].to(dev)
-                with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_bf16):
-                    logits = model(xb)
-                    loss = F.cross_entropy(logits.float(), yb)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                sched.step()
-                tot += float(loss.detach()) * len(idx)
-                correct += int((logits.argmax(1) == yb).sum())
-                seen += len(idx)
-                if bar is not None:
-                    bar.update(1)
-        finally:
-            if bar is not None:
-                bar.__exit__(None, None, None)
+        label = f"finetune on {levels.label}: epoch {epoch + 1}/{epochs}"
+        for i in range(steps_per_epoch):
+            idx = order[i * batch_size:(i + 1) * batch_size]
+            xb = augment(normalize(data.x[idx]), gen).to(dev).contiguous(memory_format=torch.channels_last)
+            yb = data.y[idx].to(dev)
+            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_bf16):
+                logits = model(xb)
+                loss = F.cross_entropy(logits.float(), yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            tot += float(loss.detach()) * len(idx)
+            correct += int((logits.argmax(1) == yb).sum())
+            seen += len(idx)
+            if progress is not None:
+                progress(label, i + 1, steps_per_epoch)
         history.append(dict(epoch=epoch + 1, loss=tot / seen, train_accuracy=100.0 * correct / seen,
                             seconds=time.perf_counter() - t0, bf16=use_bf16))
         state = _plain_state(model)

@@ -8,7 +8,6 @@ epoch e come from a generator seeded by (seed, e), so a resumed run repeats a st
 from __future__ import annotations
 
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Callable
@@ -99,7 +98,7 @@ def train(
     overwrite: bool = False,
     test_data: ImageSet | str | os.PathLike | None = None,
     stop_after: int | None = None,
-    progress: bool | Callable[[int, int], None] = False,
+    progress: Callable[[str, int, int], None] | None = None,
     model_fn: Callable[[], nn.Module] = resnet18_cifar,
     weight_decay: float = 5e-4,
     label_smoothing: float = 0.1,
@@ -109,6 +108,7 @@ def train(
     With ``resume`` (a checkpoint written here, or its ``.state``), the schedule-defining settings
     (epochs, batch size, lr, subset, seed) come from the saved state and training continues at the
     next epoch. ``stop_after`` ends this call after that many epochs (time-sliced training).
+    ``progress(label, step, steps)`` is called after each step ("epoch 3/12", 1-based step).
     Returns {"checkpoint", "state", "epoch", "history"}.
     """
     out = Path(output)
@@ -173,35 +173,24 @@ def train(
         order = torch.randperm(len(data), generator=gen)
         model.train()
         t0, tot_loss, correct, seen = time.perf_counter(), 0.0, 0, 0
-        bar = None
-        if progress is True:
-            import click
-            bar = click.progressbar(length=steps_per_epoch, label=f"epoch {epoch + 1}/{epochs}",
-                                    file=sys.stderr, show_eta=True)
-            bar.__enter__()
-        try:
-            for i in range(steps_per_epoch):
-                idx = order[i * batch_size:(i + 1) * batch_size]
-                xb = augment(normalize(data.x[idx]), gen).to(dev, non_blocking=True)
-                xb = xb.contiguous(memory_format=torch.channels_last)
-                yb = data.y[idx].to(dev)
-                with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_bf16):
-                    logits = model(xb)
-                    loss = loss_fn(logits.float(), yb)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                sched.step()
-                tot_loss += float(loss.detach()) * len(idx)
-                correct += int((logits.argmax(1) == yb).sum())
-                seen += len(idx)
-                if bar is not None:
-                    bar.update(1)
-                elif callable(progress):
-                    progress(i + 1, steps_per_epoch)
-        finally:
-            if bar is not None:
-                bar.__exit__(None, None, None)
+        label = f"epoch {epoch + 1}/{epochs}"
+        for i in range(steps_per_epoch):
+            idx = order[i * batch_size:(i + 1) * batch_size]
+            xb = augment(normalize(data.x[idx]), gen).to(dev, non_blocking=True)
+            xb = xb.contiguous(memory_format=torch.channels_last)
+            yb = data.y[idx].to(dev)
+            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_bf16):
+                logits = model(xb)
+                loss = loss_fn(logits.float(), yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            tot_loss += float(loss.detach()) * len(idx)
+            correct += int((logits.argmax(1) == yb).sum())
+            seen += len(idx)
+            if progress is not None:
+                progress(label, i + 1, steps_per_epoch)
         rec = dict(epoch=epoch + 1, loss=tot_loss / seen, train_accuracy=100.0 * correct / seen,
                    test_accuracy=None, seconds=time.perf_counter() - t0, bf16=use_bf16)
         if test is not None:
