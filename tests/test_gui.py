@@ -359,13 +359,14 @@ def test_window_and_cli_gui_take_hall_mode(qtbot, capsys):
     w = MainWindow(sim="idmi:2", recipe="staircase_idmi", hall_mode="pulse_delta")
     qtbot.addWidget(w)
     assert w.hall_mode() == "pulse_delta" and w.validate() and w.spec.hall_reader.mode == "pulse_delta"
-    with pytest.raises(UserError, match="--hall-mode"):
+    with pytest.raises(UserError, match="^hall_mode: ") as lib:      # the library names the field ...
         MainWindow(station_file="x.toml", hall_mode="pulse_delta")
+    assert lib.value.key == "hall_mode"
     with pytest.raises(SystemExit) as exc:
         main(["gui", "--station", "x.toml", "--hall-mode", "pulse_delta"])
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("labspin: error: --hall-mode") and "\n" not in err
+    assert err.startswith("labspin: error: --hall-mode") and "\n" not in err      # ... the CLI its flag
 
 
 def test_window_refuses_a_bad_sim_or_mode_as_run_does(qtbot):
@@ -397,3 +398,27 @@ def test_browser_decimates_a_long_run(qtbot, window, tmp_path):
     assert b.table.rowCount() == 0 and not b.export_json_btn.isEnabled()
     b.MAX_POINTS = type(b).MAX_POINTS
     assert b.reload() and b.step == 1 and b.plots.n_points == 220 and b.table.rowCount() == 11
+
+
+def test_errors_are_shown_at_the_widget_their_key_names(qtbot, window):
+    """The field comes from `FieldError.key`, not from reading the message."""
+    from labspin.errors import FieldError
+    w = window
+    w.set_parameter("cycles", 0)                              # the library raises key parameters.cycles
+    edit, err = w._fields["cycles"]
+    assert edit.property("invalid") and err.isVisibleTo(w) and w.field_widget("parameters.cycles") is edit
+    assert not w._fields["reset_current"][0].property("invalid")
+    w.set_parameter("cycles", 2)
+    assert not edit.property("invalid") and not err.isVisibleTo(w)
+    # a message that names another parameter first still lands on the field of its key
+    w.show_field_error(FieldError("parameters.reset_current", "must differ from cycles and amplitudes[0]",
+                                  "staircase.toml"))
+    assert w._fields["reset_current"][0].property("invalid") and not edit.property("invalid")
+    assert "must differ" in w._fields["reset_current"][1].text() and not err.isVisibleTo(w)
+    # fields outside the recipe: the station widgets, an indexed parameter
+    w.show_field_error(FieldError("hall_mode", "not a mode"))
+    assert w.hall_combo.property("invalid") and "not a mode" in w.recipe_error.text()
+    assert w.field_widget("parameters.amplitudes[3]") is w._fields["amplitudes"][0]     # one rung: the list
+    assert w.field_widget("sim") is w.device_combo and w.field_widget("nosuch") is None
+    w.validate()                                              # a clean check clears every mark
+    assert not w.hall_combo.property("invalid") and not w._fields["reset_current"][0].property("invalid")

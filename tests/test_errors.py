@@ -1,0 +1,80 @@
+"""Structured errors: the library names the field (`key`), the CLI shows the flag the user typed."""
+from __future__ import annotations
+
+import pickle
+
+import pytest
+
+from labspin.analysis import cluster_1d
+from labspin.cli import main
+from labspin.errors import FieldError, UserError
+from labspin.protocols import ParameterError, load_recipe
+from labspin.station import sim_station_spec
+
+
+def cli(capsys, *argv: str) -> tuple[int, str]:
+    with pytest.raises(SystemExit) as exc:
+        main(list(argv))
+    return exc.value.code, capsys.readouterr().err
+
+
+def test_field_error_carries_key_reason_and_file():
+    err = FieldError("observer", "unknown 'kl'")
+    assert (err.key, err.reason, str(err)) == ("observer", "unknown 'kl'", "observer: unknown 'kl'")
+    moved = err.replace(where="cfg.toml")
+    assert str(moved) == "cfg.toml: observer: unknown 'kl'" and moved.key == "observer"
+    assert isinstance(err, UserError) and UserError("x").key is None
+    back = pickle.loads(pickle.dumps(ParameterError("cycles", "must be >= 1", "a.toml")))   # dask workers
+    assert type(back) is ParameterError and (back.key, back.parameter, str(back)) == (
+        "parameters.cycles", "cycles", "a.toml: parameters.cycles: must be >= 1")
+
+
+def test_recipe_errors_keep_their_key_through_load_recipe():
+    with pytest.raises(ParameterError) as exc:
+        load_recipe("staircase", {"cycles": 0})
+    assert exc.value.key == "parameters.cycles" and exc.value.where == "staircase.toml"
+    assert str(exc.value) == "staircase.toml: parameters.cycles: must be >= 1, got 0 (override)"
+    with pytest.raises(ParameterError) as exc:
+        load_recipe("staircase", {"nosuch": 1})
+    assert exc.value.key == "parameters.nosuch" and "unknown parameter" in exc.value.reason
+
+
+@pytest.mark.parametrize("call, key", [
+    (lambda: sim_station_spec("tilted:x"), "sim"),
+    (lambda: sim_station_spec("tilted:1", hall_mode="lockin"), "hall_mode"),
+    (lambda: cluster_1d([1.0, 2.0], 5), "states"),
+])
+def test_library_messages_name_the_field_not_a_flag(call, key):
+    with pytest.raises(FieldError) as exc:
+        call()
+    assert exc.value.key == key and str(exc.value).startswith(f"{key}: ") and "--" not in str(exc.value)
+
+
+def test_cli_maps_the_field_to_the_flag_it_was_given_as(capsys, tmp_path):
+    code, err = cli(capsys, "dry-run", "staircase", "--sim", "tilted:x")
+    assert code == 2 and err == ("labspin: error: --sim: tilted:x: seed must be a non-negative integer, "
+                                 "got 'x'\n")
+    code, err = cli(capsys, "run", "staircase", "--station", "x.toml", "--hall-mode", "pulse_delta",
+                    "-o", str(tmp_path / "r.h5"))
+    assert code == 2 and err.startswith("labspin: error: --hall-mode: only with a simulated bench")
+    # a recipe parameter is no option: it keeps its field name (and the recipe file)
+    code, err = cli(capsys, "dry-run", "staircase", "--sim", "tilted:1", "--set", "cycles=0")
+    assert code == 2 and err == "labspin: error: staircase.toml: parameters.cycles: must be >= 1, got 0 (override)\n"
+    assert not (tmp_path / "r.h5").exists()
+
+
+def test_flag_for_matches_the_option_keyword_or_its_spelling():
+    import click
+
+    from labspin.cli.flags import flag_for
+
+    @click.command()
+    @click.option("--batch-size", type=int)
+    @click.option("--column", "columns", multiple=True)
+    @click.option("--ctc")
+    def cmd(batch_size, columns, ctc):
+        """test"""
+    assert flag_for(cmd, "batch_size") == "--batch-size"
+    assert flag_for(cmd, "column") == "--column"              # keyword `columns`, spelt --column
+    assert flag_for(cmd, "ctc_definition") == "--ctc"         # the API's name for --ctc
+    assert flag_for(cmd, "parameters.cycles") is None
