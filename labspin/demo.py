@@ -95,14 +95,14 @@ def _start_folder(cfg: DemoConfig) -> Path:
         out = cfg.out_dir
         f = out / CONFIG_FILE
         if not f.is_file():
-            raise UserError(f"{f}: not found; --resume continues a folder that labspin demo started")
+            raise FieldError("resume", "not found (it continues a folder that labspin demo started)", str(f))
         try:
             old = json.loads(f.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise UserError(f"{f}: unreadable ({exc})") from None
         diff = [f"{k} {old.get(k)!r} (now {v!r})" for k, v in rec.items() if old.get(k) != v]
         if diff:
-            raise UserError(f"{f}: --resume needs the options the folder was made with: " + "; ".join(diff))
+            raise FieldError("resume", "needs the options the folder was made with: " + "; ".join(diff), str(f))
         return out
     out = prepare_output_dir(cfg.out_dir, overwrite=cfg.overwrite)
     (out / CONFIG_FILE).write_text(json.dumps(rec, indent=2) + "\n", encoding="utf-8")
@@ -147,9 +147,9 @@ def run_demo(cfg: DemoConfig, say: Callable[[str], None] = print) -> DemoResult:
     if cfg.evaluates:               # check the ML inputs before spending minutes measuring
         from labspin.extras import require
         require("eval", "labspin demo")
-        for opt, p in (("--checkpoint", cfg.checkpoint), ("--data", cfg.data)):
+        for key, p in (("checkpoint", cfg.checkpoint), ("data", cfg.data)):
             if not Path(p).exists():
-                raise UserError(f"{opt} {p}: no such file or directory")
+                raise FieldError(key, f"{p}: no such file or directory")
     out = _start_folder(cfg)
     t0 = time.monotonic()
     notes: list[str] = []

@@ -408,9 +408,9 @@ def map_file(table: Table, columns: Sequence[ColumnMap], constants: dict[str, st
                     break
     signal = [t for t in by_target if t in SIGNALS]
     if not signal:
-        raise UserError(f"{path}: cannot tell which column is the signal (columns: "
-                        f"{', '.join(map(repr, table.headers))}); give e.g. "
-                        "--column hall_resistance=NAME:ohm")
+        raise FieldError("column", f"{path}: cannot tell which column is the signal (columns: "
+                                   f"{', '.join(map(repr, table.headers))}); map one, e.g. "
+                                   "hall_resistance=NAME:ohm")
     if len(signal) > 1:
         raise UserError(f"{path}: two signal columns ({', '.join(signal)}); map one")
     out: dict[str, np.ndarray] = {}
@@ -611,8 +611,8 @@ def _assemble(files: list[FileImport], kind: str | None,
             elif kind == "levels":
                 cur = np.zeros(n)
             else:
-                raise UserError(f"{f.path}: a {kind} needs the pulse current; map it with "
-                                "--column pulse_current=NAME:UNIT")
+                raise FieldError("column", f"{f.path}: a {kind} needs the pulse current; map it, "
+                                           "pulse_current=NAME:UNIT")
         if "cycle" in c:
             cyc = c["cycle"].astype(np.int64)
             cyc = cyc - cyc.min()
@@ -624,7 +624,7 @@ def _assemble(files: list[FileImport], kind: str | None,
             cyc, step = potdep_cycles(cur)
         elif kind == "levels":
             if "step" not in c:
-                raise UserError(f"{f.path}: levels need a state column (--column step=NAME)")
+                raise FieldError("column", f"{f.path}: levels need a state column (step=NAME)")
             step = c["step"].astype(np.int64)
             cyc = _rank_in_group(step)            # repeated reads of a state = its cycles
         else:   # staircase: a cycle starts at each reset (negative) pulse
@@ -678,7 +678,7 @@ def import_files(paths: Sequence[str], output: str, *, columns: Sequence[ColumnM
     if each:
         folder = Path(output)
         if not folder.is_dir():
-            raise UserError(f"{output}: with --each, -o names an existing folder")
+            raise FieldError("output", f"{output}: not an existing folder (one run per input file goes there)")
         outs = [str(folder / (Path(p).stem + ".h5")) for p in paths]
         if len(set(outs)) != len(outs):
             raise UserError(f"{output}: two input files have the same name stem")
