@@ -55,3 +55,17 @@ def _rebuild(cls: type, state: dict, args: tuple) -> FieldError:
     Exception.__init__(err, *args)
     err.__dict__.update(state)
     return err
+
+
+class OutputExists(FieldError):
+    """An output is there and may not be replaced: the ``overwrite`` field would allow it.
+
+    ``"<path>: <what> (use overwrite<then>)"``; the CLI writes ``--overwrite``, the GUI marks its
+    Overwrite box."""
+
+    def __init__(self, path, what: str = "output exists", then: str = "") -> None:
+        self.what, self.then = what, then
+        super().__init__("overwrite", what, str(path))
+
+    def render(self, name: str) -> str:
+        return f"{self.where}: {self.what} (use {name}{self.then})"

@@ -2,14 +2,15 @@
 
 An existing output is never replaced, nor a folder written into, without ``overwrite``. A file's
 folder must exist (a mistyped folder is refused, not created); an output folder is created, with
-its parents. Every refusal is one UserError line naming the path.
+its parents. Every refusal is one UserError line naming the path; an existing output is an
+`OutputExists` (field ``overwrite``: the CLI says ``--overwrite``, the GUI marks its box).
 """
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from labspin.errors import UserError
+from labspin.errors import OutputExists, UserError
 
 
 def check_output_file(path: str | os.PathLike, *, overwrite: bool = False, suffix: str | None = None,
@@ -24,7 +25,7 @@ def check_output_file(path: str | os.PathLike, *, overwrite: bool = False, suffi
     if os.path.isdir(path):
         raise UserError(f"{where}: is a folder, not a file")
     if os.path.exists(path) and not overwrite:
-        raise UserError(f"{where}: exists (use --overwrite to replace it)")
+        raise OutputExists(where, "exists", " to replace it")
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise UserError(f"{where}: folder {folder} does not exist")
@@ -37,7 +38,7 @@ def check_output_dir(path: str | os.PathLike, *, overwrite: bool = False) -> Pat
     if p.exists() and not p.is_dir():
         raise UserError(f"{p}: exists and is not a folder")
     if not overwrite and p.is_dir() and any(p.iterdir()):
-        raise UserError(f"{p}: exists and is not empty (use --overwrite to write into it)")
+        raise OutputExists(p, "exists and is not empty", " to write into it")
     return p
 
 

@@ -78,3 +78,14 @@ def test_flag_for_matches_the_option_keyword_or_its_spelling():
     assert flag_for(cmd, "column") == "--column"              # keyword `columns`, spelt --column
     assert flag_for(cmd, "ctc_definition") == "--ctc"         # the API's name for --ctc
     assert flag_for(cmd, "parameters.cycles") is None
+
+
+def test_an_existing_output_names_the_overwrite_field(capsys, tmp_path):
+    from labspin.errors import OutputExists
+    err = OutputExists(tmp_path / "r.h5", "exists", " to replace it")
+    assert err.key == "overwrite" and str(err) == f"{tmp_path / 'r.h5'}: exists (use overwrite to replace it)"
+    out = tmp_path / "run.h5"
+    out.write_bytes(b"keep")
+    code, err = cli(capsys, "import", str(tmp_path / "data.csv"), "-o", str(out))
+    assert code == 2 and err == f"labspin: error: {out}: exists (use --overwrite to replace it)\n"
+    assert out.read_bytes() == b"keep"

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import parametrize
 
-from labspin.errors import FieldError, UserError
+from labspin.errors import FieldError, OutputExists, UserError
 from labspin.quant.calibrate import _brackets
 from labspin.quant.data import ImageSet, load_cifar10, normalize
 from labspin.quant.levels_map import DeviceLevels
@@ -127,7 +127,7 @@ def finetune(
         epochs, batch_size, lr, subset, seed = c["epochs"], c["batch_size"], c["lr"], c["subset"], c["seed"]
         observer, granularity, ladder, noise = c["observer"], c["granularity"], c["ladder"], c["noise"]
     elif (out.exists() or st_path.exists()) and not overwrite:
-        raise UserError(f"{out}: output exists (use --overwrite, or --resume)")
+        raise OutputExists(out, then=", or resume it")
     for name, v in (("epochs", epochs), ("batch_size", batch_size)):
         if not isinstance(v, int) or v < 1:
             raise FieldError(name, f"must be an integer >= 1, got {v!r}")

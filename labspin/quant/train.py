@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from labspin.errors import FieldError, UserError
+from labspin.errors import FieldError, OutputExists, UserError
 from labspin.quant.data import ImageSet, load_cifar10, normalize
 from labspin.quant.model import resnet18_cifar
 
@@ -130,9 +130,9 @@ def train(
                                                 cfg["subset"], cfg["seed"])
         same = rs.resolve() == st_path.resolve()
         if out.exists() and not overwrite and not same:
-            raise UserError(f"{out}: output exists (use --overwrite, or -o the checkpoint you resume)")
+            raise OutputExists(out, then=", or write to the checkpoint you resume")
     elif (out.exists() or st_path.exists()) and not overwrite:
-        raise UserError(f"{out}: output exists (use --overwrite)")
+        raise OutputExists(out)
     for name, v in (("epochs", epochs), ("batch_size", batch_size)):
         if not isinstance(v, int) or v < 1:
             raise FieldError(name, f"must be an integer >= 1, got {v!r}")

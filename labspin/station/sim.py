@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 
 from labspin.drivers.roles import Limits
-from labspin.errors import FieldError, UserError
+from labspin.errors import FieldError
 from labspin.station.spec import HallReaderSpec, InstrumentSpec, SimulatorSpec, StationSpec
 
 
