@@ -391,7 +391,10 @@ def map_file(table: Table, columns: Sequence[ColumnMap], constants: dict[str, st
     for cm in columns:
         if cm.target in by_target:
             raise FieldError("column", f"{cm.target}: given twice")
-        by_target[cm.target] = (_find(table, cm.source, f"{path}: column {cm.target}"), cm.unit)
+        try:
+            by_target[cm.target] = (_find(table, cm.source, cm.target), cm.unit)
+        except UserError as exc:
+            raise FieldError("column", str(exc), str(path)) from None
     given = set(by_target)
     used = {i for i, _ in by_target.values()}
     if not any(t in SIGNALS for t in given):      # header patterns fill what was not mapped
@@ -477,7 +480,10 @@ def map_file(table: Table, columns: Sequence[ColumnMap], constants: dict[str, st
         ref = RUN_TARGETS.get(target)
         if ref is None:
             raise FieldError("const", f"{target}: not a run column (one of: {', '.join(RUN_TARGETS)})")
-        value = parse_quantity(text, ref, f"const {target}")
+        try:
+            value = parse_quantity(text, ref, target)
+        except UserError as exc:
+            raise FieldError("const", str(exc)) from None
         out[target] = np.full(len(table.frame), value)
     if "pulse_width" in out:
         w = out["pulse_width"][np.isfinite(out["pulse_width"])]
@@ -691,7 +697,10 @@ def import_files(paths: Sequence[str], output: str, *, columns: Sequence[ColumnM
         check_output_file(o, overwrite=overwrite)
     rv = None
     if read_voltage is not None:
-        rv = parse_quantity(read_voltage, "V", "read_voltage")
+        try:
+            rv = parse_quantity(read_voltage, "V", "read_voltage")
+        except UserError as exc:     # "read_voltage: <reason>" as a field error
+            raise FieldError("read_voltage", str(exc).split(": ", 1)[1]) from None
     tables = [read_table(p, header=header, delimiter=delimiter) for p in paths]
     files = [map_file(t, columns, constants) for t in tables]
     groups = [[f] for f in files] if each else [files]
