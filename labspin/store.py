@@ -42,7 +42,7 @@ import h5py
 import numpy as np
 import pandas as pd
 
-from labspin.errors import UserError
+from labspin.errors import OutputExists, UserError
 from labspin.schema import COLUMNS, DTYPES, UNITS, now_iso  # noqa: F401 - the store's names too
 from labspin.superblock import clear_consistency_flags, superblock_flags
 
@@ -137,7 +137,7 @@ class RunWriter:
             self.start_index, self.time_offset, self.sim_state = point
         else:
             if p.exists() and not overwrite:
-                raise UserError(f"{self.path}: output exists (use --overwrite to replace it)")
+                raise OutputExists(self.path, "output exists", " to replace it")
             if p.is_dir():
                 raise UserError(f"{self.path}: is a directory")
             if not p.parent.is_dir():
@@ -240,7 +240,7 @@ class RunWriter:
 
     def _create(self, info: Any) -> None:
         if Path(self.path).exists() and not self.overwrite:
-            raise UserError(f"{self.path}: output exists (use --overwrite to replace it)")
+            raise OutputExists(self.path, "output exists", " to replace it")
         try:
             f = h5py.File(self.path, "w", libver="latest")
         except OSError as exc:
