@@ -16,7 +16,7 @@ import pyvisa.rname
 
 from labspin.drivers import registry
 from labspin.drivers.roles import Limits
-from labspin.errors import UserError
+from labspin.errors import FieldError, UserError
 from labspin.units import station_value
 from labspin.station.spec import (SIM_ADDRESS, Fault, HallReaderSpec, InstrumentSpec,
                                   SimulatorSpec, StationSpec)
@@ -43,28 +43,28 @@ def _table(doc: dict, key: str, where: str, *, required: bool = True) -> dict:
     value = doc.get(key)
     if value is None:
         if required:
-            raise UserError(f"{where}: {key}: missing table [{key}]")
+            raise FieldError(key, f"missing table [{key}]", where)
         return {}
     if not isinstance(value, dict):
-        raise UserError(f"{where}: {key}: expected a table, got {value!r}")
+        raise FieldError(key, f"expected a table, got {value!r}", where)
     return value
 
 
 def _unknown(table: dict, allowed: tuple, where: str, prefix: str) -> None:
     for key in table:
         if key not in allowed:
-            raise UserError(f"{where}: {prefix}{key}: unknown key (allowed: {', '.join(allowed)})")
+            raise FieldError(f"{prefix}{key}", f"unknown key (allowed: {', '.join(allowed)})", where)
 
 
 def _number(value: Any, where: str, key: str, *, positive: bool = True) -> float:
     value = station_value(value, where, key)        # "5 mA", "10 um": to SI, dimension checked
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise UserError(f"{where}: {key}: expected a number, got {value!r}")
+        raise FieldError(key, f"expected a number, got {value!r}", where)
     value = float(value)
     if not math.isfinite(value):
-        raise UserError(f"{where}: {key}: must be finite, got {value!r}")
+        raise FieldError(key, f"must be finite, got {value!r}", where)
     if positive and value <= 0:
-        raise UserError(f"{where}: {key}: must be > 0, got {value!r}")
+        raise FieldError(key, f"must be > 0, got {value!r}", where)
     return value
 
 
@@ -72,7 +72,7 @@ def _setting(value: Any, kind: str, where: str, key: str) -> Any:
     """An optional Hall-reader setting: "bool" (true/false), "number" (any sign) or "positive"."""
     if kind == "bool":
         if not isinstance(value, bool):
-            raise UserError(f"{where}: {key}: expected true or false, got {value!r}")
+            raise FieldError(key, f"expected true or false, got {value!r}", where)
         return value
     return _number(value, where, key, positive=kind == "positive")
 
@@ -80,19 +80,19 @@ def _setting(value: Any, kind: str, where: str, key: str) -> Any:
 def check_address(address: Any, where: str, key: str) -> str:
     """VISA resource-name syntax (pyvisa's parser, no resource manager), plus GPIB address range."""
     if not isinstance(address, str) or not address.strip():
-        raise UserError(f"{where}: {key}: expected a VISA address string, got {address!r}")
+        raise FieldError(key, f"expected a VISA address string, got {address!r}", where)
     try:
         parsed = pyvisa.rname.parse_resource_name(address)
     except Exception as exc:  # InvalidResourceName and friends
-        raise UserError(f"{where}: {key}: malformed VISA address {address!r} ({exc})") from None
+        raise FieldError(key, f"malformed VISA address {address!r} ({exc})", where) from None
     if isinstance(parsed, pyvisa.rname.GPIBInstr):
         for part in ("primary_address", "secondary_address"):
             raw = getattr(parsed, part)
             if raw is None:
                 continue
             if not raw.isdigit() or not 0 <= int(raw) <= 30:
-                raise UserError(f"{where}: {key}: malformed VISA address {address!r} "
-                                f"(GPIB {part.replace('_', ' ')} must be 0-30)")
+                raise FieldError(key, f"malformed VISA address {address!r} "
+                                      f"(GPIB {part.replace('_', ' ')} must be 0-30)", where)
     return address
 
 
@@ -101,12 +101,12 @@ def _sample(doc: dict, where: str) -> dict:
     _unknown(table, SAMPLE_KEYS, where, "sample.")
     for key in REQUIRED_SAMPLE_KEYS:
         if key not in table:
-            raise UserError(f"{where}: sample.{key}: missing (required)")
+            raise FieldError(f"sample.{key}", "missing (required)", where)
     out: dict[str, Any] = {}
     for key, value in table.items():
         if key in SAMPLE_TEXT_KEYS:
             if not isinstance(value, str) or (key == "id" and not value.strip()):
-                raise UserError(f"{where}: sample.{key}: expected a non-empty string, got {value!r}")
+                raise FieldError(f"sample.{key}", f"expected a non-empty string, got {value!r}", where)
             out[key] = value
         else:
             out[key] = _number(value, where, f"sample.{key}")
@@ -120,40 +120,40 @@ def _limits(doc: dict, where: str) -> Limits:
     values = {k: _number(v, where, f"limits.{k}") for k, v in table.items()}
     limits = Limits(**values)
     if limits.min_pulse_width > limits.max_pulse_width:
-        raise UserError(f"{where}: limits.min_pulse_width: {limits.min_pulse_width!r} is above "
-                        f"limits.max_pulse_width {limits.max_pulse_width!r}")
+        raise FieldError("limits.min_pulse_width", f"{limits.min_pulse_width!r} is above limits."
+                         f"max_pulse_width {limits.max_pulse_width!r}", where)
     return limits
 
 
 def _instruments(doc: dict, where: str, simulated: bool) -> dict[str, InstrumentSpec]:
     table = _table(doc, "instruments", where)
     if not table:
-        raise UserError(f"{where}: instruments: no instrument defined")
+        raise FieldError("instruments", "no instrument defined", where)
     out = {}
     for name, inst in table.items():
         key = f"instruments.{name}"
         if not isinstance(inst, dict):
-            raise UserError(f"{where}: {key}: expected a table, got {inst!r}")
+            raise FieldError(key, f"expected a table, got {inst!r}", where)
         _unknown(inst, INSTRUMENT_KEYS, where, f"{key}.")
         driver = inst.get("driver")
         names = driver_names()
         if driver not in names:
             got = "missing" if driver is None else f"unknown driver {driver!r}"
-            raise UserError(f"{where}: {key}.driver: {got} (one of: {', '.join(names)})")
+            raise FieldError(f"{key}.driver", f"{got} (one of: {', '.join(names)})", where)
         if "address" not in inst:
-            raise UserError(f"{where}: {key}.address: missing (required)")
+            raise FieldError(f"{key}.address", "missing (required)", where)
         if inst["address"] == SIM_ADDRESS:
             if not simulated:
-                raise UserError(f"{where}: {key}.address: \"sim\" needs a [simulator] table "
-                                f"(device = \"tilted:1\", ...)")
+                raise FieldError(f"{key}.address", "\"sim\" needs a [simulator] table "
+                                                   "(device = \"tilted:1\", ...)", where)
             if registry.entry(driver).sim_model is None:
-                raise UserError(f"{where}: {key}.address: a {driver} has no simulated model")
+                raise FieldError(f"{key}.address", f"a {driver} has no simulated model", where)
             address = SIM_ADDRESS
         else:
             address = check_address(inst["address"], where, f"{key}.address")
         options = inst.get("options", {})
         if not isinstance(options, dict):
-            raise UserError(f"{where}: {key}.options: expected a table, got {options!r}")
+            raise FieldError(f"{key}.options", f"expected a table, got {options!r}", where)
         out[name] = InstrumentSpec(driver=driver, address=address, options=dict(options))
     seen: dict[str, str] = {}
     for name, ispec in out.items():
@@ -161,8 +161,8 @@ def _instruments(doc: dict, where: str, simulated: bool) -> dict[str, Instrument
             continue
         canonical = str(pyvisa.rname.parse_resource_name(ispec.address))
         if canonical in seen:
-            raise UserError(f"{where}: instruments.{name}.address: {ispec.address!r} is already used "
-                            f"by instruments.{seen[canonical]}")
+            raise FieldError(f"instruments.{name}.address", f"{ispec.address!r} is already used "
+                                                            f"by instruments.{seen[canonical]}", where)
         seen[canonical] = name
     return out
 
@@ -173,24 +173,24 @@ def _roles(doc: dict, where: str, instruments: dict[str, InstrumentSpec]) -> tup
 
     def instrument(value: Any, key: str, drivers: tuple) -> str:
         if not isinstance(value, str):
-            raise UserError(f"{where}: {key}: expected an instrument name, got {value!r}")
+            raise FieldError(key, f"expected an instrument name, got {value!r}", where)
         if value not in instruments:
-            raise UserError(f"{where}: {key}: no instrument {value!r} in [instruments] "
-                            f"(defined: {', '.join(instruments)})")
+            raise FieldError(key, f"no instrument {value!r} in [instruments] "
+                                  f"(defined: {', '.join(instruments)})", where)
         if instruments[value].driver not in drivers:
-            raise UserError(f"{where}: {key}: instrument {value!r} is a {instruments[value].driver}, "
-                            f"which cannot do this (needs one of: {', '.join(drivers)})")
+            raise FieldError(key, f"instrument {value!r} is a {instruments[value].driver}, "
+                                  f"which cannot do this (needs one of: {', '.join(drivers)})", where)
         return value
 
     if "pulse_source" not in table:
-        raise UserError(f"{where}: roles.pulse_source: missing (required)")
+        raise FieldError("roles.pulse_source", "missing (required)", where)
     pulse = instrument(table["pulse_source"], "roles.pulse_source", registry.pulse_sources())
     hall = table.get("hall_reader")
     if hall is None:
-        raise UserError(f"{where}: roles.hall_reader: missing (required)")
+        raise FieldError("roles.hall_reader", "missing (required)", where)
     if not isinstance(hall, dict):
-        raise UserError(f"{where}: roles.hall_reader: expected a table "
-                        f"{{mode = ..., instrument = ...}}, got {hall!r}")
+        raise FieldError("roles.hall_reader", "expected a table "
+                                              f"{{mode = ..., instrument = ...}}, got {hall!r}", where)
     modes = registry.hall_modes()
     all_options = tuple(sorted({o for m in modes for o in registry.hall_mode(m).options}
                                | {k for m in modes for k, _ in registry.hall_mode(m).settings}))
@@ -198,30 +198,30 @@ def _roles(doc: dict, where: str, instruments: dict[str, InstrumentSpec]) -> tup
     mode_name = hall.get("mode")
     if mode_name not in modes:
         got = "missing" if mode_name is None else f"unknown mode {mode_name!r}"
-        raise UserError(f"{where}: roles.hall_reader.mode: {got} (one of: {', '.join(modes)})")
+        raise FieldError("roles.hall_reader.mode", f"{got} (one of: {', '.join(modes)})", where)
     if "instrument" not in hall:
-        raise UserError(f"{where}: roles.hall_reader.instrument: missing (required)")
+        raise FieldError("roles.hall_reader.instrument", "missing (required)", where)
     inst = instrument(hall["instrument"], "roles.hall_reader.instrument", modes[mode_name])
     mode = registry.entry(instruments[inst].driver).modes[mode_name]
     if mode.with_pulse_source and inst != pulse:
-        raise UserError(f"{where}: roles.hall_reader.instrument: mode = \"{mode_name}\" writes and "
-                        f"reads with one instrument, so it must be the pulse_source {pulse!r}, "
-                        f"not {inst!r}")
+        raise FieldError("roles.hall_reader.instrument",
+                         f"mode = \"{mode_name}\" writes and reads with one instrument, so it must be "
+                         f"the pulse_source {pulse!r}, not {inst!r}", where)
     options = {}
     settings = dict(mode.settings)
     for key in all_options:
         if key in mode.options:
             if key not in hall:
-                raise UserError(f"{where}: roles.hall_reader.{key}: missing "
-                                f"(required for mode = \"{mode_name}\")")
+                raise FieldError(f"roles.hall_reader.{key}", "missing "
+                                                             f"(required for mode = \"{mode_name}\")", where)
             options[key] = _number(hall[key], where, f"roles.hall_reader.{key}")
         elif key in settings and key in hall:
             options[key] = _setting(hall[key], settings[key], where, f"roles.hall_reader.{key}")
         elif key in hall:
             users = [m for m in modes if key in registry.hall_mode(m).options
                      or key in dict(registry.hall_mode(m).settings)]
-            raise UserError(f"{where}: roles.hall_reader.{key}: only used with mode = "
-                            f"{' | '.join(repr(u) for u in users)}")
+            raise FieldError(f"roles.hall_reader.{key}", "only used with mode = "
+                                                         f"{' | '.join(repr(u) for u in users)}", where)
     return pulse, HallReaderSpec(mode=mode_name, instrument=inst, options=options)
 
 
@@ -230,9 +230,9 @@ def _capabilities(where: str, limits: Limits, instruments: dict[str, InstrumentS
     """Station limits beyond what the role's instrument can do at all are a mistake in the file."""
     def beyond(key: str, value: float, bound: float | None, name: str, role: str, low: bool = False):
         if bound is not None and (value < bound if low else value > bound):
-            raise UserError(f"{where}: limits.{key}: {value:g} is {'below' if low else 'beyond'} "
-                            f"what the {role} {name!r} ({instruments[name].driver}) can do "
-                            f"({'min' if low else 'max'} {bound:g})")
+            raise FieldError(f"limits.{key}", f"{value:g} is {'below' if low else 'beyond'} "
+                                              f"what the {role} {name!r} ({instruments[name].driver}) can do "
+                                              f"({'min' if low else 'max'} {bound:g})", where)
 
     cap = registry.entry(instruments[pulse].driver).capabilities
     if cap is not None:
@@ -258,10 +258,10 @@ def _one_interface(where: str, instruments: dict[str, InstrumentSpec]) -> None:
         links = registry.entry(hspec.driver).links
         for name, ispec in instruments.items():
             if ispec.driver in links:
-                raise UserError(
-                    f"{where}: instruments.{name}: the {ispec.driver} is on the RS-232 link of "
+                raise FieldError(
+                    f"instruments.{name}", f"the {ispec.driver} is on the RS-232 link of "
                     f"{host!r} ({hspec.driver}) and takes commands on that one interface only; "
-                    f"remove [instruments.{name}] (labspin reaches it through {host!r})")
+                    f"remove [instruments.{name}] (labspin reaches it through {host!r})", where)
 
 
 def _simulator(doc: dict, where: str) -> SimulatorSpec | None:
@@ -272,39 +272,41 @@ def _simulator(doc: dict, where: str) -> SimulatorSpec | None:
     table = _table(doc, "simulator", where)
     _unknown(table, SIMULATOR_KEYS, where, "simulator.")
     if "device" not in table:
-        raise UserError(f"{where}: simulator.device: missing (a preset, e.g. \"tilted:1\")")
+        raise FieldError("simulator.device", "missing (a preset, e.g. \"tilted:1\")", where)
     if not isinstance(table["device"], str):
-        raise UserError(f"{where}: simulator.device: expected \"PRESET[:SEED]\", got {table['device']!r}")
+        raise FieldError("simulator.device", f"expected \"PRESET[:SEED]\", got {table['device']!r}", where)
     try:
         preset, seed = parse_sim_spec(table["device"])
         from labspin.device_file import is_device_file, resolve_device
         if is_device_file(preset) and not os.path.isabs(preset) and os.path.isfile(where):
             preset = os.path.join(os.path.dirname(os.path.abspath(where)), preset)
         resolve_device(preset)          # a preset or a device file (labspin fit)
+    except FieldError as exc:                       # parse_sim_spec's reason, not its field
+        raise FieldError("simulator.device", exc.reason, where) from None
     except UserError as exc:
-        raise UserError(f"{where}: simulator.device: {exc}") from None
+        raise FieldError("simulator.device", str(exc), where) from None
     freq = _number(table.get("line_frequency", 50.0), where, "simulator.line_frequency")
     if freq not in LINE_FREQUENCIES:
-        raise UserError(f"{where}: simulator.line_frequency: {freq:g} Hz (50 or 60)")
+        raise FieldError("simulator.line_frequency", f"{freq:g} Hz (50 or 60)", where)
     faults = table.get("faults", [])
     if not isinstance(faults, list):
-        raise UserError(f"{where}: simulator.faults: expected an array of tables, got {faults!r}")
+        raise FieldError("simulator.faults", f"expected an array of tables, got {faults!r}", where)
     out = []
     for n, f in enumerate(faults):
         key = f"simulator.faults[{n}]"
         if not isinstance(f, dict):
-            raise UserError(f"{where}: {key}: expected a table, got {f!r}")
+            raise FieldError(key, f"expected a table, got {f!r}", where)
         _unknown(f, FAULT_KEYS, where, f"{key}.")
         for req in ("instrument", "kind"):
             if req not in f:
-                raise UserError(f"{where}: {key}.{req}: missing (required)")
+                raise FieldError(f"{key}.{req}", "missing (required)", where)
         if f["kind"] not in FAULT_KINDS:
-            raise UserError(f"{where}: {key}.kind: {f['kind']!r} (one of: {', '.join(FAULT_KINDS)})")
+            raise FieldError(f"{key}.kind", f"{f['kind']!r} (one of: {', '.join(FAULT_KINDS)})", where)
         ints = {}
         for k, lo in (("after", 0), ("count", 1)):
             v = f.get(k, lo)
             if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-                raise UserError(f"{where}: {key}.{k}: expected an integer >= {lo}, got {v!r}")
+                raise FieldError(f"{key}.{k}", f"expected an integer >= {lo}, got {v!r}", where)
             ints[k] = v
         out.append(Fault(str(f["instrument"]), f["kind"], **ints))
     return SimulatorSpec(preset=preset, seed=seed, line_frequency=freq, faults=tuple(out))
@@ -314,16 +316,16 @@ def _check_simulated(where: str, sim: SimulatorSpec, instruments: dict[str, Inst
     seen: dict[str, str] = {}
     for name, ispec in instruments.items():
         if registry.entry(ispec.driver).sim_model is None:
-            raise UserError(f"{where}: instruments.{name}.driver: a {ispec.driver} has no "
-                            f"simulated model (remove [simulator] or the instrument)")
+            raise FieldError(f"instruments.{name}.driver", f"a {ispec.driver} has no simulated model "
+                             "(remove [simulator] or the instrument)", where)
         if ispec.driver in seen:
-            raise UserError(f"{where}: instruments.{name}: the simulated bench has one "
-                            f"{ispec.driver}, already instruments.{seen[ispec.driver]}")
+            raise FieldError(f"instruments.{name}", f"the simulated bench has one {ispec.driver}, "
+                             f"already instruments.{seen[ispec.driver]}", where)
         seen[ispec.driver] = name
     for n, fault in enumerate(sim.faults):
         if fault.instrument not in instruments:
-            raise UserError(f"{where}: simulator.faults[{n}].instrument: no instrument "
-                            f"{fault.instrument!r} in [instruments] (defined: {', '.join(instruments)})")
+            raise FieldError(f"simulator.faults[{n}].instrument", f"no instrument {fault.instrument!r} in "
+                             f"[instruments] (defined: {', '.join(instruments)})", where)
 
 
 def _sim_sample(sim: SimulatorSpec, given: dict | None) -> dict:
