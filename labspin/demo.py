@@ -95,14 +95,14 @@ def _start_folder(cfg: DemoConfig) -> Path:
         out = cfg.out_dir
         f = out / CONFIG_FILE
         if not f.is_file():
-            raise FieldError("resume", "not found (it continues a folder that labspin demo started)", str(f))
+            raise FieldError("resume", f"{f}: not found (it continues a folder that labspin demo started)")
         try:
             old = json.loads(f.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise UserError(f"{f}: unreadable ({exc})") from None
         diff = [f"{k} {old.get(k)!r} (now {v!r})" for k, v in rec.items() if old.get(k) != v]
         if diff:
-            raise FieldError("resume", "needs the options the folder was made with: " + "; ".join(diff), str(f))
+            raise FieldError("resume", f"{f}: needs the options the folder was made with: " + "; ".join(diff))
         return out
     out = prepare_output_dir(cfg.out_dir, overwrite=cfg.overwrite)
     (out / CONFIG_FILE).write_text(json.dumps(rec, indent=2) + "\n", encoding="utf-8")

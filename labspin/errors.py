@@ -25,7 +25,8 @@ class FieldError(UserError):
     """One field's value is wrong: ``"[where: ]key: reason"``.
 
     ``key`` is the field's API name (a keyword argument, "parameters.<name>" of a recipe,
-    a dotted station-file key); ``where`` optionally names the file the value came from.
+    a dotted station-file key); ``where`` names the file that holds the field, if one does
+    (then the key is that file's, not a command-line option, whatever its name).
     """
 
     def __init__(self, key: str, reason: str, where: str | None = None) -> None:
@@ -46,7 +47,7 @@ class FieldError(UserError):
         err.args = (err.render(err.key),)
         return err
 
-    def __reduce__(self):  # pickles across processes (dask workers) despite the keyword-only init
+    def __reduce__(self):  # pickles across processes (dask workers), whose __init__ takes no message
         return (_rebuild, (type(self), self.__dict__.copy(), self.args))
 
 
@@ -64,8 +65,8 @@ class OutputExists(FieldError):
     Overwrite box."""
 
     def __init__(self, path, what: str = "output exists", then: str = "") -> None:
-        self.what, self.then = what, then
-        super().__init__("overwrite", what, str(path))
+        self.path, self.what, self.then = str(path), what, then
+        super().__init__("overwrite", f"{self.path}: {what}")
 
     def render(self, name: str) -> str:
-        return f"{self.where}: {self.what} (use {name}{self.then})"
+        return f"{self.path}: {self.what} (use {name}{self.then})"

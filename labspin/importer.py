@@ -394,7 +394,7 @@ def map_file(table: Table, columns: Sequence[ColumnMap], constants: dict[str, st
         try:
             by_target[cm.target] = (_find(table, cm.source, cm.target), cm.unit)
         except UserError as exc:
-            raise FieldError("column", str(exc), str(path)) from None
+            raise FieldError("column", f"{path}: {exc}") from None
     given = set(by_target)
     used = {i for i, _ in by_target.values()}
     if not any(t in SIGNALS for t in given):      # header patterns fill what was not mapped

@@ -89,3 +89,11 @@ def test_an_existing_output_names_the_overwrite_field(capsys, tmp_path):
     code, err = cli(capsys, "import", str(tmp_path / "data.csv"), "-o", str(out))
     assert code == 2 and err == f"labspin: error: {out}: exists (use --overwrite to replace it)\n"
     assert out.read_bytes() == b"keep"
+
+
+def test_a_file_field_is_never_shown_as_an_option(capsys, tmp_path):
+    """A station file's own key named like an option (`sim`) stays the file's key."""
+    bad = tmp_path / "bad.toml"
+    bad.write_text('sim = "tilted"\n')
+    code, err = cli(capsys, "check", "--station", str(bad))
+    assert code == 2 and err.startswith(f"labspin: error: {bad}: sim: unknown key") and "--sim" not in err

@@ -2,7 +2,8 @@
 
 The field of an error raised inside a command is looked up among that command's options (click
 names an option after its keyword: `--batch-size` is `batch_size`), so `labspin evaluate` prints
-``--observer: unknown 'x' ...`` where the library said ``observer: unknown 'x' ...``.
+``--observer: unknown 'x' ...`` where the library said ``observer: unknown 'x' ...``. A field held
+by a file (the error's `where`: a recipe, a station file) is no option and keeps its name.
 """
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ class FlagContext(click.Context):
         try:
             return super().invoke(callback, *args, **kwargs)
         except FieldError as exc:
-            if getattr(exc, "flag", None) is None and self.command is not None:
+            if getattr(exc, "flag", None) is None and exc.where is None and self.command is not None:
                 exc.flag = flag_for(self.command, exc.key)
             raise
 
