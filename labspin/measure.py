@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from typing import Any, Sequence
 
-from labspin.errors import UserError
+from labspin.errors import FieldError, UserError
 
 
 def open_station(spec: Any, *, bus_log: Any = None, preflight: bool = True):
@@ -62,7 +62,7 @@ def station_spec(station_file: str | None, sim: str | None, hall_mode: str | Non
     """The station of a station file or of ``--sim DEVICE[:SEED]`` (exactly one of them)."""
     from labspin import station as st
     if (station_file is None) == (sim is None):
-        raise UserError("--station/--sim: give exactly one of --station FILE or --sim DEVICE[:SEED]")
+        raise FieldError("station_file", "give exactly one of a station file or sim (DEVICE[:SEED])")
     st.check_hall_mode_use(station_file, hall_mode)
     if station_file:
         return st.load_station_spec(station_file)

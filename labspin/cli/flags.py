@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import click
 
-from labspin.errors import FieldError, UserError
+from labspin.errors import FieldError
 
 
 # API fields whose option has another name
