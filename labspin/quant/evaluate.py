@@ -38,6 +38,11 @@ PRECISIONS = ("fp32", "bf16")
 CALIB_IMAGES = 512
 
 
+def observer_choices() -> tuple[str, ...]:
+    """What --observer accepts: every registered observer (plugins included), and ``auto``."""
+    return (*OBSERVERS, "auto")
+
+
 def resolve_device(device: str) -> torch.device:
     if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
         raise UserError(f"--device: expected cpu or cuda, got {device!r}")
@@ -237,7 +242,7 @@ def evaluate_levels(
     run's metadata (levels, layers, seeds, per-layer choices, ...).
     """
     say = progress or (lambda msg: None)
-    obs_names = _parse_list(observers, (*OBSERVERS, "auto"), "--observer")
+    obs_names = _parse_list(observers, observer_choices(), "--observer")
     grans = _parse_list(granularities, GRANULARITIES, "--granularity")
     noises = [bool(noise)] if isinstance(noise, bool) else [bool(n) for n in noise]
     if not isinstance(trials, int) or trials < 1:
