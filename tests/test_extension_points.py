@@ -171,6 +171,8 @@ def test_a_kind_from_an_installed_plugin_runs_analyses_and_reports(plugin, tmp_p
     assert "toy_toggle" not in sys.modules          # nothing imported it: the entry point will
     recipe = tmp_path / "wer.toml"
     recipe.write_text(RECIPE, encoding="utf-8")
+    code, out, err = cli(capsys, "dry-run", str(recipe), "--sim", "tilted:3")
+    assert code == 0 and "wer (toggle)" in out, err + out
     run = tmp_path / "wer.h5"
     code, _, err = cli(capsys, "run", str(recipe), "--sim", "tilted:3", "-o", str(run), "--no-progress")
     assert code == 0, err
