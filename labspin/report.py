@@ -1,5 +1,8 @@
 """Run reports: figures (PNG, Agg), CSV tables, summary.json and a report.md linking them.
 
+What a protocol kind adds to its runs' report is its ``ReportSection`` (named in the kind's
+registry entry, ``labspin.protocols.registry``); the shipped kinds' sections are below.
+
 Figures are built on ``matplotlib.figure.Figure`` (no pyplot global state), so the GUI and the
 demo can call the same functions from any thread. ``compare_devices`` + ``plot_device_comparison``
 are the side-by-side device view the demo reuses.
@@ -53,6 +56,16 @@ def _save(fig: Figure, path: str | os.PathLike) -> Path:
     return Path(path)
 
 
+def figure(size: tuple[float, float] = (8, 4.5)) -> Figure:
+    """A figure in the report's style, for a kind's own ``ReportSection``."""
+    return _figure(size)
+
+
+def save(fig: Figure, path: str | os.PathLike) -> Path:
+    """Save a figure as the report does (no offset tick labels, the report's dpi); its path."""
+    return _save(fig, path)
+
+
 def _ohm_scale(span: float) -> tuple[float, str]:
     """Display scale for R_H so tick labels stay short (Ω, or mΩ for windows under 0.1 Ω)."""
     return (1e3, "mΩ") if 0 < span < 0.1 else (1.0, "Ω")
@@ -84,7 +97,8 @@ def _title(a: RunAnalysis) -> str:
 # --------------------------------------------------------------------------- per-run figures
 
 def plot_trace(a: RunAnalysis, path: str | os.PathLike) -> Path:
-    """R_H against pulse index, coloured by cycle; a retention run against time on a log axis."""
+    """R_H against pulse index, coloured by cycle (or as the run's kind draws it, e.g. a retention
+    run against time on a log axis: its section's ``draw_trace``)."""
     d = a.data
     stride = max(1, int(math.ceil(len(d) / MAX_TRACE_POINTS)))
     scale, unit, sig = _signal_scale(a)
@@ -92,19 +106,7 @@ def plot_trace(a: RunAnalysis, path: str | os.PathLike) -> Path:
     c = d["cycle"].to_numpy()[::stride]
     fig = _figure((9, 4.5), right=0.99)
     ax = fig.add_subplot()
-    if a.kind == "retention":
-        fig.subplots_adjust(left=0.11)       # R_H tick labels without an offset are wide
-        seg, t = retention_segments(d)
-        seg, t = seg[::stride], t[::stride]
-        m = t > 0
-        for g in np.unique(seg):
-            mg = m & (seg == g)
-            ax.plot(t[mg], y[mg], "o-", ms=3, lw=0.8, label=f"state {g}")
-        ax.set_xscale("log")
-        ax.set_xlabel("time since the first read after the set pulse (s)")
-        if np.unique(seg).size > 1:
-            ax.legend(fontsize=8)
-    else:
+    if not section_of(a).draw_trace(a, fig, ax, y, stride):
         x = d["pulse_index"].to_numpy()[::stride]
         cycles = np.unique(c)
         sc = ax.scatter(x, y, c=c, s=4 if len(x) < 20_000 else 1, cmap="viridis", rasterized=True,
@@ -281,6 +283,173 @@ def plot_potdep(a: RunAnalysis, path: str | os.PathLike) -> Path:
     return _save(fig, path)
 
 
+# --------------------------------------------------------------------------- kind sections
+
+class ReportSection:
+    """What a protocol kind adds to each of its runs' report; the defaults add nothing.
+
+    A kind names its section in its registry entry (``Protocol.report = "module:Class"``, see
+    ``labspin.protocols.registry``); a run of a kind without one gets the generic report: trace,
+    state histograms and CTC per state when it has states, the runs table, summary.json.
+    """
+
+    captions: dict[str, str] = {}        # figure key -> caption in report.md
+
+    def prepare(self, analyses: Sequence[RunAnalysis]) -> None:
+        """Once per report, before any figure, with every run in it (runs of other kinds too)."""
+
+    def draw_trace(self, a: RunAnalysis, fig: Figure, ax: Any, y: np.ndarray, stride: int) -> bool:
+        """Draw the run's trace (signal ``y``, every ``stride``-th point, already scaled) on ``ax``
+        instead of the default signal vs pulse index; True if drawn."""
+        return False
+
+    def figures(self, a: RunAnalysis, out: Path, name: str) -> dict[str, str]:
+        """Write the kind's figures into ``out`` (files named ``{name}_*.png``); key -> file name."""
+        return {}
+
+    def tables(self, a: RunAnalysis, out: Path, name: str) -> dict[str, str]:
+        """Write the kind's tables (``{name}_*.csv``); key -> file name."""
+        return {}
+
+    def markdown(self, a: RunAnalysis) -> list[str] | None:
+        """The kind's lines in the run's section of report.md (None: nothing to say)."""
+        return None
+
+    def summary(self, a: RunAnalysis) -> list[str]:
+        """Parts of the run's one-line stdout summary (after the window)."""
+        return []
+
+
+_GENERIC = ReportSection()
+
+
+def section_of(a: RunAnalysis) -> ReportSection:
+    """The report section of the run's kind (from the protocol-kind registry)."""
+    from labspin.protocols import registry
+
+    entry = registry.get(a.kind)
+    section = entry.report_section() if entry is not None else None
+    return section if section is not None else _GENERIC
+
+
+class LoopSection(ReportSection):
+    """Switching loops: R_H(I) per cycle with I_c±, and the midpoint crossings as a table."""
+
+    captions = {"loop": "switching loop R_H(I)"}
+
+    def figures(self, a, out, name):
+        return {"loop": plot_loop(a, out / f"{name}_loop.png").name}
+
+    def tables(self, a, out, name):
+        if a.crossings is None or not len(a.crossings):
+            return {}
+        a.crossings.to_csv(out / f"{name}_switching.csv", index=False)
+        return {"switching": f"{name}_switching.csv"}
+
+    def markdown(self, a):
+        if not a.loop:
+            return None
+        out = []
+        for key, lab in (("ic_plus", "I_c+ (up sweep)"), ("ic_minus", "I_c− (down sweep)")):
+            st = a.loop.get(key) or {}
+            if _finite(st.get("mean")):
+                sd = st["std"] if _finite(st.get("std")) else 0.0
+                out.append(f"- {lab}: {st['mean'] * 1e3:.4g} mA ± {sd * 1e3:.2g} mA "
+                           f"over {st['n']} cycles")
+        return out
+
+    def summary(self, a):
+        parts = []
+        for key, lab in (("ic_plus", "Ic+"), ("ic_minus", "Ic-")):
+            m = ((a.loop or {}).get(key) or {}).get("mean")
+            if _finite(m):
+                parts.append(f"{lab} {m * 1e3:.3g} mA")
+        return parts
+
+
+class PotDepSection(ReportSection):
+    """Potentiation/depression: the LTP/LTD branches with their fits."""
+
+    captions = {"potdep": "LTP/LTD"}
+
+    def figures(self, a, out, name):
+        return {"potdep": plot_potdep(a, out / f"{name}_potdep.png").name} if a.potdep else {}
+
+    def markdown(self, a):
+        if not a.potdep:
+            return None
+        out = []
+        for key in ("ltp", "ltd"):
+            f = a.potdep.get(key)
+            if f and f.get("A") is not None:
+                out.append(f"- {key.upper()}: A = {f['A']:.4g} pulses (A/N = {f['A_over_N']:.3g}), "
+                           f"nonlinearity {f['nonlinearity']:.3f}")
+        if a.potdep.get("asymmetry") is not None:
+            out.append(f"- asymmetry |NL_LTP − NL_LTD| = {a.potdep['asymmetry']:.3f}")
+        return out
+
+
+class RetentionSection(ReportSection):
+    """Retention: the trace and the drift per state against log time, drift in % of the window."""
+
+    captions = {"trace": "R_H vs time (log)", "drift": "retention drift per state, log time"}
+
+    def prepare(self, analyses):
+        """A retention run knows its drift, not the device's window: take the window from a run of
+        the same device in the same report that has states (its staircase), so drift is also in %."""
+        windows = {a.device_id: a.window["window"] for a in analyses
+                   if not a.states.empty and len(a.states) >= 2 and a.window.get("window")}
+        for a in analyses:
+            if a.retention is not None:
+                set_window(a.retention, windows.get(a.device_id))
+                a.retention["window_source"] = ("states of a run of the same device in this report"
+                                                if a.device_id in windows else None)
+
+    def draw_trace(self, a, fig, ax, y, stride):
+        fig.subplots_adjust(left=0.11)       # R_H tick labels without an offset are wide
+        seg, t = retention_segments(a.data)
+        seg, t = seg[::stride], t[::stride]
+        m = t > 0
+        for g in np.unique(seg):
+            mg = m & (seg == g)
+            ax.plot(t[mg], y[mg], "o-", ms=3, lw=0.8, label=f"state {g}")
+        ax.set_xscale("log")
+        ax.set_xlabel("time since the first read after the set pulse (s)")
+        if np.unique(seg).size > 1:
+            ax.legend(fontsize=8)
+        return True
+
+    def figures(self, a, out, name):
+        return {"drift": plot_retention([a], out / f"{name}_drift.png").name} if a.retention else {}
+
+    def markdown(self, a):
+        if not a.retention:
+            return None
+        out = []
+        w = a.retention.get("window")
+        for row in a.retention["states"]:
+            b = row["drift_per_decade"]
+            if b is None:
+                out.append(f"- state {row['state']}: too few reads for a drift fit")
+                continue
+            pct = row["drift_pct_window_per_decade"]
+            out.append(f"- state {row['state']} (set {row['set_current'] * 1e3:.4g} mA, R_H {row['r_first']:.6g} Ω): "
+                       f"drift {b * 1e3:+.3g} ± {row['drift_per_decade_std'] * 1e3:.2g} mΩ/decade over "
+                       f"{row['decades']:.2g} decades ({row['t_first']:.3g}–{row['t_last']:.3g} s), "
+                       + (f"{pct:+.3g} % of the {w:.4g} Ω window per decade" if pct is not None else
+                          "% of window: analyse with a staircase run of the same device to get the window"))
+        return out
+
+    def summary(self, a):
+        parts = []
+        for row in (a.retention or {}).get("states", []):
+            if row["drift_per_decade"] is not None:
+                pct = row.get("drift_pct_window_per_decade")
+                parts.append(f"state {row['state']} drift {row['drift_per_decade'] * 1e3:+.3g} mΩ/decade"
+                             + (f" ({pct:+.3g} % of window)" if pct is not None else ""))
+        return parts
+
+
 # --------------------------------------------------------------------------- devices
 
 def compare_devices(analyses: Sequence[RunAnalysis]) -> pd.DataFrame:
@@ -339,18 +508,6 @@ def plot_device_comparison(table: pd.DataFrame | Sequence[RunAnalysis],
 
 # --------------------------------------------------------------------------- the report
 
-def _retention_windows(analyses: Sequence[RunAnalysis]) -> None:
-    """A retention run knows its drift, not the device's window: take the window from a run of
-    the same device in the same report that has states (its staircase), so drift is also in %."""
-    windows = {a.device_id: a.window["window"] for a in analyses
-               if not a.states.empty and len(a.states) >= 2 and a.window.get("window")}
-    for a in analyses:
-        if a.retention is not None:
-            set_window(a.retention, windows.get(a.device_id))
-            a.retention["window_source"] = ("states of a run of the same device in this report"
-                                            if a.device_id in windows else None)
-
-
 def write_report(analyses: Sequence[RunAnalysis], out_dir: str | os.PathLike, *,
                  overwrite: bool = False) -> dict:
     """Write figures, CSVs, summary.json and report.md for ``analyses``; return the summary."""
@@ -358,30 +515,25 @@ def write_report(analyses: Sequence[RunAnalysis], out_dir: str | os.PathLike, *,
         raise UserError("no run files to report on")
     out = prepare_output_dir(out_dir, overwrite=overwrite)
     names = _unique_names([a.name for a in analyses])
-    _retention_windows(analyses)
+    for section in {type(sec): sec for sec in map(section_of, analyses)}.values():
+        section.prepare(analyses)
     runs, sections = [], []
     for a, name in zip(analyses, names):
+        section = section_of(a)
         figs: dict[str, str] = {}
         figs["trace"] = plot_trace(a, out / f"{name}_trace.png").name
-        if a.kind == "loop":
-            figs["loop"] = plot_loop(a, out / f"{name}_loop.png").name
         tables: dict[str, str] = {}
         if not a.states.empty:
             figs["states"] = plot_state_histograms(a, out / f"{name}_states.png").name
             figs["ctc"] = plot_ctc_per_state(a, out / f"{name}_ctc.png").name
             a.states.to_csv(out / f"{name}_states.csv", index=False)
             tables["states"] = f"{name}_states.csv"
-        if a.potdep:
-            figs["potdep"] = plot_potdep(a, out / f"{name}_potdep.png").name
-        if a.retention:
-            figs["drift"] = plot_retention([a], out / f"{name}_drift.png").name
-        if a.crossings is not None and len(a.crossings):
-            a.crossings.to_csv(out / f"{name}_switching.csv", index=False)
-            tables["switching"] = f"{name}_switching.csv"
+        figs.update(section.figures(a, out, name))
+        tables.update(section.tables(a, out, name))
         s = a.summary()
         s.update(name=name, figures=figs, tables=tables)
         runs.append(s)
-        sections.append(_md_run(a, name, figs, tables))
+        sections.append(_md_run(a, name, figs, tables, section))
     devices = None
     dev_md = ""
     if len({a.device_id for a in analyses}) > 1:
@@ -424,17 +576,8 @@ def format_summary(analyses: Sequence[RunAnalysis]) -> str:
             parts.append(f"CTC {a.ctc * 100:.3g} % ({a.ctc_definition})"
                          + (f", {a.ctc_without_reset * 100:.3g} % without the reset state"
                             if a.ctc_without_reset is not None else ""))
-        for row in (a.retention or {}).get("states", []):
-            if row["drift_per_decade"] is not None:
-                pct = row.get("drift_pct_window_per_decade")
-                parts.append(f"state {row['state']} drift {row['drift_per_decade'] * 1e3:+.3g} mΩ/decade"
-                             + (f" ({pct:+.3g} % of window)" if pct is not None else ""))
         parts.append(f"window {a.window['window']:.4g} {a.unit}")
-        if a.loop:
-            for key, lab in (("ic_plus", "Ic+"), ("ic_minus", "Ic-")):
-                m = (a.loop.get(key) or {}).get("mean")
-                if _finite(m):
-                    parts.append(f"{lab} {m * 1e3:.3g} mA")
+        parts += section_of(a).summary(a)
         if a.status != "completed":
             parts.append(a.progress)
         lines.append(", ".join(parts))
@@ -474,48 +617,18 @@ def _row(a: RunAnalysis, name: str) -> dict:
             f"window ({a.unit})": a.window.get("window")}
 
 
-def _md_run(a: RunAnalysis, name: str, figs: dict, tables: dict) -> str:
+def _md_run(a: RunAnalysis, name: str, figs: dict, tables: dict, section: "ReportSection") -> str:
     out = [f"## {name}", "", f"Source: `{', '.join(a.sources)}` — {a.progress}"
            + (f" — error: {a.error}" if a.error else ""), ""]
-    captions = {"trace": "R_H vs time (log)" if a.kind == "retention" else "R_H vs pulse index", "loop": "switching loop R_H(I)",
-                "states": "per-state histograms", "ctc": "CTC per state", "potdep": "LTP/LTD",
-                "drift": "retention drift per state, log time"}
+    captions = {"trace": "R_H vs pulse index", "states": "per-state histograms", "ctc": "CTC per state",
+                **section.captions}
     for key, fn in figs.items():
         out += [f"![{captions.get(key, key)}]({fn})", ""]
     if not a.states.empty:
         out += [_md_table(a.states, {"ctc": _pct}), ""]
-    if a.loop:
-        lp = a.loop
-        for key, lab in (("ic_plus", "I_c+ (up sweep)"), ("ic_minus", "I_c− (down sweep)")):
-            st = lp.get(key) or {}
-            if _finite(st.get("mean")):
-                sd = st["std"] if _finite(st.get("std")) else 0.0
-                out.append(f"- {lab}: {st['mean'] * 1e3:.4g} mA ± {sd * 1e3:.2g} mA "
-                           f"over {st['n']} cycles")
-        out.append("")
-    if a.potdep:
-        for key in ("ltp", "ltd"):
-            f = a.potdep.get(key)
-            if f and f.get("A") is not None:
-                out.append(f"- {key.upper()}: A = {f['A']:.4g} pulses (A/N = {f['A_over_N']:.3g}), "
-                           f"nonlinearity {f['nonlinearity']:.3f}")
-        if a.potdep.get("asymmetry") is not None:
-            out.append(f"- asymmetry |NL_LTP − NL_LTD| = {a.potdep['asymmetry']:.3f}")
-        out.append("")
-    if a.retention:
-        w = a.retention.get("window")
-        for row in a.retention["states"]:
-            b = row["drift_per_decade"]
-            if b is None:
-                out.append(f"- state {row['state']}: too few reads for a drift fit")
-                continue
-            pct = row["drift_pct_window_per_decade"]
-            out.append(f"- state {row['state']} (set {row['set_current'] * 1e3:.4g} mA, R_H {row['r_first']:.6g} Ω): "
-                       f"drift {b * 1e3:+.3g} ± {row['drift_per_decade_std'] * 1e3:.2g} mΩ/decade over "
-                       f"{row['decades']:.2g} decades ({row['t_first']:.3g}–{row['t_last']:.3g} s), "
-                       + (f"{pct:+.3g} % of the {w:.4g} Ω window per decade" if pct is not None else
-                          "% of window: analyse with a staircase run of the same device to get the window"))
-        out.append("")
+    lines = section.markdown(a)
+    if lines is not None:
+        out += lines + [""]
     if tables:
         out += ["Tables: " + ", ".join(f"[{v}]({v})" for v in tables.values()), ""]
     return "\n".join(out)

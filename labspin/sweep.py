@@ -178,7 +178,7 @@ def _eval_sweep(ev: Any, p: Path, src: str, name: str, description: str) -> Swee
     """The evaluator grid: levels × observers × granularity × noise_trials, validated up front."""
     from labspin.levels import load_levels
     from labspin.protocols.recipe import load_recipe
-    from labspin.quant.evaluate import GRANULARITIES, OBSERVER_CHOICES
+    from labspin.quant.evaluate import GRANULARITIES, observer_choices
     from labspin.sim_backend.physics import PRESETS
 
     if not isinstance(ev, dict):
@@ -202,7 +202,7 @@ def _eval_sweep(ev: Any, p: Path, src: str, name: str, description: str) -> Swee
             raise UserError(f"{src}: evaluate.{key}: expected an integer >= {low}, got {v!r}")
         return v
 
-    observers = choices("observers", tuple(OBSERVER_CHOICES), ["minmax", "mse"])
+    observers = choices("observers", observer_choices(), ["minmax", "mse"])
     grans = choices("granularity", tuple(GRANULARITIES), ["tensor", "channel"])
     trials = _list(ev.get("noise_trials", [0]), f"{src}: evaluate.noise_trials")
     for t in trials:

@@ -19,6 +19,7 @@ from typing import Any, Callable, ClassVar, Iterator, NamedTuple
 import numpy as np
 
 from labspin.errors import FieldError, UserError
+from labspin.protocols import registry
 from labspin.units import UnitError, to_si
 
 # Column names of `Protocol.arrays()`, in `Step` field order.
@@ -138,9 +139,21 @@ def _coerce(key: str, kind: str, value: Any, unit: str = "") -> Any:
 
 @dataclass(frozen=True)
 class Protocol(ABC):
-    """Base of the protocol kinds. Subclasses are frozen dataclasses of `param(...)` fields."""
+    """Base of the protocol kinds. Subclasses are frozen dataclasses of `param(...)` fields.
+
+    A subclass with its own ``kind`` registers itself (`labspin.protocols.registry`); these class
+    attributes are its registry entry: what the analysis and the report do with its runs.
+    """
 
     kind: ClassVar[str]
+    states_from_step: ClassVar[bool] = False   # `Step.step` names a device state (CTC per state)
+    analysis: ClassVar[Any] = None             # "module:function" (RunAnalysis) -> dict of results
+    report: ClassVar[Any] = None               # "module:Class" of a labspin.report.ReportSection
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "kind" in cls.__dict__:
+            registry.register_protocol(cls)
 
     def __post_init__(self) -> None:
         for f in fields(self):

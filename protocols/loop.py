@@ -21,6 +21,8 @@ from labspin.protocols.base import Demand, Protocol, Segment, at_least, nonzero,
 @dataclass(frozen=True)
 class Loop(Protocol):
     kind: ClassVar[str] = "loop"
+    analysis: ClassVar[str] = "labspin.analysis.loop:analyze"      # I_c+ / I_c- per cycle
+    report: ClassVar[str] = "labspin.report:LoopSection"
 
     max_current: float = param(unit="A", check=positive, doc="sweep amplitude I_max")
     current_steps: int = param(kind="int", check=at_least(1, 10**6), doc="pulses from 0 to I_max")

@@ -25,6 +25,9 @@ from labspin.protocols.base import Demand, Protocol, Segment, at_least, nonzero,
 @dataclass(frozen=True)
 class PotDep(Protocol):
     kind: ClassVar[str] = "potdep"
+    states_from_step: ClassVar[bool] = True
+    analysis: ClassVar[str] = "labspin.analysis.potdep:analyze"     # LTP/LTD fits
+    report: ClassVar[str] = "labspin.report:PotDepSection"
 
     amplitude: float = param(unit="A", check=positive)
     pulses: int = param(kind="int", check=at_least(1, 10**6))

@@ -3,7 +3,8 @@
 Format (SI units, or a string with a unit: "5 mA", "100 us")::
 
     name = "staircase"              # required, non-empty string
-    kind = "staircase"              # required: loop | staircase | potdep | retention | endurance
+    kind = "staircase"              # required: loop | staircase | potdep | retention | endurance,
+                                    # or a kind registered outside labspin (protocols/registry.py)
     description = "CTC benchmark"   # optional
     [parameters]                    # required; keys per kind (see each kind's module docstring)
     reset_current = -6e-3
@@ -22,17 +23,15 @@ import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Mapping
 
 from labspin.errors import FieldError, UserError
+from labspin.protocols import registry
 from labspin.protocols.base import Protocol
-from labspin.protocols.endurance import Endurance
-from labspin.protocols.loop import Loop
-from labspin.protocols.potdep import PotDep
-from labspin.protocols.retention import Retention
-from labspin.protocols.staircase import Staircase
 
-PROTOCOLS: dict[str, type[Protocol]] = {cls.kind: cls for cls in (Loop, Staircase, PotDep, Retention,
-                                                                   Endurance)}
+# kind -> Protocol class, live from the registry: shipped kinds, kinds defined in imported
+# modules, and those of the `labspin.protocols` entry-point group (loaded on the first miss)
+PROTOCOLS: Mapping[str, type[Protocol]] = registry.ProtocolView()
 
 TOP_LEVEL_KEYS = ("name", "kind", "description", "parameters")
 

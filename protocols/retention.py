@@ -25,6 +25,8 @@ from labspin.protocols.base import Demand, Protocol, at_least, non_negative, non
 @dataclass(frozen=True)
 class Retention(Protocol):
     kind: ClassVar[str] = "retention"
+    analysis: ClassVar[str] = "labspin.analysis.retention:analyze"  # drift per decade per state
+    report: ClassVar[str] = "labspin.report:RetentionSection"
 
     reads: int = param(kind="int", check=at_least(1, 10**7))
     interval: float = param(unit="s", check=non_negative)

@@ -30,6 +30,8 @@ from labspin.protocols.base import (Demand, ParameterError, Protocol, Segment, a
 @dataclass(frozen=True)
 class Staircase(Protocol):
     kind: ClassVar[str] = "staircase"
+    states_from_step: ClassVar[bool] = True
+    analysis: ClassVar[str] = "labspin.analysis.staircase:analyze"  # CTC without the reset state
 
     reset_current: float = param(unit="A", check=nonzero)
     pulse_width: float = param(unit="s", check=positive)

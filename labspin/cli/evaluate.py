@@ -26,7 +26,8 @@ def _threads() -> None:
               help="CIFAR-10 test .npz, a folder with cifar10_test.npz, or a torchvision root [env LABSPIN_DATA].")
 @click.option("--observer", default="minmax,mse", show_default=True,
               help="Comma list: minmax, mse, percentile, auto (per layer, the candidate with the lowest "
-                   "output error on calibration images).")
+                   "output error on calibration images), or an observer registered by a plugin "
+                   "(entry-point group labspin.observers).")
 @click.option("--granularity", default="tensor,channel", show_default=True, help="Comma list: tensor, channel.")
 @click.option("--noise/--no-noise", default=True, show_default=True,
               help="Also run with CTC programming noise (Monte Carlo over --trials).")

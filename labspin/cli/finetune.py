@@ -19,7 +19,8 @@ from labspin.errors import UserError
 @click.option("--batch-size", default=128, show_default=True, type=int)
 @click.option("--lr", default=0.002, show_default=True, type=float, help="Initial learning rate (cosine decay).")
 @click.option("--subset", default=None, type=int, help="Train on the first K training images only.")
-@click.option("--observer", type=click.Choice(["minmax", "mse", "percentile"]), default="minmax", show_default=True)
+@click.option("--observer", default="minmax", show_default=True,
+              help="minmax, mse, percentile, or an observer registered by a plugin (labspin.observers).")
 @click.option("--granularity", type=click.Choice(["tensor", "channel"]), default="channel", show_default=True)
 @click.option("--ladder", type=click.Choice(["full", "distinguishable", "fit"]), default="full", show_default=True)
 @click.option("--mapping", type=click.Choice(["direct", "differential"]), default="direct", show_default=True)

@@ -24,7 +24,7 @@ from labspin.quant.levels_map import DeviceLevels, differential, levels_from_tab
 from labspin.quant.model import fold_bn, load_model, quantizable_layers
 from labspin.quant import guard
 from labspin.quant.levels_map import LADDERS
-from labspin.quant.observers import GRANULARITIES, OBSERVERS, make_observer
+from labspin.quant.observers import GRANULARITIES, OBSERVERS, make_observer, observer_label
 from labspin.quant.quantize import QuantizedWeights, input_means, quantize_weights
 
 # Hsin et al., Adv. Sci. 12, 2417735 (2025): tilted device, 11 states, ResNet-18 / CIFAR-10 PTQ.
@@ -33,10 +33,14 @@ PAPER_GRID = dict(observers=("minmax", "mse"), granularities=("tensor", "channel
 OUTPUT_FILES = ("results.csv", "results.md", "accuracy.png", "config.json")
 
 
-OBSERVER_CHOICES = tuple(OBSERVERS) + ("auto",)
 ROUNDINGS = ("nearest", "learned")
 PRECISIONS = ("fp32", "bf16")
 CALIB_IMAGES = 512
+
+
+def observer_choices() -> tuple[str, ...]:
+    """What --observer accepts: every registered observer (plugins included), and ``auto``."""
+    return (*OBSERVERS, "auto")
 
 
 def resolve_device(device: str) -> torch.device:
@@ -184,7 +188,7 @@ def _parse_list(value: str | Sequence[str], allowed: Iterable[str], key: str) ->
 
 def config_label(observer: str, granularity: str, noise: bool, mapping: str = "direct",
                  ladder: str = "full", rounding: str = "nearest") -> str:
-    name = {"minmax": "min-max", "mse": "MSE", "percentile": "percentile", "auto": "auto"}[observer]
+    name = observer_label(observer)          # the observer's own label (registered with it)
     pair = "differential " if mapping == "differential" else ""
     lad = "" if ladder == "full" or observer == "auto" else f" ({ladder} ladder)"
     rnd = " + learned rounding" if rounding == "learned" else ""
@@ -238,7 +242,7 @@ def evaluate_levels(
     run's metadata (levels, layers, seeds, per-layer choices, ...).
     """
     say = progress or (lambda msg: None)
-    obs_names = _parse_list(observers, OBSERVER_CHOICES, "observer")
+    obs_names = _parse_list(observers, observer_choices(), "observer")
     grans = _parse_list(granularities, GRANULARITIES, "granularity")
     noises = [bool(noise)] if isinstance(noise, bool) else [bool(n) for n in noise]
     if not isinstance(trials, int) or trials < 1:

@@ -3,8 +3,16 @@
 Each observer does one job (``observe_rows`` on a (rows, n) view); the granularity — one row per
 tensor or one per output channel, like torch.ao's ``MinMaxObserver`` / ``PerChannelMinMaxObserver``
 — is a constructor argument of the same class, so every observer works both ways.
+
+An ``Observer`` subclass with its own ``name`` registers itself under that name, with ``label``
+(how result tables name it); ``make_observer``, ``labspin evaluate --observer NAME`` and the
+evaluator's table then know it: a new observer is one class. Observers defined outside labspin
+register when their module is imported, or when an installed distribution names the module in
+the entry-point group ``labspin.observers`` (docs/internals.md §9).
 """
 from __future__ import annotations
+
+from typing import Any, Iterator, Mapping
 
 import torch
 
@@ -15,10 +23,42 @@ GRANULARITIES = ("tensor", "channel")
 _EPS = torch.tensor([torch.finfo(torch.float32).eps])  # torch.ao's default ``eps`` buffer
 
 
+# the registry (below: lookups); here because defining a subclass registers it
+GROUP = "labspin.observers"
+_REGISTRY: dict[str, type[Observer]] = {}
+
+
+def _key(name: str) -> str:
+    """How names are compared: "min-max", "MinMax" and "min_max" are one observer."""
+    return name.strip().lower().replace("-", "").replace("_", "")
+
+
+def register(cls: type[Observer], *, replace: bool = False) -> type[Observer]:
+    """Add an observer class under ``cls.name`` (``Observer.__init_subclass__`` calls this); a name
+    taken by another class is refused unless ``replace`` (the same class defined again is fine)."""
+    old = next((c for c in _REGISTRY.values() if _key(c.name) == _key(cls.name)), None)
+    if old is not None and not replace and (old.__module__, old.__qualname__) != (cls.__module__, cls.__qualname__):
+        raise ValueError(f"observer {cls.name!r} is already registered (by {old.__module__}.{old.__qualname__})")
+    if old is not None:
+        del _REGISTRY[old.name]
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
 class Observer:
-    """Base: reshape to rows, call ``observe_rows``; returns (s, z) of shape (rows,)."""
+    """Base: reshape to rows, call ``observe_rows``; returns (s, z) of shape (rows,).
+
+    A subclass sets ``name`` (registers it) and ``label``, and implements ``observe_rows``; its
+    constructor takes ``(granularity, ladder)`` as the base's does (other arguments need defaults).
+    """
 
     name = "base"
+    label = ""                  # as result tables and plots name it ("min-max"); default: name
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "name" in cls.__dict__:
+            register(cls)
 
     def __init__(self, granularity: str = "channel", ladder: str = "full"):
         if granularity not in GRANULARITIES:
@@ -110,6 +150,7 @@ class MinMaxObserver(Observer):
     """Full range of the weights onto the full range of the levels."""
 
     name = "minmax"
+    label = "min-max"
 
     def observe_rows(self, w2d, levels):
         return range_to_qparams(w2d.amin(dim=1), w2d.amax(dim=1), levels)
@@ -119,6 +160,7 @@ class PercentileObserver(Observer):
     """Clip the tails: the [100-p, p] percentile range onto the levels (p = 99.9 by default)."""
 
     name = "percentile"
+    label = "percentile"
 
     def __init__(self, granularity: str = "channel", ladder: str = "full", percentile: float = 99.9):
         super().__init__(granularity, ladder)
@@ -150,6 +192,7 @@ class MSEObserver(Observer):
     """
 
     name = "mse"
+    label = "MSE"
 
     def __init__(self, granularity: str = "channel", ladder: str = "full", grid: int = 24,
                  shrink_min: float = 0.3, iterations: int = 8):
@@ -190,16 +233,56 @@ class MSEObserver(Observer):
         return best_s, best_z
 
 
-OBSERVERS: dict[str, type[Observer]] = {
-    "minmax": MinMaxObserver,
-    "mse": MSEObserver,
-    "percentile": PercentileObserver,
-}
+# --------------------------------------------------------------------------- the registry
+
+def unregister(name: str) -> None:
+    """Remove an observer (tests that register a toy observer clean up with this)."""
+    for n in [n for n in _REGISTRY if _key(n) == _key(name)]:
+        del _REGISTRY[n]
+
+
+def observer_class(name: str) -> type[Observer] | None:
+    """The class registered as ``name`` (any spelling of it); entry points are loaded on a miss."""
+    for _ in range(2):
+        for n, cls in _REGISTRY.items():
+            if _key(n) == _key(name):
+                return cls
+        from labspin.plugins import load_entry_points
+        if not load_entry_points(GROUP):
+            break
+    return None
+
+
+def observer_label(name: str) -> str:
+    """How tables name observer ``name`` ("min-max", "MSE"); ``auto`` and unknown names as given."""
+    cls = observer_class(name) if name != "auto" else None
+    return (cls.label or cls.name) if cls is not None else name
+
+
+class ObserverView(Mapping):
+    """name -> Observer class of every registered observer, shipped and installed, by name; live."""
+
+    def __getitem__(self, name: str) -> type[Observer]:
+        cls = observer_class(name)
+        if cls is None:
+            raise KeyError(name)
+        return cls
+
+    def __iter__(self) -> Iterator[str]:
+        from labspin.plugins import load_entry_points
+        load_entry_points(GROUP)
+        return iter(sorted(_REGISTRY))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+OBSERVERS: Mapping[str, type[Observer]] = ObserverView()
 
 
 def make_observer(name: str, granularity: str = "channel", ladder: str = "full") -> Observer:
     """Observer by name; UserError for an unknown name, granularity or ladder."""
-    key = name.strip().lower().replace("-", "").replace("_", "")
-    if key not in OBSERVERS:
+    cls = observer_class(name)
+    if cls is None:
         raise FieldError("observer", f"unknown {name!r} (choose from {', '.join(OBSERVERS)}, auto)")
-    return OBSERVERS[key](granularity, ladder)
+    return cls(granularity, ladder)
