@@ -270,8 +270,9 @@ def test_an_observer_defined_here_is_selected_labelled_and_evaluated():
         assert df.loc[2, "weight_mse"] != df.loc[1, "weight_mse"]      # a different map, a different error
     finally:
         observers.unregister("symmetric")
-    with pytest.raises(UserError, match="--observer: unknown 'symmetric'"):
+    with pytest.raises(UserError, match="observer: unknown 'symmetric'") as e:
         make_observer("symmetric")
+    assert e.value.key == "observer"
 
 
 def test_an_observer_from_an_installed_plugin_in_labspin_evaluate(plugin, tmp_path, capsys):
