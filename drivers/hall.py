@@ -346,7 +346,9 @@ class SourceMeterHallReader(HallReader):
 
 
 # ----- 6221 + 2182A Pulse Delta reads, and blocks of steps as one list sweep --------------------
-MAX_BLOCK_POINTS = 65536                           # the 6221 buffer holds one reading per pulse
+# one list sweep: at most 65535 list points (SOUR:SWE:POIN 1…65535, scpi.md §2.1) and 65536
+# buffer readings; even, so every full chunk of an alternating burst has the same phase
+MAX_BLOCK_POINTS = 65534
 
 
 class PulseDeltaHallReader(K6221Role, HallReader):
@@ -417,7 +419,7 @@ class PulseDeltaHallReader(K6221Role, HallReader):
             currents.append(_nonzero(s.read_current))
             reads.append(True)
         if len(currents) > MAX_BLOCK_POINTS:
-            raise ValueError(f"run_block: {len(currents)} pulses exceed the 6221 buffer ({MAX_BLOCK_POINTS})")
+            raise ValueError(f"run_block: {len(currents)} pulses exceed one 6221 list sweep ({MAX_BLOCK_POINTS})")
         return self._sweep(currents, reads, width)
 
     def burst(self, current: float, width: float, n: int) -> None:

@@ -180,3 +180,20 @@ def test_wear_state_is_saved_and_restored():
     assert w.window == 1.0
     w.pulses = int(WearParams().onset + WearParams().n_wear)
     assert w.window == pytest.approx(math.exp(-1.0))
+
+
+def test_long_bursts_fit_the_6221_list_and_the_readme_command_completes(tmp_path, capsys):
+    """Bursts between log-spaced reads outgrow one list sweep: they go out in chunks of at most
+    65534 pulses (the 6221's custom list holds 65535 points), so the README's endurance command
+    completes on the strict simulator."""
+    from labspin.cli import main
+    from labspin.drivers.hall import MAX_BLOCK_POINTS
+
+    assert MAX_BLOCK_POINTS <= 65535 and MAX_BLOCK_POINTS % 2 == 0
+    out = tmp_path / "endurance.h5"
+    with pytest.raises(SystemExit) as e:
+        main(["run", "endurance", "--sim", "tilted:1", "--hall-mode", "pulse_delta",
+              "--set", "cycles=200000", "-o", str(out), "--no-progress"])
+    assert e.value.code == 0, capsys.readouterr().err
+    rf = read_run(out)
+    assert rf.status == "completed" and np.diff(rf.data["cycle"].unique()).max() > 65534 // 2
