@@ -389,6 +389,67 @@ class PotDepSection(ReportSection):
         return out
 
 
+class EnduranceSection(ReportSection):
+    """Endurance: R_H of both states and the window against cycles (log axis), CTC per decade of
+    cycles, and the cycles to failure."""
+
+    captions = {"trace": "R_H of both states vs cycles (log)",
+                "endurance": "window and CTC vs cycles (log)"}
+
+    def draw_trace(self, a, fig, ax, y, stride):
+        d = a.data
+        cyc, step = d["cycle"].to_numpy()[::stride] + 1, d["step"].to_numpy()[::stride]
+        for s, label in ((0, "after +I"), (1, "after −I")):
+            m = step == s
+            ax.plot(cyc[m], y[m], "o-", ms=2, lw=0.6, label=label)
+        ax.set_xscale("log")
+        ax.set_xlabel("cycles + 1")
+        ax.legend(fontsize=8)
+        return True
+
+    def figures(self, a, out, name):
+        e = a.results.get("endurance")
+        if not e:
+            return {}
+        from labspin.endurance import plot as plot_endurance
+        path = plot_endurance(a.results["endurance_windows"], a.results["endurance_ctc"],
+                              out / f"{name}_endurance.png", failure=e["cycles_to_failure"])
+        return {"endurance": path.name}
+
+    def tables(self, a, out, name):
+        if not a.results.get("endurance"):
+            return {}
+        a.results["endurance_windows"].to_csv(out / f"{name}_windows.csv", index=False)
+        a.results["endurance_ctc"].to_csv(out / f"{name}_ctc_vs_cycles.csv", index=False)
+        return {"windows": f"{name}_windows.csv", "ctc_vs_cycles": f"{name}_ctc_vs_cycles.csv"}
+
+    def markdown(self, a):
+        e = a.results.get("endurance")
+        if not e:
+            return ["- no complete read cycle (a read after +I and one after −I) yet"]
+        fail = (f"**failed at cycle {e['cycles_to_failure']}** ({e['verdict']}: window below "
+                f"{e['min_window']:.2g} × the first for {e['patience']} read cycles)"
+                if e["cycles_to_failure"] is not None else
+                f"no failure in {e['last_cycle'] + 1} cycles (criterion: window below "
+                f"{e['min_window']:.2g} × the first for {e['patience']} read cycles)")
+        out = [f"- {e['read_cycles']} read cycles up to cycle {e['last_cycle']}; window "
+               f"{e['first_window']:.4g} Ω at first, {e['last_window']:.4g} Ω at the last read "
+               f"({100 * e['last_window_rel']:.3g} %); {fail}",
+               "", "| cycles | reads | mean window (Ω) | CTC high (% of window) | CTC low (%) |",
+               "|---|---|---|---|---|"]
+        for r in a.results["endurance_ctc"].itertuples():
+            out.append(f"| {r.cycle_from}–{r.cycle_to} | {r.reads} | {r.window:.4g} | "
+                       f"{_fmt(r.ctc_high_pct)} | {_fmt(r.ctc_low_pct)} |")
+        return out
+
+    def summary(self, a):
+        e = a.results.get("endurance")
+        if not e:
+            return []
+        return [f"cycles to failure {e['cycles_to_failure']} ({e['verdict']})"
+                if e["cycles_to_failure"] is not None else f"no failure in {e['last_cycle'] + 1} cycles"]
+
+
 class RetentionSection(ReportSection):
     """Retention: the trace and the drift per state against log time, drift in % of the window."""
 

@@ -38,6 +38,8 @@ def _fraction(v: float) -> str | None:
 @dataclass(frozen=True)
 class Endurance(Protocol):
     kind: ClassVar[str] = "endurance"
+    analysis: ClassVar[str] = "labspin.analysis.endurance:analyze"   # window, CTC vs cycles, failure
+    report: ClassVar[str] = "labspin.report:EnduranceSection"
 
     write_current: float = param(unit="A", check=positive, doc="amplitude of the ± write pulses")
     pulse_width: float = param(unit="s", check=positive)

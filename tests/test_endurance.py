@@ -2,6 +2,8 @@
 10 or 10⁹ pulses; the per-segment arithmetic agrees with the materialised arrays."""
 from __future__ import annotations
 
+import json
+
 import math
 import tracemalloc
 
@@ -154,6 +156,17 @@ def test_simulated_device_wears_out_and_the_run_stops(tmp_path, hall_mode):
     ctc = ctc_vs_cycles(table)
     assert ctc["reads"].sum() == len(table)
     assert plot(table, ctc, tmp_path / "e.png", failure=failure).stat().st_size > 1000
+    # labspin analyze: the endurance kind's section (registry) gives the same cycles to failure
+    from labspin.cli import main
+    with pytest.raises(SystemExit) as e:
+        main(["analyze", str(path), "-o", str(tmp_path / "an")])
+    assert e.value.code == 0
+    summary = json.loads((tmp_path / "an" / "summary.json").read_text())["runs"][0]
+    assert summary["endurance"]["cycles_to_failure"] == failure
+    assert summary["endurance"]["read_cycles"] == len(table)
+    report = (tmp_path / "an" / "report.md").read_text()
+    assert "e_endurance.png" in report and f"failed at cycle {failure}" in report
+    assert (tmp_path / "an" / "e_ctc_vs_cycles.csv").is_file()
 
 
 def test_stuck_level_is_named():
