@@ -19,9 +19,10 @@ def test_output_folder_missing_is_created_with_its_parents(tmp_path):
 
 def test_output_folder_with_any_file_needs_overwrite(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
-    with pytest.raises(UserError, match=r"exists and is not empty \(use --overwrite") as exc:
+    with pytest.raises(UserError, match=r"exists and is not empty \(use overwrite") as exc:
         prepare_output_dir(tmp_path)
     assert str(tmp_path) in str(exc.value) and "\n" not in str(exc.value)
+    assert exc.value.key == "overwrite"          # the CLI shows --overwrite (tests/test_errors.py)
     assert prepare_output_dir(tmp_path, overwrite=True) == tmp_path
     assert (tmp_path / "notes.txt").read_text() == "mine"              # writing into it deletes nothing
 
@@ -39,7 +40,7 @@ def test_output_file_rules(tmp_path):
     with pytest.raises(UserError, match=r"--plot .*: folder .*missing does not exist"):
         check_output_file(tmp_path / "missing" / "x.png", label="--plot")
     (tmp_path / "x.json").write_text("{}")
-    with pytest.raises(UserError, match=r"x\.json: exists \(use --overwrite"):
+    with pytest.raises(UserError, match=r"x\.json: exists \(use overwrite"):
         check_output_file(tmp_path / "x.json")
     check_output_file(tmp_path / "x.json", overwrite=True)
 
