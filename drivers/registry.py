@@ -182,26 +182,26 @@ register(InstrumentEntry(
     sim_model=f"{_SIM}.keithley2182:Keithley2182", sim_address="GPIB0::7::INSTR",
     check=f"{_CHECKS}:check_2182"))
 register(InstrumentEntry(
-    name="sr830", driver="pymeasure.instruments.srs:SR830", idn_models=("SR830", "SR810"),
+    name="sr830", driver="labspin.drivers.plain_access:SR830", idn_models=("SR830", "SR810"),
     modes={"lockin": LOCKIN},
     capabilities=Capabilities(None, 5.0),              # sine out 4 mV–5 V rms
     sim_model=f"{_SIM}.sr830:SR830", sim_address="GPIB0::8::INSTR",
     check=f"{_CHECKS}:check_sr830"))
 register(InstrumentEntry(
-    name="sr860", driver="pymeasure.instruments.srs:SR860", idn_models=("SR860", "SR865"),
+    name="sr860", driver="labspin.drivers.plain_access:SR860", idn_models=("SR860", "SR865"),
     modes={"lockin": LOCKIN},
     capabilities=Capabilities(None, 2.0),              # sine out 1 nV–2 V rms
     sim_model=f"{_SIM}.sr860:SR860", sim_address="GPIB0::9::INSTR",
     check=f"{_CHECKS}:check_sr860"))
 register(InstrumentEntry(
-    name="keithley2400", driver="pymeasure.instruments.keithley:Keithley2400",
+    name="keithley2400", driver="labspin.drivers.plain_access:Keithley2400",
     idn_models=("MODEL 240", "MODEL 241", "MODEL 242", "MODEL 243"),
     pulse_source=f"{_PULSE}:SourceMeterPulseSource", modes={"sourcemeter": SOURCEMETER},
     capabilities=Capabilities(1.05, 210.0),            # 2400: ±1.05 A, ±210 V
     sim_model=f"{_SIM}.keithley2400:Keithley2400", sim_address="GPIB0::24::INSTR",
     check=f"{_CHECKS}:check_2400"))
 register(InstrumentEntry(
-    name="keithley2450", driver="pymeasure.instruments.keithley:Keithley2450",
+    name="keithley2450", driver="labspin.drivers.plain_access:Keithley2450",
     idn_models=("MODEL 245", "MODEL 246"),
     pulse_source=f"{_PULSE}:SourceMeterPulseSource", modes={"sourcemeter": SOURCEMETER},
     capabilities=Capabilities(1.05, 210.0),            # 2450: ±1.05 A, ±210 V

@@ -540,7 +540,7 @@ def test_sourcemeter_2450_in_tsp_mode_is_refused_in_one_line():
 def test_driver_registry():
     assert set(DRIVERS) == {"keithley6221", "keithley2182", "sr830", "sr860", "keithley2400", "keithley2450"}
     assert DRIVERS["keithley6221"] is Keithley6221
-    assert DRIVERS["sr830"] is SR830 and DRIVERS["keithley2450"] is Keithley2450
+    assert issubclass(DRIVERS["sr830"], SR830) and issubclass(DRIVERS["keithley2450"], Keithley2450)
 
 
 def test_open_instrument_unknown_driver():
@@ -726,10 +726,15 @@ def test_pulse_delta_reader_needs_the_2182_and_instrument_limits():
             PulseDeltaHallReader(inst, Limits(), cycle_time=1e-4)
 
 
-def test_6221_has_no_reserved_names_so_plain_attribute_access_is_exact():
-    """Keithley6221 skips pymeasure's reserved-name guard on attribute reads (speed); that is
-    exact only while the class has no dynamic property, hence no reserved name."""
+@pytest.mark.parametrize("name", ["keithley6221", "keithley2400", "keithley2450", "sr830", "sr860"])
+def test_plain_attribute_access_is_exact_without_reserved_names(name):
+    """These driver classes skip pymeasure's reserved-name guard on attribute reads (speed); that
+    is exact only while the class has no dynamic property, hence no reserved name."""
     from pymeasure.instruments.common_base import DynamicProperty
-    assert not [n for n, v in inspect.getmembers(Keithley6221) if isinstance(v, DynamicProperty)]
-    with expected_protocol(Keithley6221, []) as k:
+    cls = DRIVERS[name]
+    assert cls.__getattribute__ is object.__getattribute__
+    assert not [n for n, v in inspect.getmembers(cls) if isinstance(v, DynamicProperty)]
+    constructor = [(":FORMAT:ELEMENTS VOLTAGE, CURRENT, RESISTANCE, TIME, STATUS", None)] \
+        if name == "keithley2400" else []                       # pymeasure's 2400 writes in __init__
+    with expected_protocol(cls, constructor) as k:
         assert k._special_names == []
