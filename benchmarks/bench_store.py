@@ -1,4 +1,5 @@
-"""RunWriter append rate beside raw h5py (both SWMR, same layout of nine 1-D datasets).
+"""RunWriter append rate beside raw h5py (both SWMR, the same layout of nine 1-D datasets:
+store.CHUNK chunks, store.COMPRESSION filters).
 
 Rows:
   raw h5py, flush per row       resize + write the nine columns + File.flush() for every point
@@ -26,7 +27,7 @@ import numpy as np
 from labspin.protocols.recipe import load_recipe
 from labspin.runner import RunInfo
 from labspin.schema import protocol_info
-from labspin.store import COLUMNS, DTYPES, RunWriter
+from labspin.store import CHUNK, COLUMNS, COMPRESSION, DTYPES, RunWriter
 
 
 def columns(n: int, seed: int = 0) -> dict[str, np.ndarray]:
@@ -46,10 +47,11 @@ def info() -> RunInfo:
 
 
 def raw_h5py(path: str, data: dict[str, np.ndarray]) -> None:
+    """The same layout as a run file's data: chunks and filters (store.CHUNK, store.COMPRESSION)."""
     with h5py.File(path, "w", libver="latest") as f:
         g = f.create_group("entry/data")
-        ds = {k: g.create_dataset(k, shape=(0,), maxshape=(None,), chunks=(1024,),
-                                  dtype=DTYPES.get(k, "f8")) for k in COLUMNS}
+        ds = {k: g.create_dataset(k, shape=(0,), maxshape=(None,), chunks=(CHUNK,),
+                                  dtype=DTYPES.get(k, "f8"), **COMPRESSION) for k in COLUMNS}
         f.swmr_mode = True
         n = len(data["pulse_index"])
         for i in range(n):

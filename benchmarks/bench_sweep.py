@@ -21,13 +21,13 @@ ROOT = Path(__file__).resolve().parents[1]
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--devices", type=int, default=64)
-    ap.add_argument("--cycles", type=int, default=20)
+    ap.add_argument("--cycles", type=int, default=100)
     ap.add_argument("--workers", default="1,2")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         f = Path(tmp) / "d2d.toml"
         text = (ROOT / "docs" / "sweeps" / "d2d.toml").read_text()
-        text = text.replace("count = 64", f"count = {args.devices}").replace("cycles = [20]",
+        text = text.replace("count = 64", f"count = {args.devices}").replace("cycles = [100]",
                                                                              f"cycles = [{args.cycles}]")
         f.write_text(text)
         sw = load_sweep(f)
