@@ -681,6 +681,9 @@ def _row(a: RunAnalysis, name: str) -> dict:
 def _md_run(a: RunAnalysis, name: str, figs: dict, tables: dict, section: "ReportSection") -> str:
     out = [f"## {name}", "", f"Source: `{', '.join(a.sources)}` — {a.progress}"
            + (f" — error: {a.error}" if a.error else ""), ""]
+    if a.stride > 1:
+        out += [f"Analysed streamed ({a.n_points} points): the state statistics use every point, "
+                f"the figures every {a.stride}th.", ""]
     captions = {"trace": "R_H vs pulse index", "states": "per-state histograms", "ctc": "CTC per state",
                 **section.captions}
     for key, fn in figs.items():

@@ -338,3 +338,36 @@ def test_ctc_matches_plain_numpy_on_the_raw_datasets(sim_runs):
         s = analysis.analyze_run(str(path), ctc_definition="state")
         up = mu != mu.min()
         assert s.ctc == pytest.approx(np.mean(sig[up] / (mu[up] - mu.min())), rel=1e-9), device
+
+
+def test_a_long_run_is_analysed_streamed_with_the_same_states(tmp_path, monkeypatch):
+    """Past STREAM_POINTS a run file is read in blocks (bounded memory): the per-state statistics,
+    CTC, window and distinguishable states equal the in-memory analysis; the points kept for the
+    figures are every k-th (k prime to the 11 steps of a cycle: no aliasing)."""
+    from labspin.analysis import run as run_mod
+    from labspin.cli import main
+    from labspin.protocols.recipe import load_recipe
+    from labspin.runner import Runner
+    from labspin.station import sim_station_spec
+    from labspin.store import RunWriter
+
+    path = tmp_path / "s.h5"
+    with sim_station_spec("tilted:3").open() as st:
+        assert Runner(st, load_recipe("staircase", {"cycles": 40}), [RunWriter(path)]).run() == "completed"
+    full = analysis.analyze_run(path)
+    monkeypatch.setattr(run_mod, "STREAM_POINTS", 100)
+    monkeypatch.setattr(run_mod, "PLOT_POINTS", 50)
+    monkeypatch.setattr(run_mod, "BLOCK", 37)          # blocks end inside cycles
+    part = analysis.analyze_run(path)
+    assert part.stride == 9 and len(part.data) == 49 and part.n_points == full.n_points == 440
+    assert set(part.data["step"]) == set(range(11))
+    pd.testing.assert_frame_equal(part.states, full.states, rtol=1e-9, check_dtype=False)
+    assert part.ctc == pytest.approx(full.ctc, rel=1e-9)
+    assert part.distinguishable == full.distinguishable and part.window == pytest.approx(full.window)
+    assert part.ctc_without_reset == pytest.approx(full.ctc_without_reset, rel=1e-9)
+    with pytest.raises(UserError, match="needs every point in memory") as e:
+        analysis.analyze_run(path, states="auto")
+    assert e.value.key == "states"
+    with pytest.raises(SystemExit) as e:                 # the CLI too, report and all
+        main(["analyze", str(path), "-o", str(tmp_path / "rep")])
+    assert e.value.code == 0 and "the figures every 9th" in (tmp_path / "rep" / "report.md").read_text()

@@ -39,6 +39,7 @@ class RunAnalysis:
     unit: str = "ohm"
     parameters: dict = field(default_factory=dict)   # the protocol's parameters, as the run file has them
     results: dict = field(default_factory=dict)      # what the kind's analysis added, by name
+    stride: int = 1                   # `data` holds every stride-th point (a run analysed streamed)
 
     # results of the shipped kinds (None for runs of other kinds)
     @property

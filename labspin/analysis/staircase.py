@@ -24,3 +24,6 @@ def analyze(a: "RunAnalysis") -> dict[str, Any]:
     if a.state_source != "step" or len(st) < 2 or 0 not in set(st["state"]):
         return {}
     return {"reset_state": 0, "ctc_without_reset": ctc_without(st, st["ctc"].to_numpy(), 0)}
+
+
+analyze.uses_points = False     # states only: also for a run analysed streamed (every k-th point kept)
