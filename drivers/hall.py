@@ -9,7 +9,8 @@
   (reading (2B - A - C)/2, so thermal EMFs cancel as in Delta); R_H = reading / I. Its
   `run_block(steps)` runs many steps' write and read pulses as ONE hardware-timed list sweep.
 
-Settings are sent only when they change (see `labspin.drivers.pulse.set_if_changed`).
+Settings are sent only when they change (see `labspin.drivers.common.set_if_changed`); what the
+6221 readers share with the 6221 pulse source is `labspin.drivers.k6221_role`.
 """
 from __future__ import annotations
 
@@ -17,12 +18,8 @@ import logging
 import math
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
-from .pulse import (
-    PDEL_MIN_CYCLE,
-    SLOWEST_LINE_PERIOD,
-    K6221Role,
+from .common import (
     Sleep,
-    check_6221_limits,
     check_compliance,
     clock_sleep,
     forget_settings,
@@ -30,17 +27,22 @@ from .pulse import (
     query_idn,
     reraise_with_errors,
     role_snapshot,
-    reraise_checking_compliance,
     safely,
     sent_settings,
     set_if_changed,
+)
+from .k6221_role import (
+    COMPLIANCE_BIT,
+    PDEL_MIN_CYCLE,
+    SLOWEST_LINE_PERIOD,
+    K6221Role,
+    check_6221_limits,
+    reraise_checking_compliance,
     set_pulse_width,
-    shutdown_sourcemeter,
-    source_current_setup,
 )
 from .keithley6221 import DELAY_RANGE
-from .pulse import COMPLIANCE_BIT
 from .roles import ComplianceError, HallReader, HallReading, LimitError, Limits, pulse_delta_read_width
+from .smu import SourceMeterModel, shutdown_sourcemeter, source_current_setup
 
 if TYPE_CHECKING:  # pragma: no cover
     from labspin.protocols import Step
@@ -53,10 +55,6 @@ def _nonzero(read_current: float) -> float:
     if read_current == 0:
         raise LimitError("read current must be non-zero (R_H = V / I)")
     return float(read_current)
-
-
-def _floats(reply: str) -> list[float]:
-    return [float(v) for v in str(reply).replace(";", ",").split(",") if v.strip()]
 
 
 # ----- 6221 + 2182A Delta -----------------------------------------------------------------------
@@ -284,8 +282,6 @@ class SourceMeterHallReader(HallReader):
     """
 
     def __init__(self, smu: Any, limits: Limits, *, nplc: float = 1.0) -> None:
-        from .smu import SourceMeterModel
-
         check_compliance(limits, 0.0, 210.0, "2400/2450")
         if not (0.01 <= nplc <= 10):
             raise LimitError(f"nplc {nplc!r} outside [0.01, 10]")

@@ -3,7 +3,7 @@
 The roles drive pymeasure's `Keithley2400` / `Keithley2450` and use their properties where they
 exist (`source_mode`, `compliance_voltage`, `source_current`, `source_current_range`,
 `voltage_nplc`, `enable_source`, the 2400's `wires`, the 2450's `voltage` = `:READ?`,
-`ramp_to_current`). What pymeasure lacks is written here, once per model:
+`ramp_to_current`). What pymeasure lacks is written here, once per model (`SourceMeterModel`):
 
 - remote (4-wire) sense of the *voltage* function. Both models power up in 2-wire sense and then
   measure at their FORCE terminals, i.e. the channel, not the Hall cross (2400 UM 18-112
@@ -19,29 +19,21 @@ exist (`source_mode`, `compliance_voltage`, `source_current`, `source_current_ra
   pulse or read covers all of it; the 2450's `:SOUR:CURR:VLIM:TRIP?` and
   `:SOUR:VOLT:PROT:TRIP?` report the present state only, so they are asked while the output is on.
 - the 2450's command set (`*LANG?`, RM B-5): in TSP mode it understands no SCPI.
+
+`source_current_setup` and `shutdown_sourcemeter` are what the pulse source and the Hall reader
+both do with it.
 """
 from __future__ import annotations
 
-import time
-from typing import Any, Callable
+from typing import Any
 
 from labspin.errors import UserError
 
+from .common import forget_settings, instrument_address, safely, set_if_changed
 from .roles import Limits
 
 COMPLIANCE_EVENT, OVP_EVENT = 1 << 14, 1 << 13          # 2400 measurement event register
 OVP_2450 = (2, 5, 10, 20, 40, 60, 80, 100, 120, 140, 160, 180)    # V, PROTn levels
-
-
-def clock_now(inst: Any) -> Callable[[], float]:
-    """Seconds now: the VISA library's own `now()` where it simulates time (labspin's
-    SimVisaLibrary: the bench's virtual clock), or the host's monotonic clock."""
-    from pyvisa.highlevel import VisaLibraryBase
-
-    conn = getattr(getattr(inst, "adapter", None), "connection", None)
-    lib = getattr(conn, "visalib", None)
-    fn = getattr(lib, "now", None) if isinstance(lib, VisaLibraryBase) else None
-    return fn if callable(fn) else time.perf_counter
 
 
 def _address(smu: Any) -> str:
@@ -148,3 +140,30 @@ class SourceMeterModel:
         # (auto range, output on; scpi.md §6.1): a plain :READ? keeps our settings.
         reply = str(self.smu.ask(":READ?"))
         return float(reply.replace(";", ",").split(",")[0])  # V,I,R,TIME,STATUS
+
+
+# ----- what both SourceMeter roles do ---------------------------------------------------------
+def source_current_setup(smu: Any, model: SourceMeterModel, limits: Limits, cache: dict, *, four_wire: bool,
+                         current_range: float) -> None:
+    """A SourceMeter sourcing current, as a pulse source (2-wire: the compliance guards the
+    channel) or a Hall reader (4-wire: SENSE on the cross); OVP at the compliance voltage either way."""
+    set_if_changed(smu, "source_mode", "current", cache)
+    model.set_four_wire(four_wire, cache)
+    set_if_changed(smu, "compliance_voltage", limits.compliance_voltage, cache)
+    model.set_overvoltage_protection(limits, cache)
+    set_if_changed(smu, "source_current_range", current_range, cache)
+
+
+def shutdown_sourcemeter(smu: Any, steps: int = 10) -> None:
+    """Ramp a 2400/2450 current to zero and turn its output off; never raises."""
+    forget_settings(smu)
+    name = instrument_address(smu)
+
+    def ramp() -> None:
+        try:
+            smu.ramp_to_current(0.0, steps=steps, pause=0.0)      # pymeasure: level … 0 in steps
+        except Exception:  # noqa: BLE001 - a level it cannot ramp from: go straight to zero
+            smu.source_current = 0.0
+
+    safely("ramp to zero", ramp, name)
+    safely("turn the output off", smu.disable_source, name)

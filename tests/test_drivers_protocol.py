@@ -239,7 +239,7 @@ def test_k6221_role_refuses_limits_beyond_the_instrument():
 
 
 def test_k6221_error_forgets_cache_so_settings_are_resent():
-    from labspin.drivers.pulse import poll_plan
+    from labspin.drivers.common import poll_plan
 
     _, polls = poll_plan(5 / 50, 0)
     with expected_protocol(Keithley6221, OPEN_PDEL + PDEL_SETUP + PDEL_ARM + [(PDEL_GO[0][0], "0;0")]
@@ -310,7 +310,7 @@ def test_delta_hall_reader():
 
 def test_delta_hall_reader_says_compliance_when_delta_aborted_on_it():
     # CAB ON: a compliance trip aborts the Delta run, so no reading arrives; the event bit names why
-    from labspin.drivers.pulse import poll_plan
+    from labspin.drivers.common import poll_plan
 
     _, polls = poll_plan(3 * (2e-3 + 5 / 50), 0)
     with expected_protocol(Keithley6221, OPEN_DELT + DELTA_SETUP + DELTA_ARM + [(DELTA_GO[0][0], "0")]
@@ -479,7 +479,7 @@ def test_sourcemeter_pulse_source_2450():
             src.pulse(0.5, 5e-3)
         with pytest.raises(LimitError, match="min_smu_pulse_width"):
             src.pulse(0.01, 1e-3)                    # 1 ms: inside min/max_pulse_width, under the SMU floor
-        from labspin.drivers.pulse import shutdown_sourcemeter
+        from labspin.drivers.smu import shutdown_sourcemeter
         shutdown_sourcemeter(inst, steps=3)
 
 

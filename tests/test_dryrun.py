@@ -169,7 +169,8 @@ def test_dry_run_imports_no_instrument_code():
         "except Exception as e:\n"
         "    print(type(e).__name__)\n"
         "bad = sorted(m for m in sys.modules if m.startswith(('pymeasure', 'labspin.drivers.pulse'"
-        ", 'labspin.drivers.hall', 'labspin.sim_backend.visalib')))\n"
+        ", 'labspin.drivers.hall', 'labspin.drivers.common', 'labspin.drivers.k6221_role'"
+        ", 'labspin.drivers.smu', 'labspin.sim_backend.visalib')))\n"
         "print(bad)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

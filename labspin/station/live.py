@@ -106,7 +106,7 @@ class Station:
 
     def snapshot(self) -> dict:
         """Roles, addresses, *IDN?, settings, limits — JSON-able, for the run file."""
-        from labspin.drivers.pulse import query_idn
+        from labspin.drivers.common import query_idn
         instruments = {}
         for name, inst in self.instruments.items():
             entry: dict[str, Any] = {"address": self.addresses.get(name)}
