@@ -12,23 +12,11 @@ Adding an instrument = its driver (+ its simulated model) + one ``register(Instr
 """
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Callable, Mapping
 
-
-def resolve(path: str | Any) -> Any:
-    """``"package.module:attribute"`` -> the attribute (imported now); an object is itself."""
-    if not isinstance(path, str):
-        return path
-    module, sep, attr = path.partition(":")
-    if not sep or not module or not attr:
-        raise ValueError(f"{path!r}: expected 'module:attribute'")
-    obj = importlib.import_module(module)
-    for part in attr.split("."):
-        obj = getattr(obj, part)
-    return obj
+from labspin.plugins import resolve     # "module:attribute" -> the attribute; registry.resolve too
 
 
 @dataclass(frozen=True)
