@@ -83,7 +83,19 @@ def _about(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
 
 
-CONFIG_FILE = "demo.json"          # the options a folder was made with (for --resume)
+CONFIG_FILE = "demo.json"          # the options a folder was made with (for resume)
+
+
+class RunEnded(FieldError):
+    """A demo run ended before its last point: the ``resume`` field continues the folder (the CLI
+    spells it --resume), as `OutputExists` names ``overwrite``."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        super().__init__("resume", what)
+
+    def render(self, name: str) -> str:
+        return f"{self.what}; continue with {name} (same options)"
 
 
 def _start_folder(cfg: DemoConfig) -> Path:
@@ -132,9 +144,8 @@ def _measure(device: str, recipe_name: str, cfg: DemoConfig, out: Path, say: Cal
         runner = measure.run(measure.prepare(recipe, spec, path, [bar],
                                              overwrite=cfg.overwrite or cfg.resume))
     if runner.state != "completed":
-        raise UserError(f"{path}: the {recipe.kind} run on {device} ended {runner.state}"
-                        + (f": {runner.error}" if runner.error else "")
-                        + "; continue with labspin demo --resume (same options)")
+        raise RunEnded(f"{path}: the {recipe.kind} run on {device} ended {runner.state}"
+                       + (f": {runner.error}" if runner.error else ""))
     say(f"  {device:<12} {recipe.kind:<10} {len(recipe.protocol):>6} points, {how} -> {path.name}")
     return path
 
@@ -197,9 +208,8 @@ def run_demo(cfg: DemoConfig, say: Callable[[str], None] = print) -> DemoResult:
         say("[3/4] evaluating the level tables as ResNet-18 weights (PTQ) on CIFAR-10")
         accuracy = _evaluate(tables, cfg, out, say)
     else:
-        notes.append("accuracy not evaluated: give --checkpoint CKPT --data CIFAR (or set "
-                     "LABSPIN_CHECKPOINT and LABSPIN_DATA); `labspin train --data CIFAR -o CKPT` "
-                     "trains a checkpoint")
+        notes.append("accuracy not evaluated: give checkpoint (a ResNet-18 CIFAR-10 state_dict, "
+                     "e.g. from labspin train) and data (CIFAR-10) to evaluate the level tables")
         say("[3/4] skipped: " + notes[-1])
 
     say("[4/4] writing the report")

@@ -27,7 +27,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from labspin.errors import UserError
+from labspin.errors import FieldError, UserError
 
 GRID = 64                     # quantile units of the mean-field model
 DEFAULT_DELTA = 40.0          # Δ used when one pulse width cannot determine it
@@ -110,8 +110,8 @@ def loop_tracks(analyses: Sequence[Any]) -> list[Track]:
         for cyc, g in d.groupby("cycle", sort=True):
             w = float(np.nanmedian(g["pulse_width"].to_numpy(float)))
             if not (math.isfinite(w) and w > 0):
-                raise UserError(f"{a.sources[0]}: cycle {cyc} has no pulse width (import with "
-                                "--const pulse_width=... or a width column)")
+                raise FieldError("pulse_width", f"cycle {cyc} has none (import the run with a "
+                                 "pulse_width constant or a width column)", str(a.sources[0]))
             tracks.append(Track(width=w, current=g["pulse_current"].to_numpy(float),
                                 signal=g["hall_resistance"].to_numpy(float), run=a.name,
                                 cycle=int(cyc)))
@@ -170,7 +170,7 @@ def fit_loops(analyses: Sequence[Any], *, tau0: float = 1e-9, fit_tau0: bool = F
     elif len(widths) < 2:
         fixed.append("delta")
         notes.append(f"one pulse width: Δ cannot be separated from I_c0; fixed at {g['delta']:g} "
-                     "(give --delta, or loops at several widths)")
+                     "(give delta, or loops at several widths)")
     if not fit_tau0:
         fixed.append("tau0")
     elif len(widths) < 3:
@@ -366,7 +366,7 @@ def device_table(fit: FitResult, *, width: float | None = None,
     t = thickness or fit.sample.get("thickness")
     if not w or not t:
         notes.append(f"channel geometry not in the run's sample: using width {base.width:g} m, "
-                     f"thickness {base.thickness:g} m (give --width/--thickness): J_c0 and "
+                     f"thickness {base.thickness:g} m (give width and thickness): J_c0 and "
                      "J_shift scale with it, I_c0 does not")
         w, t = w or base.width, t or base.thickness
     area = float(w) * float(t)

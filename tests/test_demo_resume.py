@@ -29,8 +29,10 @@ def test_demo_resumes_a_failed_run_and_keeps_finished_ones(tmp_path, monkeypatch
     monkeypatch.setattr(measure_mod, "open_station", faulty)
     said: list[str] = []
     with pytest.raises(UserError, match=r"tilted_staircase\.h5: the staircase run on tilted ended failed.*"
-                                        r"continue with labspin demo --resume"):
+                                        r"; continue with resume \(same options\)$") as err:
         demo.run_demo(demo.DemoConfig(out, cycles=CYCLES), say=said.append)
+    assert err.value.key == "resume" and err.value.render("--resume").endswith(
+        "continue with --resume (same options)")                # what the CLI prints
     assert re.search(r"expected about \d+ s on 2 CPU cores", said[0]) and "0 min" not in said[0]
     runs = out / "runs"
     kept = {p.name: p.read_bytes() for p in runs.glob("*.h5") if p.name != "tilted_staircase.h5"}

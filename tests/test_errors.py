@@ -97,3 +97,44 @@ def test_a_file_field_is_never_shown_as_an_option(capsys, tmp_path):
     bad.write_text('sim = "tilted"\n')
     code, err = cli(capsys, "check", "--station", str(bad))
     assert code == 2 and err.startswith(f"labspin: error: {bad}: sim: unknown key") and "--sim" not in err
+
+
+def test_fit_demo_and_station_messages_name_no_flag(tmp_path):
+    """The fit's missing pulse width names its run column, the demo's hint its field, the
+    pre-flight refusal no option: the library never spells a CLI flag."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from labspin import demo, fit
+    from labspin.drivers.checks import CheckReport
+    from labspin.station.factory import failed_checks_error
+
+    run = SimpleNamespace(kind="loop", unit="ohm", sources=["run.h5"], name="run",
+                          data=pd.DataFrame({"cycle": [0, 0], "pulse_width": [0.0, 0.0],
+                                             "pulse_current": [1e-3, -1e-3],
+                                             "hall_resistance": [1.0, 2.0]}))
+    with pytest.raises(FieldError) as exc:
+        fit.loop_tracks([run])
+    assert (exc.value.key, exc.value.where) == ("pulse_width", "run.h5")
+    assert str(exc.value).startswith("run.h5: pulse_width: cycle 0 has none") and "--" not in str(exc.value)
+    ended = demo.RunEnded("d/runs/t.h5: the staircase run on tilted ended failed")
+    assert ended.key == "resume" and "--" not in str(ended)
+    assert str(ended).endswith("; continue with resume (same options)")
+    report = CheckReport("k6221", "keithley6221", "GPIB0::12::INSTR")
+    report.problem("error queue not empty: -310")
+    msg = str(failed_checks_error(sim_station_spec("tilted:1"), [report]))
+    assert "pre-flight check failed: k6221 (keithley6221 @ GPIB0::12::INSTR): FAIL: " in msg
+    assert "--" not in msg
+
+
+def test_the_demo_cli_spells_the_resume_field_as_its_flag(capsys, tmp_path, monkeypatch):
+    from labspin import demo
+
+    def ended(cfg, say):
+        raise demo.RunEnded(f"{cfg.out_dir}: the staircase run on tilted ended failed")
+
+    monkeypatch.setattr(demo, "run_demo", ended)
+    code, err = cli(capsys, "demo", "-o", str(tmp_path / "d"))
+    assert code == 2 and err == (f"labspin: error: {tmp_path / 'd'}: the staircase run on tilted "
+                                 "ended failed; continue with --resume (same options)\n")

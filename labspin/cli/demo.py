@@ -36,4 +36,7 @@ def demo(out_dir: str, quick: bool, checkpoint: str | None, data: str | None, se
         click.echo(f"labspin demo: stopped; finished runs and evaluations in {out_dir} are kept: "
                    "continue with labspin demo --resume (same options)", err=True)
         raise
+    if not cfg.evaluates:
+        click.echo("note: give --checkpoint CKPT --data CIFAR (or set LABSPIN_CHECKPOINT and "
+                   "LABSPIN_DATA) to evaluate; `labspin train --data CIFAR -o CKPT` trains a checkpoint")
     return 0

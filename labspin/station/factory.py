@@ -126,7 +126,7 @@ def failed_checks_error(spec: StationSpec, reports: list[CheckReport]) -> UserEr
     where = spec.path or spec.name
     bad = [r.line() for r in reports if not r.ok]
     return UserError(f"{where}: pre-flight check failed: {' / '.join(bad)} "
-                     f"(labspin check --station FILE shows every instrument)")
+                     "(labspin check shows every instrument)")
 
 
 def build_roles(spec: StationSpec, opened: dict[str, Any]) -> tuple[Any, Any]:
