@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib
 import sys
 import warnings
-from importlib import metadata
 from typing import Any
 
 _loaded: set[tuple[str, str, str]] = set()     # (group, name, value) already imported
@@ -42,6 +41,7 @@ def load_entry_points(group: str) -> int:
     path = tuple(sys.path)
     if _scanned.get(group) == path:
         return 0
+    from importlib import metadata      # ~10 ms: paid by a lookup that misses, not by `resolve`
     _scanned[group] = path
     new = 0
     for ep in metadata.entry_points(group=group):
