@@ -138,3 +138,16 @@ def test_the_demo_cli_spells_the_resume_field_as_its_flag(capsys, tmp_path, monk
     code, err = cli(capsys, "demo", "-o", str(tmp_path / "d"))
     assert code == 2 and err == (f"labspin: error: {tmp_path / 'd'}: the staircase run on tilted "
                                  "ended failed; continue with --resume (same options)\n")
+
+
+def test_the_demo_cli_itself_gives_the_checkpoint_and_data_hint(capsys, tmp_path, monkeypatch):
+    from labspin import demo
+
+    for var in ("LABSPIN_CHECKPOINT", "LABSPIN_DATA"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(demo, "run_demo", lambda cfg, say: None)
+    for extra, hint in (((), True), (("--checkpoint", "c.pt", "--data", "x.npz"), False)):
+        with pytest.raises(SystemExit) as exc:
+            main(["demo", "-o", str(tmp_path / "d"), *extra])
+        out = capsys.readouterr().out
+        assert exc.value.code == 0 and ("note: give --checkpoint CKPT --data CIFAR" in out) is hint
