@@ -101,9 +101,10 @@ class SimBench:
     def _make_hallbar(device: Any, seed: int):
         if hasattr(device, "pulse") and hasattr(device, "hall_resistance"):
             return device
-        from . import physics
-        params = physics.preset(device) if isinstance(device, str) else device
-        return physics.HallBar(params, seed=seed)
+        from .hallbar import HallBar
+        from .params import preset
+        params = preset(device) if isinstance(device, str) else device
+        return HallBar(params, seed=seed)
 
     # ---- public API ----------------------------------------------------------------------
     def instrument(self, address: str):

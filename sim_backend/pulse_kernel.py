@@ -5,6 +5,11 @@ one compiled loop it is ~1 µs. The kernel reads uniforms straight from the Hall
 `numpy.random.PCG64` through its documented ctypes interface (`bit_generator.ctypes`), so the
 generator's state stays the one numpy saves and restores. The function and state addresses are
 passed as integers rather than captured, which keeps the compiled code cacheable across processes.
+
+The law is `switching`'s: HallBar.pulse takes the kernel's arguments (J_eff/h, Δ_eff, ln(t_p/τ0),
+target) from `switching.pulse_terms`, and the loop evaluates `switching.log_rate` per bin in
+compiled form (it cannot call the Python function: numba's cache would not see that file change).
+tests/test_physics.py holds the two equal.
 """
 from __future__ import annotations
 
@@ -18,7 +23,6 @@ from numba.extending import intrinsic
 
 
 __all__ = ["generator_handle", "pulse_bins"]
-
 
 
 def generator_handle(rng: np.random.Generator) -> tuple[int, int]:

@@ -10,7 +10,7 @@ Two mechanisms, both counted in write pulses N that switch the device (|J| above
   `stick_shape`, from the device seed on a stream of its own), pulses stop switching and the
   device stays in the state it is in (e.g. a pinned domain wall, electromigration).
 
-Hooked into `physics.HallBar` at four places: `pulse` (count, skip when stuck), `hall_resistance`
+Hooked into `hallbar.HallBar` at four places: `pulse` (count, skip when stuck), `hall_resistance`
 (× window), `get_state`/`set_state` (the pulse count, so `--resume` continues the wear).
 
 The default parameters are *accelerated* — a real SOT device lasts 10¹⁰–10¹² cycles — so that a

@@ -164,6 +164,31 @@ def test_switching_current_linear_in_log_pulse_width():
     assert np.allclose(j_sw, model, rtol=0.04)
 
 
+@pytest.mark.parametrize("n_exp", [1.0, 1.5])
+def test_compiled_kernel_evaluates_the_shared_law(n_exp):
+    """HallBar.pulse's compiled bin loop and switching.log_rate (used by pulse_train, the batch
+    and the ladder design) are one law, to the last bit: with log_sure = -inf a bin switches
+    entirely exactly when its ln rate exceeds log_cold, so a log_cold equal to a bin's ln rate
+    must leave that bin alone and switch exactly the bins above it."""
+    from labspin.sim_backend import switching
+    from labspin.sim_backend.pulse_kernel import generator_handle, pulse_bins
+    p = preset("tilted").replace(n_exp=n_exp, sigma_J=0.02)
+    rng = np.random.default_rng(11)
+    inv_jc = 1.0 / (p.J_c0 * np.exp(0.3 * rng.standard_normal(64)))
+    sign, count = np.ones(64, dtype=np.int64), np.full(64, 3, dtype=np.int64)
+    fn, st = generator_handle(rng)
+    for current, width, eta in ((4.2e-3, 100e-6, 0.7), (-6.1e-3, 1e-3, -1.3), (2.5e-3, 50e-6, 0.0)):
+        j = switching.shifted_density(p, current)
+        jh, delta, ln_t = switching.pulse_terms(p, current, width, j, eta)
+        lr = switching.log_rate(jh, inv_jc, delta, ln_t, p.n_exp)
+        assert lr.min() < -5.0 < lr.max()             # the pulse is in the switching range
+        for thr in lr[::4]:
+            up = np.zeros(64, dtype=np.int64)
+            dm = pulse_bins(fn, st, inv_jc, sign, count, up, 1, jh, delta, ln_t, p.n_exp, float(thr),
+                            -math.inf)
+            assert np.array_equal(up > 0, lr > thr) and dm == 2 * up.sum()
+
+
 def test_joule_heating_lowers_switching_current():
     cold = preset("tilted").replace(thermal_resistance=0.0)
     hot = preset("tilted").replace(thermal_resistance=3000.0)
