@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 Value = float | np.ndarray     # one pulse (the hot path) or many (broadcast)
 
 __all__ = ["SWITCH_SIGN", "LOG_COLD", "LOG_SURE", "LOG_RATE_MAX", "H_FLOOR",
-           "shifted_density", "joule_rise", "pulse_terms", "log_rate", "hazard", "target_state"]
+           "shifted_density", "pulse_terms", "log_rate", "hazard", "target_state"]
 
 #: Global sign flag c of the target state m = -c·sign(θ_SH)·sign(J)·sign(H_x): with θ_SH > 0 and
 #: H_x > 0 (the default polarity) a positive pulse drives units to m = +1, i.e. R_H up.
@@ -46,11 +46,6 @@ def shifted_density(p: DeviceParams, current: Value) -> Value:
     return current / p.area - p.J_shift
 
 
-def joule_rise(p: DeviceParams, current: Value, width: float) -> Value:
-    """Temperature rise ΔT (K) at the end of a pulse (current: A, float or array; width: s)."""
-    return p.R_xx * p.thermal_resistance * current * current * -math.expm1(-width / p.tau_th)
-
-
 def pulse_terms(p: DeviceParams, current: Value, width: float, j: Value,
                 eta: Value) -> tuple[Value, Value, float]:
     """(J_eff/h, Δ_eff, ln(t_p/τ0)) of pulses of `current` (A) and `width` (s).
@@ -58,7 +53,7 @@ def pulse_terms(p: DeviceParams, current: Value, width: float, j: Value,
     `j`: the drive density whose magnitude drives (`shifted_density`, or the ladder's clamped
     magnitude); `eta`: the jitter draw(s) η. Floats give floats (the hot path), arrays broadcast.
     """
-    dT = joule_rise(p, current, width)
+    dT = p.R_xx * p.thermal_resistance * current * current * -math.expm1(-width / p.tau_th)  # Joule ΔT
     h = 1.0 - dT / p.T_scale
     h = max(H_FLOOR, h) if isinstance(h, float) else np.maximum(H_FLOOR, h)
     return (abs(j) * (1.0 + p.sigma_J * eta) / h, p.delta * h * p.T_ambient / (p.T_ambient + dT),

@@ -49,7 +49,7 @@ class Wear:
 
     def pulse(self, j_rel: float) -> bool:
         """Count one pulse of |J|/J_c0 = `j_rel`; True when the level has stuck (skip the pulse)."""
-        if self.stuck:
+        if self.pulses >= self.n_stick:            # `stuck`, without a call: on every pulse
             return True
         if j_rel >= self.params.j_stress:
             self.pulses += 1
