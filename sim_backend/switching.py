@@ -37,7 +37,7 @@ SWITCH_SIGN = -1
 
 LOG_COLD = -28.0     # ln(rate) below which a bin is left alone this pulse (P < 7e-13 per unit)
 LOG_SURE = 4.0       # ln(rate) above which every candidate switches (1 - P < 1e-23)
-LOG_RATE_MAX = 50.0  # cap on ln(rate) where rates are summed (a hazard of e^50 is certain anyway)
+LOG_RATE_MAX = 50.0  # cap on ln(rate) before exp (pulse_train sums rates; e^50 is certain anyway)
 H_FLOOR = 0.05       # Joule heating never lowers J_c below 5 % of its cold value
 
 
