@@ -157,6 +157,20 @@ class SimBench:
         VisaLibraryBase._registry.pop((type(lib), lib.library_path), None)
         lib.sessions.clear()
 
+    # ---- the device's state, for a resumed run ---------------------------------------------
+    def get_state(self) -> dict:
+        """The device's state (`HallBar.get_state`), JSON-able."""
+        return self.hallbar.get_state()
+
+    def set_state(self, state: dict) -> None:
+        """Restore the device and continue its time: a new bench's clock starts at 0 while the
+        device last read at t on the old one, so the clock moves on to t — the drift, heating
+        read-back and thermal EMF go on from where the run stopped, as in a run never stopped."""
+        self.hallbar.set_state(state)
+        t = (state.get("readout") or {}).get("t")
+        if t is not None and float(t) > self.clock.now:
+            self.clock.advance(float(t) - self.clock.now)
+
     # ---- wiring used by the instruments --------------------------------------------------
     @property
     def rng(self):

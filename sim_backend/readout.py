@@ -29,8 +29,9 @@ class Readout:
     H the largest I² of the pulses since the last read (or the earlier H, decayed with
     tau_readback from the read that first saw it). Draws come from a child of the readout seed,
     saved with the state, so a restored device reads exactly as the original (the instruments'
-    own noise, drawn in blocks from `readout_rng`, does not shift it). A clock that restarts
-    (a resumed run's new bench) continues the drift and read-back as if no time had passed.
+    own noise, drawn in blocks from `readout_rng`, does not shift it). A resumed run's new bench
+    moves its clock on to the device's last read (`SimBench.set_state`); a clock that still went
+    back carries on as if no time had passed.
     """
 
     def __init__(self, p: DeviceParams, n: int, seed: np.random.SeedSequence) -> None:

@@ -37,9 +37,10 @@ def test_ctrl_c_then_resume_completes_with_the_same_history(tmp_path, capsys):
     code, _, err = cli(capsys, "run", "staircase", "--sim", "tilted:5", "--set", f"cycles={cycles}",
                        "-o", str(ref), "--no-progress")
     assert code == 0, err
-    # device state restored at the abort point: the switching history of an uninterrupted run
+    # device state restored at the abort point, its clock continued: the history of an uninterrupted
+    # run (the drift and read-back go on from the last read; 0.5 mΩ: the bench clock's float sums)
     np.testing.assert_allclose(rf.data["hall_resistance"].to_numpy(),
-                               read_run(ref).data["hall_resistance"].to_numpy(), rtol=0, atol=2e-3)
+                               read_run(ref).data["hall_resistance"].to_numpy(), rtol=0, atol=5e-4)
 
 
 def test_failed_run_resumes_once_the_cause_is_gone(tmp_path, capsys, monkeypatch):

@@ -73,7 +73,7 @@ class Station:
         # .DeviceState): the clock to time points and waits, the device state to store/restore
         self.clock = BenchClock(bench.clock) if bench is not None else WallClock()
         device = getattr(bench, "hallbar", None)
-        self.device_state = device if hasattr(device, "get_state") else None
+        self.device_state = bench if hasattr(bench, "get_state") else None
         if hasattr(device, "params") and "params" not in sample and "simulation" not in sample:
             self.sample = dict(sample, simulation=simulation_sample(device))
         self.instruments = dict(instruments or {})
