@@ -136,12 +136,8 @@ class RunWriter:
             point = resume_point(self.path)     # validates: labspin file, interrupted
             self.start_index, self.time_offset, self.sim_state = point
         else:
-            if p.exists() and not overwrite:
-                raise OutputExists(self.path, "output exists", " to replace it")
-            if p.is_dir():
-                raise UserError(f"{self.path}: is a directory")
-            if not p.parent.is_dir():
-                raise UserError(f"{self.path}: directory {p.parent} does not exist")
+            from labspin.outputs import check_output_file
+            check_output_file(p, overwrite=overwrite)      # the one output rule (labspin.outputs)
 
     # -- listener interface ----------------------------------------------------------------
     def on_start(self, info: Any) -> None:
@@ -239,8 +235,8 @@ class RunWriter:
         entry.attrs["flush_interval"] = self.flush_interval
 
     def _create(self, info: Any) -> None:
-        if Path(self.path).exists() and not self.overwrite:
-            raise OutputExists(self.path, "output exists", " to replace it")
+        if Path(self.path).exists() and not self.overwrite:     # appeared since __init__
+            raise OutputExists(self.path, "exists", " to replace it")
         try:
             f = h5py.File(self.path, "w", libver="latest")
         except OSError as exc:

@@ -6,13 +6,12 @@ maps each key to the widget that edits it, which is outlined and gets the messag
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 from PySide6 import QtWidgets
 
-from labspin.errors import FieldError, UserError
+from labspin.errors import FieldError, OutputExists, UserError
 from labspin.gui.field_text import parse_value, show_value
 from labspin.gui.layout import mark_invalid, set_error
+from labspin.outputs import check_output_file
 
 
 class Validation:
@@ -115,10 +114,13 @@ class Validation:
         out_err = None
         if not out:
             out_err = "choose an output file"
-        elif Path(out).exists() and not self.overwrite_box.isChecked():
-            out_err = f"{out}: exists; choose another name or tick 'Overwrite'"
-        elif not Path(out).parent.is_dir():
-            out_err = f"{out}: folder {Path(out).parent} does not exist"
+        else:
+            try:                                     # the one output rule (labspin.outputs)
+                check_output_file(out, overwrite=self.overwrite_box.isChecked())
+            except OutputExists:
+                out_err = f"{out}: exists; choose another name or tick 'Overwrite'"
+            except UserError as exc:
+                out_err = str(exc)
         set_error(self.output_error, out_err)
         if out_err:
             mark_invalid(self.output_edit, True)
