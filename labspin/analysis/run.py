@@ -191,7 +191,6 @@ def analyze_streamed(path: str | os.PathLike, n_points: int | None = None, *,
                     n_points=seen, stride=stride)
 
 
-
 def pool_runs(runs: Sequence[Any], *, ctc_definition: str = "window", k: float = DEFAULT_K,
               states: str | int = "step", allow_devices: bool = False) -> RunAnalysis:
     """State-wise pooling of several runs of one device into one analysis (cycles renumbered).
