@@ -682,8 +682,13 @@ def _md_run(a: RunAnalysis, name: str, figs: dict, tables: dict, section: "Repor
     out = [f"## {name}", "", f"Source: `{', '.join(a.sources)}` — {a.progress}"
            + (f" — error: {a.error}" if a.error else ""), ""]
     if a.stride > 1:
+        from labspin.protocols import registry
+        entry = registry.get(a.kind)
+        hook = entry.analysis_function() if entry is not None else None
+        skipped = (f" The {a.kind} analysis needs every point in memory and was not run."
+                   if hook is not None and getattr(hook, "uses_points", True) else "")
         out += [f"Analysed streamed ({a.n_points} points): the state statistics use every point, "
-                f"the figures every {a.stride}th.", ""]
+                f"the figures every {a.stride}th.{skipped}", ""]
     captions = {"trace": "R_H vs pulse index", "states": "per-state histograms", "ctc": "CTC per state",
                 **section.captions}
     for key, fn in figs.items():

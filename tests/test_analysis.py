@@ -371,3 +371,12 @@ def test_a_long_run_is_analysed_streamed_with_the_same_states(tmp_path, monkeypa
     with pytest.raises(SystemExit) as e:                 # the CLI too, report and all
         main(["analyze", str(path), "-o", str(tmp_path / "rep")])
     assert e.value.code == 0 and "the figures every 9th" in (tmp_path / "rep" / "report.md").read_text()
+    # a kind whose own analysis needs every point (the loop's crossings) says it was not run
+    loop = tmp_path / "loop.h5"
+    with sim_station_spec("tilted:3").open() as st:
+        assert Runner(st, load_recipe("loop", {"cycles": 2}), [RunWriter(loop)]).run() == "completed"
+    a = analysis.analyze_run(loop)
+    assert a.stride > 1 and a.loop is None and a.states.empty
+    with pytest.raises(SystemExit) as e:
+        main(["analyze", str(loop), "-o", str(tmp_path / "rep2")])
+    assert "The loop analysis needs every point" in (tmp_path / "rep2" / "report.md").read_text()
