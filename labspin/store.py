@@ -34,9 +34,10 @@ import socket
 import threading
 import time
 import zlib
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import h5py
 import numpy as np
@@ -394,6 +395,21 @@ def _open(path: str | os.PathLike) -> h5py.File:
     return f
 
 
+@contextmanager
+def _reading(path: str | os.PathLike) -> Iterator[h5py.File]:
+    """The run file open for reading (`_open`); a missing object or damage inside it becomes one
+    UserError line naming the file, and the file is closed on every path."""
+    f = _open(path)
+    try:
+        yield f
+    except KeyError as exc:
+        raise UserError(f"{path}: labspin run file is missing {_missing(exc)}") from None
+    except _DAMAGE as exc:
+        raise UserError(f"{path}: damaged run file: {_one_line(exc)}") from None
+    finally:
+        f.close()
+
+
 def _refresh(ds: h5py.Dataset) -> h5py.Dataset:
     try:
         ds.refresh()
@@ -464,15 +480,8 @@ def _read_columns(data: h5py.Group) -> pd.DataFrame:
 
 def count_points(path: str | os.PathLike) -> int:
     """Points written to a run file, without reading its data."""
-    f = _open(path)
-    try:
+    with _reading(path) as f:
         return _columns(f["entry"]["data"], ("pulse_index",))[1]
-    except KeyError as exc:
-        raise UserError(f"{path}: labspin run file is missing {_missing(exc)}") from None
-    except _DAMAGE as exc:
-        raise UserError(f"{path}: damaged run file: {_one_line(exc)}") from None
-    finally:
-        f.close()
 
 
 def iter_data(path: str | os.PathLike, columns=COLUMNS, *, block: int = 1 << 20,
@@ -482,24 +491,12 @@ def iter_data(path: str | os.PathLike, columns=COLUMNS, *, block: int = 1 << 20,
     if step < 1 or block < 1:
         raise ValueError("iter_data: block and step must be >= 1")
     names = list(columns)
-    f = _open(path)
-    try:
-        try:
-            cols, n = _columns(f["entry"]["data"], names)
-        except KeyError as exc:
-            raise UserError(f"{path}: labspin run file is missing {_missing(exc)}") from None
+    with _reading(path) as f:
+        cols, n = _columns(f["entry"]["data"], names)
         span = block * step
         for start in range(0, n, span):
             stop = min(n, start + span)
-            try:
-                part = {name: cols[name][start:stop:step] for name in names}
-            except _DAMAGE as exc:
-                raise UserError(f"{path}: damaged run file: {_one_line(exc)}") from None
-            yield pd.DataFrame(part, columns=names)
-    except _DAMAGE as exc:
-        raise UserError(f"{path}: damaged run file: {_one_line(exc)}") from None
-    finally:
-        f.close()
+            yield pd.DataFrame({name: cols[name][start:stop:step] for name in names}, columns=names)
 
 
 def read_decimated(path: str | os.PathLike, max_points: int, columns=COLUMNS) -> tuple[pd.DataFrame, int]:
@@ -514,8 +511,7 @@ def read_decimated(path: str | os.PathLike, max_points: int, columns=COLUMNS) ->
 def read_run(path: str | os.PathLike, *, data: bool = True) -> RunFile:
     """Read a run file: completed, aborted, failed, interrupted, or being written right now.
     ``data=False``: the header only (`data` empty, `points` counted): any length, no memory."""
-    f = _open(path)
-    try:
+    with _reading(path) as f:
         entry = f["entry"]
         status = _s(_refresh(entry["status"])[()])
         error = _s(_refresh(entry["error"])[()]) or None
@@ -542,12 +538,6 @@ def read_run(path: str | os.PathLike, *, data: bool = True) -> RunFile:
             invocation=_load_json(entry, "invocation"),
             quantity=_s(sig.get("quantity", "hall_resistance")) or "hall_resistance",
             unit=_s(sig.get("units", "ohm")) or "ohm", points=points)
-    except KeyError as exc:
-        raise UserError(f"{path}: labspin run file is missing {_missing(exc)}") from None
-    except _DAMAGE as exc:
-        raise UserError(f"{path}: damaged run file: {_one_line(exc)}") from None
-    finally:
-        f.close()
 
 
 # statuses `labspin run --resume` continues: interrupted (killed: "running", nobody writing),
@@ -561,16 +551,15 @@ def resume_point(path: str | os.PathLike) -> tuple[int, float, dict | None]:
     The resume point is the longest prefix that is complete in every column
     (pulse_index == 0..n-1) and, for a simulated device, not past the last stored state.
     """
-    f = _open(path)
-    try:
+    with _reading(path) as f:
         entry = f["entry"]
         status = _s(_refresh(entry["status"])[()])
         if status not in RESUMABLE:
             raise UserError(f"{path}: run is {status}; nothing to resume")
         if status == "running" and not _writer_gone(entry):
             raise UserError(f"{path}: run is still being written by another process")
-        frame = _read_columns(entry["data"])
-        idx = frame["pulse_index"].to_numpy()
+        cols, written = _columns(entry["data"])
+        idx = cols["pulse_index"][:written]          # the index alone, not every column
         n = int(np.argmin(idx == np.arange(idx.size))) if not np.all(idx == np.arange(idx.size)) else idx.size
         n = min(n, int(_refresh(entry["heartbeat"])[1]))
         state = None
@@ -584,14 +573,8 @@ def resume_point(path: str | os.PathLike) -> tuple[int, float, dict | None]:
             if at > n:
                 raise UserError(f"{path}: stored simulator state is ahead of the data; cannot resume")
             n = at
-        offset = float(frame["time"].iloc[n - 1]) if n > 0 else 0.0
+        offset = float(cols["time"][n - 1]) if n > 0 else 0.0
         return n, offset, state
-    except KeyError as exc:
-        raise UserError(f"{path}: labspin run file is missing {_missing(exc)}") from None
-    except _DAMAGE as exc:
-        raise UserError(f"{path}: damaged run file: {_one_line(exc)}") from None
-    finally:
-        f.close()
 
 
 # What h5py raises on a garbled object, a truncated chunk or a dataset of the wrong type/shape.
