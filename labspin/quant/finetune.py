@@ -20,14 +20,14 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import parametrize
 
-from labspin.errors import FieldError, OutputExists, UserError
+from labspin.errors import OutputExists, UserError
 from labspin.quant.calibrate import _brackets
 from labspin.quant.data import ImageSet, load_cifar10, normalize
 from labspin.quant.levels_map import DeviceLevels
 from labspin.quant.model import fold_bn, load_model, quantizable_layers
 from labspin.quant.observers import make_observer
 from labspin.quant.quantize import LayerQuant, quantize_layer
-from labspin.quant.train import _atomic_save, augment, bf16_supported
+from labspin.quant.train import _atomic_save, augment, bf16_supported, check_settings, load_state
 
 STATE_FORMAT = "labspin-finetune/1"
 
@@ -117,27 +117,13 @@ def finetune(
     if resume:
         if not st_path.is_file():
             raise UserError(f"{out}: nothing to resume ({st_path.name} not found)")
-        try:
-            saved = torch.load(st_path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # noqa: BLE001
-            raise UserError(f"{st_path}: unreadable fine-tuning state ({type(exc).__name__})") from None
-        if not isinstance(saved, dict) or saved.get("format") != STATE_FORMAT:
-            raise UserError(f"{st_path}: not a {STATE_FORMAT} state")
+        saved = load_state(st_path, STATE_FORMAT, "fine-tuning")
         c = saved["config"]
         epochs, batch_size, lr, subset, seed = c["epochs"], c["batch_size"], c["lr"], c["subset"], c["seed"]
         observer, granularity, ladder, noise = c["observer"], c["granularity"], c["ladder"], c["noise"]
     elif (out.exists() or st_path.exists()) and not overwrite:
         raise OutputExists(out, then=", or resume it")
-    for name, v in (("epochs", epochs), ("batch_size", batch_size)):
-        if not isinstance(v, int) or v < 1:
-            raise FieldError(name, f"must be an integer >= 1, got {v!r}")
-    if not lr > 0:
-        raise FieldError("lr", f"must be > 0, got {lr}")
-    if not out.parent.exists():
-        raise UserError(f"{out.parent}: output folder does not exist")
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise FieldError("device", "cuda requested but no CUDA device is available")
+    dev = check_settings(out, epochs, batch_size, lr, device)
     obs = make_observer(observer, granularity, ladder)
     original = load_model(checkpoint)
     if not isinstance(data, ImageSet):

@@ -24,6 +24,32 @@ STATE_SUFFIX = ".state"
 STATE_FORMAT = "labspin-train/1"
 
 
+def load_state(path: Path, fmt: str, what: str) -> dict:
+    """A resumable run's saved state (`torch.load`, weights only), checked for its format."""
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001
+        raise UserError(f"{path}: unreadable {what} state ({type(exc).__name__})") from None
+    if not isinstance(saved, dict) or saved.get("format") != fmt:
+        raise UserError(f"{path}: not a {fmt} {what} state")
+    return saved
+
+
+def check_settings(out: Path, epochs: int, batch_size: int, lr: float, device: str | None) -> torch.device:
+    """The training settings every trainer checks, its output folder, and the device to use."""
+    for name, v in (("epochs", epochs), ("batch_size", batch_size)):
+        if not isinstance(v, int) or v < 1:
+            raise FieldError(name, f"must be an integer >= 1, got {v!r}")
+    if not lr > 0:
+        raise FieldError("lr", f"must be > 0, got {lr}")
+    if out.parent and not out.parent.exists():
+        raise UserError(f"{out.parent}: output folder does not exist")
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise FieldError("device", "cuda requested but no CUDA device is available")
+    return dev
+
+
 def state_path(checkpoint: str | os.PathLike) -> Path:
     return Path(str(checkpoint) + STATE_SUFFIX)
 
@@ -119,12 +145,7 @@ def train(
         rs = rp if rp.name.endswith(STATE_SUFFIX) else state_path(rp)
         if not rs.is_file():
             raise UserError(f"{rp}: no training state {rs.name} next to it (was it written by labspin train?)")
-        try:
-            saved = torch.load(rs, map_location="cpu", weights_only=True)
-        except Exception as exc:  # noqa: BLE001
-            raise UserError(f"{rs}: unreadable training state ({type(exc).__name__})") from None
-        if not isinstance(saved, dict) or saved.get("format") != STATE_FORMAT:
-            raise UserError(f"{rs}: not a {STATE_FORMAT} training state")
+        saved = load_state(rs, STATE_FORMAT, "training")
         cfg = saved["config"]
         epochs, batch_size, lr, subset, seed = (cfg["epochs"], cfg["batch_size"], cfg["lr"],
                                                 cfg["subset"], cfg["seed"])
@@ -133,17 +154,7 @@ def train(
             raise OutputExists(out, then=", or write to the checkpoint you resume")
     elif (out.exists() or st_path.exists()) and not overwrite:
         raise OutputExists(out)
-    for name, v in (("epochs", epochs), ("batch_size", batch_size)):
-        if not isinstance(v, int) or v < 1:
-            raise FieldError(name, f"must be an integer >= 1, got {v!r}")
-    if not lr > 0:
-        raise FieldError("lr", f"must be > 0, got {lr}")
-    if out.parent and not out.parent.exists():
-        raise UserError(f"{out.parent}: output folder does not exist")
-
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise FieldError("device", "cuda requested but no CUDA device is available")
+    dev = check_settings(out, epochs, batch_size, lr, device)
     if not isinstance(data, ImageSet):
         data = load_cifar10(data, "train")
     data = data.subset(subset)
