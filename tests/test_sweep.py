@@ -65,6 +65,12 @@ def test_sweep_runs_gathers_and_resumes(tmp_path, capsys):
     ('name = "x"\nrecipe = "loop"\n[parameters]\nmax_current = ["5 V"]\n', "voltage"),
     ('name = "x"\nrecipe = "loop"\ncolour = 1\n', "colour"),
     ('name = "x"\nrecipe = "loop"\n[analysis]\nctc = "median"\n', "analysis.ctc"),
+    ('name = "x"\nrecipe = "loop"\n[evaluate]\nlevels = ["uniform:4"]\n', "either measures"),
+    ('name = "x"\n[evaluate]\nlevels = ["uniform:1"]\n', "uniform:K needs K >= 2"),
+    ('name = "x"\n[evaluate]\nlevels = ["marble:1"]\n', "no such level file"),
+    ('name = "x"\n[evaluate]\nlevels = ["uniform:4"]\nobservers = ["kl"]\n', "evaluate.observers"),
+    ('name = "x"\n[evaluate]\nlevels = ["uniform:4"]\nnoise_trials = [-1]\n', "evaluate.noise_trials"),
+    ('name = "x"\n[evaluate]\nlevels = ["uniform:4"]\nbatch = 3\n', "evaluate.batch: unknown key"),
 ])
 def test_bad_sweep_files_are_one_line(tmp_path, text, needle):
     f = tmp_path / "bad.toml"
@@ -144,18 +150,3 @@ def test_evaluator_grid_sweep(eval_files, capsys):
     # a level file is a source too, checked when the sweep is read
     (eval_files / "file.toml").write_text(EVAL_SWEEP.replace('"uniform:11"', '"table.json"'))
     assert {t.evaluate.get("source") for t in load_sweep(eval_files / "file.toml").tasks} >= {"file"}
-
-
-@pytest.mark.parametrize("text, needle", [
-    ('name = "x"\nrecipe = "loop"\n[evaluate]\nlevels = ["uniform:4"]\n', "either measures"),
-    ('name = "x"\n[evaluate]\nlevels = ["uniform:1"]\n', "uniform:K needs K >= 2"),
-    ('name = "x"\n[evaluate]\nlevels = ["marble:1"]\n', "no such level file"),
-    ('name = "x"\n[evaluate]\nlevels = ["uniform:4"]\nobservers = ["kl"]\n', "evaluate.observers"),
-    ('name = "x"\n[evaluate]\nlevels = ["uniform:4"]\nnoise_trials = [-1]\n', "evaluate.noise_trials"),
-    ('name = "x"\n[evaluate]\nlevels = ["uniform:4"]\nbatch = 3\n', "evaluate.batch: unknown key"),
-])
-def test_bad_evaluator_sweep_is_one_line(tmp_path, text, needle):
-    f = tmp_path / "bad.toml"
-    f.write_text(text)
-    with pytest.raises(UserError, match=needle):
-        load_sweep(f)
