@@ -9,7 +9,8 @@ reference is unlocked (LIAS bit 3) and only noise is seen. Only the first harmon
 
 Output filter: ``n`` = slope/6 dB identical RC stages of time constant τ, evolved exactly between
 changes of the input (device state, excitation, phase), so settling takes ~5–10 τ of virtual time.
-Noise: σ = e_n·√ENBW per output quadrature, ENBW = {1/4, 1/8, 3/32, 5/64}/τ for 6…24 dB/oct.
+Noise: σ = e_n·√ENBW per output quadrature, ENBW = {1/4, 1/8, 3/32, 5/64}/τ for 6…24 dB/oct
+(the SR830 manual's noise-measurement table of the low-pass filters' equivalent noise bandwidth).
 """
 from __future__ import annotations
 
@@ -30,6 +31,9 @@ class LockIn(SrsInstrument):
 
     SENSITIVITIES: ClassVar[tuple[float, ...]] = ()
     TIME_CONSTANTS: ClassVar[tuple[float, ...]] = ()
+    # LIAS? (latched, read = clear): SR830 manual 5-20 (as SR850 6-32) bit 2 output overload, bit 3
+    # reference unlock; SR860 (srsinst.sr860 LiaStatusBitDict) bits 0/1 CH1/CH2 output overload,
+    # 3 unlock. A subclass sets its model's overload bits.
     OUTPUT_OVERLOAD: ClassVar[int] = 1 << 2     # LIAS bit(s) set when X or Y exceeds full scale
     UNLOCK: ClassVar[int] = 1 << 3              # LIAS bit of a reference unlock (both models)
 
