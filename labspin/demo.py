@@ -36,6 +36,7 @@ class DemoConfig:
     trials: int | None = None        # CTC-noise Monte-Carlo trials; default: 2 quick, 5 full
     overwrite: bool = False
     device: str = "cpu"
+    precision: str = "auto"          # fp32 | bf16 | auto: bf16 where the hardware does it natively
     resume: bool = False             # continue a partial output folder made with the same options
 
     def __post_init__(self) -> None:
@@ -48,6 +49,17 @@ class DemoConfig:
                 raise FieldError(name, f"must be >= 2, got {getattr(self, name)}")
         if self.subset is not None and self.subset < 1:
             raise FieldError("subset", f"must be >= 1, got {self.subset}")
+        if self.precision not in PRECISIONS:
+            raise FieldError("precision", f"unknown {self.precision!r} (choose from {', '.join(PRECISIONS)})")
+
+    def resolve_precision(self) -> str:
+        """``auto`` → bf16 where the torch device runs it natively (AMX/AVX512-BF16, CUDA), else fp32:
+        the full study takes ~7× less time at the accuracy the README measures beside FP32."""
+        if self.precision == "auto":
+            from labspin.quant.evaluate import resolve_device
+            from labspin.quant.train import bf16_supported
+            self.precision = "bf16" if bf16_supported(resolve_device(self.device)) else "fp32"
+        return self.precision
 
     @property
     def evaluates(self) -> bool:
@@ -57,7 +69,8 @@ class DemoConfig:
         """The options that decide the demo's files: a resumed folder must have been made with them."""
         ab = lambda p: os.path.abspath(p) if p else None   # noqa: E731
         return {"seed": self.seed, "cycles": self.cycles, "quick": self.quick, "subset": self.subset,
-                "trials": self.trials, "checkpoint": ab(self.checkpoint), "data": ab(self.data)}
+                "trials": self.trials, "checkpoint": ab(self.checkpoint), "data": ab(self.data),
+                "precision": self.precision}
 
 
 @dataclass
@@ -70,19 +83,22 @@ class DemoResult:
 
 
 def expected_seconds(cfg: DemoConfig) -> float:
-    """Rough duration on 2 CPU cores, said up front (measurement ~negligible; eval ~200 img/s)."""
+    """Rough duration on 2 CPU cores, said up front (measurement ~negligible; eval ~200 img/s in
+    FP32, ~1,400 img/s under bf16 autocast with AMX: benchmarks/bench_quant.py)."""
     measure = 3 * (cfg.cycles * 11 / 1500 + 2)
     if not cfg.evaluates:
         return measure + 10
     images = cfg.subset or 10_000
     evals_per_device = 2 + 6 + 6 * cfg.trials
-    return measure + 3 * (evals_per_device * images / 200 + 8)
+    rate = 1400 if cfg.precision == "bf16" else 200
+    return measure + 3 * (evals_per_device * images / rate + 8)
 
 
 def _about(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
 
 
+PRECISIONS = ("auto", "fp32", "bf16")
 CONFIG_FILE = "demo.json"          # the options a folder was made with (for resume)
 
 
@@ -161,11 +177,13 @@ def run_demo(cfg: DemoConfig, say: Callable[[str], None] = print) -> DemoResult:
         for key, p in (("checkpoint", cfg.checkpoint), ("data", cfg.data)):
             if not Path(p).exists():
                 raise FieldError(key, f"{p}: no such file or directory")
+        cfg.resolve_precision()
     out = _start_folder(cfg)
     t0 = time.monotonic()
     notes: list[str] = []
     say(f"labspin demo: 3 simulated devices, {cfg.cycles} cycles each"
-        + (f", ResNet-18 on {cfg.subset or 'all 10,000'} CIFAR-10 test images" if cfg.evaluates else "")
+        + (f", ResNet-18 on {cfg.subset or 'all 10,000'} CIFAR-10 test images ({cfg.precision})"
+           if cfg.evaluates else "")
         + f"; expected about {_about(expected_seconds(cfg))} on 2 CPU cores"
         + ("; resuming the folder's finished parts" if cfg.resume else ""))
 
@@ -234,7 +252,7 @@ def _evaluate(tables: dict, cfg: DemoConfig, out: Path, say: Callable[[str], Non
         else:
             say(f"  {device}: all {len(table)} measured levels")
             common = dict(observers=("minmax", "mse"), noise=(False, True), trials=cfg.trials, seed=cfg.seed,
-                          device=cfg.device, progress=lambda m, d=device: say(f"    [3/4] {d}: {m}"))
+                          device=cfg.device, bf16=cfg.precision == "bf16", progress=lambda m, d=device: say(f"    [3/4] {d}: {m}"))
             # the study's grid, one device per weight; then a device pair per weight (per channel)
             direct = evaluate_levels(cfg.checkpoint, table, data, granularities=("tensor", "channel"), **common)
             pair = evaluate_levels(cfg.checkpoint, table, data, granularities=("channel",),
@@ -283,7 +301,11 @@ def _write_report(out: Path, cfg: DemoConfig, devices: pd.DataFrame, accuracy: p
         lines += ["## ResNet-18 on CIFAR-10 with the device levels as weights", "",
                   f"Post-training quantization of every conv and linear layer (BN folded) onto each "
                   f"device's measured levels; {images} test images; CTC-noise rows are the mean ± std of "
-                  f"{cfg.trials} seeded programming trials. FP32 baseline: {fp32.iloc[0]:.2f} %.", "",
+                  f"{cfg.trials} seeded programming trials. FP32 baseline: {fp32.iloc[0]:.2f} %. "
+                  + ("Forward passes under bfloat16 autocast (weights and levels stay FP32; on the full "
+                     "test set it moves accuracies by a few hundredths of a point, see the README; "
+                     "`--precision fp32` for FP32 passes)." if cfg.precision == "bf16"
+                     else "Forward passes in FP32."), "",
                   "Levels used: each device's evaluation programs the weights onto **all its measured "
                   "states** (its level table, each with its own σ as programming noise): "
                   + ", ".join(f"{r.device} {r.levels_measured} levels" for r in devices.itertuples())
@@ -318,6 +340,7 @@ def _write_report(out: Path, cfg: DemoConfig, devices: pd.DataFrame, accuracy: p
     report = out / "report.md"
     report.write_text("\n".join(lines), encoding="utf-8")
     summary = {"labspin_version": __version__, "quick": cfg.quick, "seed": cfg.seed, "cycles": cfg.cycles,
+               "precision": cfg.precision if accuracy is not None else None,
                "devices": json.loads(devices.to_json(orient="records")),
                "accuracy": None if accuracy is None else json.loads(accuracy.to_json(orient="records")),
                "notes": notes}

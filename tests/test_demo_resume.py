@@ -118,3 +118,40 @@ def test_demo_resume_keeps_finished_evaluations(tmp_path, monkeypatch):
     assert "  orange_peel: 4 levels, evaluated before -> orange_peel.csv" in said
     kept = acc[acc.device == "orange_peel"].reset_index(drop=True)
     pd.testing.assert_frame_equal(kept, first.reset_index(drop=True), check_dtype=False)
+
+
+def test_demo_precision_auto_follows_the_hardware_and_reaches_the_evaluator(tmp_path, monkeypatch):
+    import sys
+
+    import pandas as pd
+
+    import labspin.quant.data
+    import labspin.quant.evaluate
+    import labspin.quant.train  # noqa: F401  (the package exports a function of that name)
+    from labspin import demo
+    from labspin.errors import FieldError
+    from labspin.levels import LevelTable
+
+    with pytest.raises(FieldError, match="unknown 'fp16'"):
+        demo.DemoConfig(tmp_path, precision="fp16")
+    for native, want in ((True, "bf16"), (False, "fp32")):
+        monkeypatch.setattr(sys.modules["labspin.quant.train"], "bf16_supported", lambda dev, n=native: n)
+        assert demo.DemoConfig(tmp_path).resolve_precision() == want
+    assert demo.DemoConfig(tmp_path, precision="fp32").resolve_precision() == "fp32"   # asked: kept
+    fast = demo.DemoConfig(tmp_path, checkpoint="c", data="d", precision="bf16")
+    assert demo.expected_seconds(fast) < demo.expected_seconds(demo.DemoConfig(tmp_path, checkpoint="c", data="d",
+                                                                                precision="fp32")) / 3
+    seen = []
+
+    def fake(ckpt, table, data, mapping="direct", **kw):
+        seen.append(kw["bf16"])
+        df = pd.DataFrame([dict(config="FP32", accuracy=90.0, std=0.0, trials=1, noise=False, images=10)])
+        return df
+
+    monkeypatch.setattr(labspin.quant.data, "load_cifar10", lambda *a, **k: type("D", (), {"subset": lambda s, n: s})())
+    monkeypatch.setattr(labspin.quant.evaluate, "evaluate_levels", fake)
+    (tmp_path / "accuracy").mkdir()
+    table = LevelTable.from_stats(np.linspace(0, 1, 4), np.full(4, 0.01), np.full(4, 9))
+    demo._evaluate({"tilted": table}, fast, tmp_path, say=lambda m: None)
+    assert seen == [True, True]
+    assert fast.record()["precision"] == "bf16"
