@@ -103,11 +103,8 @@ def predict(model: nn.Module, x: torch.Tensor, *, batch_size: int = 500, bf16: b
     """Top-1 class of ``model`` for every prepared input."""
     if x.shape[0] == 0:
         return torch.zeros(0, dtype=torch.int64, device=x.device)
-    out = []
-    for i in range(0, x.shape[0], batch_size):
-        with _autocast(x.device, bf16):
-            out.append(model(x[i:i + batch_size]).argmax(1))
-    return torch.cat(out)
+    with _autocast(x.device, bf16):      # one context: each weight is cast to bf16 once, not per batch
+        return torch.cat([model(x[i:i + batch_size]).argmax(1) for i in range(0, x.shape[0], batch_size)])
 
 
 def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 500,
