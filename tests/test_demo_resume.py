@@ -155,3 +155,29 @@ def test_demo_precision_auto_follows_the_hardware_and_reaches_the_evaluator(tmp_
     demo._evaluate({"tilted": table}, fast, tmp_path, say=lambda m: None)
     assert seen == [True, True]
     assert fast.record()["precision"] == "bf16"
+
+
+def test_demo_report_flags_what_the_guard_flags(tmp_path):
+    """A collapsed configuration is marked in the side-by-side table and its cause listed under it."""
+    import pandas as pd
+
+    devices = pd.DataFrame([dict(device=d, states=s, levels_measured=s, ctc=0.02, ctc_without_reset=0.02,
+                                 window=1.0, ic_plus=5e-3, ic_minus=-4e-3) for d, s in (("orange_peel", 4),
+                                                                                        ("tilted", 11))])
+    cause = "agreement 10.0 % < 90 %, Δ -81.8 points beyond ±5 — likely: weights crowd onto ~1.8 of 4 levels"
+    rows = []
+    for d, acc, flag in (("orange_peel", 10.0, cause), ("tilted", 91.1, "")):
+        rows += [dict(device=d, config="FP32", observer="", granularity="", noise=False, accuracy=91.8, std=0.0,
+                      delta=0.0, flag="", images=10000),
+                 dict(device=d, config="per-channel min-max", observer="minmax", granularity="channel", noise=False,
+                      accuracy=acc, std=0.0, delta=acc - 91.8, flag=flag, images=10000)]
+    cfg = demo.DemoConfig(tmp_path, checkpoint="c", data="d", precision="bf16")
+    report = demo._write_report(tmp_path, cfg, devices, pd.DataFrame(rows), [], 1.0).read_text()
+    line = next(x for x in report.splitlines() if x.startswith("| per-channel min-max |"))
+    assert "10.00 % (Δ -81.80) ⚠" in line and "91.10 % (Δ -0.70) |" in line   # only the collapsed cell
+    assert f"- ⚠ orange_peel, per-channel min-max: {cause}" in report
+    assert "tilted, per-channel min-max:" not in report
+    assert "bfloat16 autocast" in report
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["precision"] == "bf16"
+    assert [a["flag"] for a in summary["accuracy"] if a["config"] != "FP32"] == [cause, ""]
