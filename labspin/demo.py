@@ -99,10 +99,10 @@ def _about(seconds: float) -> str:
 
 
 PRECISIONS = ("auto", "fp32", "bf16")
-# images per forward pass: on 2 CPU cores 128 runs 1.1-1.25x faster than the evaluator's 500 (the
-# activations stay in cache; interleaved, benchmarks/bench_quant.py --batch-size); results per image
-# do not depend on it beyond the last bits of bf16 accumulation
-EVAL_BATCH = 128
+# images per forward pass: on 2 CPU cores ~125 runs 1.1-1.25x faster than the evaluator's 500 (the
+# activations stay in cache; measured interleaved); 125 divides the 10,000 test images, so the
+# compiled full run needs one graph
+EVAL_BATCH = 125
 CONFIG_FILE = "demo.json"          # the options a folder was made with (for resume)
 
 
@@ -257,7 +257,7 @@ def _evaluate(tables: dict, cfg: DemoConfig, out: Path, say: Callable[[str], Non
             say(f"  {device}: all {len(table)} measured levels")
             common = dict(observers=("minmax", "mse"), noise=(False, True), trials=cfg.trials, seed=cfg.seed,
                           device=cfg.device, bf16=cfg.precision == "bf16", batch_size=EVAL_BATCH,
-                          progress=lambda m, d=device: say(f"    [3/4] {d}: {m}"))
+                          compile=not cfg.quick, progress=lambda m, d=device: say(f"    [3/4] {d}: {m}"))
             # the study's grid, one device per weight; then a device pair per weight (per channel)
             direct = evaluate_levels(cfg.checkpoint, table, data, granularities=("tensor", "channel"), **common)
             pair = evaluate_levels(cfg.checkpoint, table, data, granularities=("channel",),
