@@ -1,6 +1,6 @@
 """Quantized-CNN evaluator: speed, and (``--targets``) accuracy on the full CIFAR-10 test set.
 
-    python benchmarks/bench_quant.py                 # img/s FP32/bf16, quantized or not; calibration times
+    python benchmarks/bench_quant.py                 # img/s FP32/bf16 (and compiled), quantized or not; calibration times
     python benchmarks/bench_quant.py --targets --rounding learned   # auto + learned rounding rows
     python benchmarks/bench_quant.py --targets       # full 10,000-image accuracy table (~15-30 min on 2 cores)
     python benchmarks/bench_quant.py --targets --bias-correction   # the same with bias correction
@@ -80,10 +80,16 @@ def bench_speed(args) -> None:
     t_apply = time.perf_counter() - t
     accuracy(fp, x[:100], y[:100])                  # warm-up
     accuracy(qm, x[:100], y[:100])
-    times = {k: [] for k in ("fp32", "fp32 quantized", "bf16", "bf16 quantized")}
+    from labspin.quant.evaluate import _compiled
+    t = time.perf_counter()
+    notes: list[str] = []
+    qc = _compiled(qm, x[:args.batch_size], True, notes)   # the graph the demo runs (bf16, compiled)
+    t_compile = time.perf_counter() - t
+    runs = (("fp32", fp, False), ("fp32 quantized", qm, False), ("bf16", fp, True), ("bf16 quantized", qm, True),
+            ("bf16 quantized, torch.compile", qc, True))
+    times = {name: [] for name, _, _ in runs}
     for _ in range(args.repeats):                    # interleaved: all see the same machine load
-        for name, m, bf in (("fp32", fp, False), ("fp32 quantized", qm, False), ("bf16", fp, True),
-                            ("bf16 quantized", qm, True)):
+        for name, m, bf in runs:
             t = time.perf_counter()
             accuracy(m, x, y, batch_size=args.batch_size, bf16=bf)
             times[name].append(time.perf_counter() - t)
@@ -95,6 +101,8 @@ def bench_speed(args) -> None:
         print(f"| eval throughput {name} (11 levels per-channel, CTC draw, when quantized) | "
               f"{len(d) / np.median(ts):.1f} img/s |")
     print(f"| ratio quantized / FP32 (median of per-repeat ratios) | {np.median(tf / tq):.3f} |")
+    print(f"| torch.compile of the quantized model (first call, bf16) | {t_compile:.1f} s"
+          + (f" ({notes[0]})" if notes else "") + " |")
     from labspin.quant.calibrate import quantize_auto, quantize_learned
     from labspin.quant.model import quantizable_layers
     xc = prepare(load_cifar10(data, "train").subset(args.calib_images), dev)[0]
@@ -145,7 +153,7 @@ def main() -> None:
     ap.add_argument("--data")
     ap.add_argument("--images", type=int, default=1000, help="images per throughput pass")
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--batch-size", type=int, default=500)
+    ap.add_argument("--batch-size", type=int, default=125, help="images per pass (the demo's)")
     ap.add_argument("--subset", type=int, default=None)
     ap.add_argument("--bf16", action="store_true")
     ap.add_argument("--rounding", choices=["nearest", "learned"], default="nearest")

@@ -84,13 +84,13 @@ class DemoResult:
 
 def expected_seconds(cfg: DemoConfig) -> float:
     """Rough duration on 2 CPU cores, said up front (measurement ~negligible; eval ~250 img/s in
-    FP32, ~900 img/s under bf16 autocast with AMX: benchmarks/bench_quant.py)."""
+    FP32, ~900 img/s under bf16 autocast with AMX, ~1,100 compiled: benchmarks/bench_quant.py)."""
     measure = 3 * (cfg.cycles * 11 / 1500 + 2)
     if not cfg.evaluates:
         return measure + 10
     images = cfg.subset or 10_000
     evals_per_device = 2 + 6 + 6 * cfg.trials
-    rate = 900 if cfg.precision == "bf16" else 250
+    rate = (900 if cfg.quick else 1100) if cfg.precision == "bf16" else 250     # full: compiled
     return measure + 3 * (evals_per_device * images / rate + 8)
 
 

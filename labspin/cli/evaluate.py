@@ -53,7 +53,7 @@ def _threads() -> None:
 @click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True,
               help="Forward passes in FP32 or under bfloat16 autocast.")
 @click.option("--compile", "compile_", is_flag=True,
-              help="Forward passes through torch.compile (~1.3x on CPU once compiled; falls back to eager).")
+              help="Forward passes through torch.compile (~1.25x on CPU once compiled; falls back to eager).")
 @click.option("--device", type=_DEVICE, default="cpu", show_default=True)
 @click.option("--seed", default=0, show_default=True, type=int, help="Root seed of the noise trials.")
 @click.option("--paper-table", is_flag=True,

@@ -103,7 +103,7 @@ def predict(model: nn.Module, x: torch.Tensor, *, batch_size: int = 500, bf16: b
     """Top-1 class of ``model`` for every prepared input."""
     if x.shape[0] == 0:
         return torch.zeros(0, dtype=torch.int64, device=x.device)
-    with _autocast(x.device, bf16):      # one context: each weight is cast to bf16 once, not per batch
+    with _autocast(x.device, bf16):      # one context per pass: autocast keeps its weight casts across batches
         return torch.cat([model(x[i:i + batch_size]).argmax(1) for i in range(0, x.shape[0], batch_size)])
 
 
@@ -248,7 +248,7 @@ def evaluate_levels(
     images; ``rounding="learned"`` replaces nearest rounding by AdaRound on them (``rounding_noise``:
     with a CTC draw in each step). ``bias_correction``: correct each layer's bias for the mean output
     shift of its (noise-free) quantization error. ``compile``: forward passes through
-    ``torch.compile`` (~1.3× on 2 CPU cores once compiled, ~7-30 s to compile; eager if it cannot
+    ``torch.compile`` (~1.25× on 2 CPU cores once compiled, 2-30 s to compile; eager if it cannot
     compile here, said in the notes; not with ``act_bits``). Calibration images: ``calibration``, else the
     training split beside ``data``, else the first evaluation images. ``on_row(df)`` is called with
     the table so far after each configuration (written as they finish). ``df.attrs`` holds the
