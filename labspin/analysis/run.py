@@ -325,8 +325,8 @@ def _analyze(data: pd.DataFrame, meta: dict, *, ctc_definition: str, k: float, s
         distinguishable=(len(kept) if len(st) >= 2 else None), distinguishable_states=kept,
         window=win, quantity=str(meta.get("quantity") or "hall_resistance"),
         unit=str(meta.get("unit") or "ohm"), parameters=dict(protocol.get("parameters") or {}),
+        stride=stride,
     )
-    a.stride = stride
     hook = entry.analysis_function() if entry is not None else None
     if hook is not None and (stride == 1 or not getattr(hook, "uses_points", True)):
         a.results.update(hook(a) or {})
