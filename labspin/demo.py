@@ -273,12 +273,6 @@ def _evaluate(tables: dict, cfg: DemoConfig, out: Path, say: Callable[[str], Non
     return pd.concat(frames, ignore_index=True)
 
 
-def _flag(row) -> str:
-    """The guard's reason for an accuracy row ('' when healthy; a CSV read back gives NaN)."""
-    f = row.get("flag", "") if isinstance(row, pd.Series) else getattr(row, "flag", "")
-    return f if isinstance(f, str) else ""
-
-
 def _pct(v: float | None, digits: int = 2) -> str:
     return "–" if v is None or pd.isna(v) else f"{v * 100:.{digits}f} %"
 
@@ -307,6 +301,8 @@ def _write_report(out: Path, cfg: DemoConfig, devices: pd.DataFrame, accuracy: p
               "Per-run figures and tables: [analysis/report.md](analysis/report.md); level tables in "
               "`levels/` (JSON `labspin-levels/1` and NeuroSim `states,mean,std` CSV).", ""]
     if accuracy is not None:
+        # the guard's reason per row, '' when healthy (a device's CSV read back on resume gives NaN)
+        accuracy = accuracy.assign(flag=accuracy.get("flag", pd.Series("", index=accuracy.index)).fillna(""))
         fp32 = accuracy[accuracy.config == "FP32"].groupby("device")["accuracy"].first()
         images = int(accuracy["images"].iloc[0])
         lines += ["## ResNet-18 on CIFAR-10 with the device levels as weights", "",
@@ -335,13 +331,13 @@ def _write_report(out: Path, cfg: DemoConfig, devices: pd.DataFrame, accuracy: p
                     continue
                 r = r.iloc[0]
                 pm = f" ± {r['std']:.2f}" if r["noise"] else ""
-                warn = " ⚠" if _flag(r) else ""
+                warn = " ⚠" if r["flag"] else ""
                 cells.append(f"{r['accuracy']:.2f}{pm} % (Δ {r['delta']:+.2f}){warn}")
             r0 = accuracy[accuracy.config == c].iloc[0]
             study = (None if r0["noise"] or c.startswith("differential")
                      else STUDY["accuracy"].get((r0["observer"], r0["granularity"])))
             lines.append(f"| {c} | " + " | ".join(cells) + f" | {study if study else '–'} |")
-        flagged = [f"- ⚠ {r.device}, {r.config}: {_flag(r)}" for r in accuracy.itertuples() if _flag(r)]
+        flagged = [f"- ⚠ {r.device}, {r.config}: {r.flag}" for r in accuracy.itertuples() if r.flag]
         if flagged:
             lines += ["", "⚠ the evaluator's guard: top-1 agreement with FP32 below 90 % or Δ beyond 5 "
                       "points — do not read these as the device's accuracy; the likely cause:", ""] + flagged
